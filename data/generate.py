@@ -32,7 +32,7 @@ from scipy.spatial import cKDTree
 from geo.crs import METRIC_CRS, STORAGE_CRS, geometry_to_lonlat, metric_to_lonlat
 from services.tiers import appeal_classes, compute_tiers
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_SEED = 20191
 TZ = ZoneInfo("Asia/Shanghai")
 HERE = Path(__file__).resolve().parent
@@ -585,7 +585,8 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
         site = int(rng.choice(big_sites))
         idx = cons[cons.cluster == site].index.to_numpy()
         for _ in range(int(size)):
-            g_rows.append((t0 + pd.Timedelta(minutes=float(rng.exponential(240))), int(rng.choice(idx)), k))
+            t = (t0 + pd.Timedelta(minutes=float(rng.exponential(240)))).floor("s")
+            g_rows.append((t, int(rng.choice(idx)), k))
     g_t = pd.DatetimeIndex([r[0] for r in g_rows])
     g_b = np.array([r[1] for r in g_rows])
     n_g = len(g_rows)
@@ -654,6 +655,9 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
     t_conf = t_res + pd.to_timedelta(conf, unit="m")
     t_fb = t_conf + pd.to_timedelta(fb, unit="m")
     t_visit = t_fb + pd.to_timedelta(visit, unit="m")
+    # Whole seconds, as a real system records them.
+    t_resp, t_acc, t_disp, t_res, t_conf, t_fb, t_visit = (
+        t.floor("s") for t in (t_resp, t_acc, t_disp, t_res, t_conf, t_fb, t_visit))
 
     names = [SURNAMES[i] + GIVEN[j] + (GIVEN[k] if k % 2 else "") for i, j, k in
              zip(rng.integers(len(SURNAMES), size=n), rng.integers(len(GIVEN), size=n),
@@ -719,7 +723,7 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
                 sat_out[i] = satisfaction[i]
         if st == "reopened":
             reopened[i] = 1
-            t2 = t_visit[i] + pd.Timedelta(minutes=float(reopen_res[i]))
+            t2 = (t_visit[i] + pd.Timedelta(minutes=float(reopen_res[i]))).floor("s")
             second = [("resolve", t2, "reopened", "resolved"),
                       ("confirm", t2 + pd.Timedelta(minutes=60), "resolved", "confirmed"),
                       ("feedback", t2 + pd.Timedelta(minutes=240), "confirmed", "feedback"),
