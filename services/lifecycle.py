@@ -1,0 +1,226 @@
+"""The closed loop of an appeal (一张网闭环) as data, and the one pure function that applies it.
+
+report → accept → dispatch → resolve → confirm → feedback → return visit (回访): satisfied or basically
+satisfied closes the appeal; not satisfied reopens it, and a reopened appeal must be resolved again
+before it can be confirmed. Escalation hands it from the community to a subdistrict or district special
+team (专班) and makes it major. Updating the facts (people, urgency, amount) recomputes the tier and
+class. A closed appeal accepts no action.
+
+``transition`` is pure: it takes an appeal as a dict (APPEAL_COLUMNS) and returns the changed columns and
+the events to append. Both stores call it inside their transaction and persist exactly what it returns,
+so the rules are the same on SQLite and PostGIS, and an illegal action raises before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from services.clocks import as_local, next_deadline, resolve_due
+from services.errors import IllegalTransition, ValidationError
+from services.tiers import TIER_RANK, TIERS, appeal_class, compute_tier
+
+# status -> action -> next status. An action that keeps the status maps to the same status.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "reported": {"respond": "reported", "accept": "accepted", "escalate": "reported",
+                 "update_facts": "reported"},
+    "accepted": {"dispatch": "dispatched", "order": "dispatched", "escalate": "accepted",
+                 "update_facts": "accepted"},
+    "dispatched": {"resolve": "resolved", "dispatch": "dispatched", "order": "dispatched",
+                   "escalate": "dispatched", "update_facts": "dispatched"},
+    "resolved": {"confirm": "confirmed", "update_facts": "resolved"},
+    "confirmed": {"feedback": "feedback", "update_facts": "confirmed"},
+    "feedback": {"return_visit": "closed", "update_facts": "feedback"},   # not satisfied -> reopened
+    "reopened": {"resolve": "resolved", "dispatch": "reopened", "order": "reopened", "escalate": "reopened",
+                 "update_facts": "reopened"},
+    "closed": {},
+}
+STATUSES = tuple(TRANSITIONS)
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+# Statuses in which the resolution clock runs (resolve_due_at is kept current in them).
+RESOLVING = ("reported", "accepted", "dispatched", "reopened")
+# Actions done by the system rather than a person: allowed on every open appeal, not offered in menus.
+SYSTEM_ACTIONS = ("gathering",)
+ACTIONS = ("respond", "accept", "dispatch", "order", "resolve", "confirm", "feedback", "return_visit",
+           "escalate", "update_facts", *SYSTEM_ACTIONS)
+# The timestamp column each action sets.
+STAMP = {"respond": "responded_at", "accept": "accepted_at", "dispatch": "dispatched_at",
+         "resolve": "resolved_at", "confirm": "confirmed_at", "feedback": "feedback_at",
+         "return_visit": "return_visit_at"}
+SATISFACTION = ("satisfied", "basically_satisfied", "not_satisfied")
+LEVELS = ("community", "subdistrict", "district")
+FACTS = ("people_involved", "urgency", "amount_involved")
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (not isinstance(v, (str, list, tuple)) and bool(pd.isna(v)))
+
+
+def allowed_actions(appeal: dict[str, Any]) -> list[str]:
+    """User actions allowed next for this appeal, in menu order."""
+    status = appeal["status"]
+    out = []
+    for action in TRANSITIONS.get(status, {}):
+        if action == "respond" and not _missing(appeal.get("responded_at")):
+            continue  # responded once already
+        if action == "escalate" and (appeal.get("handling_level") or "community") == LEVELS[-1]:
+            continue  # already at the district special team
+        out.append(action)
+    return out
+
+
+def effective_tier(people_involved: Any, urgency: Any, amount_involved: Any,
+                   gathering_tier: str | None = None, cfg: dict[str, Any] | None = None) -> str:
+    """Tier from the facts, raised to the tier of the appeal's gathering cluster if that is higher."""
+    tier = compute_tier(0 if _missing(people_involved) else int(people_involved),
+                        0 if _missing(urgency) else int(urgency),
+                        0.0 if _missing(amount_involved) else float(amount_involved), cfg)
+    if gathering_tier and not _missing(gathering_tier) and TIER_RANK[gathering_tier] > TIER_RANK[tier]:
+        return gathering_tier
+    return tier
+
+
+def _reclassify(merged: dict[str, Any], cfg: dict[str, Any] | None) -> dict[str, Any]:
+    tier = effective_tier(merged.get("people_involved"), merged.get("urgency"), merged.get("amount_involved"),
+                          merged.get("gathering_tier"), cfg)
+    urgency = 0 if _missing(merged.get("urgency")) else int(merged["urgency"])
+    klass = appeal_class(tier, urgency, (merged.get("handling_level") or "community") != "community", cfg)
+    return {"tier": tier, "appeal_class": klass}
+
+
+def _diff_note(before: dict[str, Any], after: dict[str, Any], keys: Sequence[str]) -> str:
+    parts = []
+    for k in keys:
+        b, a = before.get(k), after.get(k)
+        if k in after and not (_missing(b) and _missing(a)) and b != a:
+            parts.append(f"{k} {b}→{a}")
+    return "; ".join(parts)
+
+
+def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "system", note: str = "",
+               cfg: dict[str, Any] | None = None, **params: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Apply ``action`` to ``appeal`` at ``at``: returns (changed columns, events to append).
+
+    Raises ``IllegalTransition`` (saying what is allowed next) when the action is not allowed now and
+    ``ValidationError`` for bad parameters. Never mutates ``appeal``. Params per action: dispatch
+    ``target``; order ``departments`` (and ``order_id``, ``rule`` for the note); return_visit
+    ``satisfaction``; escalate ``level``; update_facts any of ``people_involved``, ``urgency``,
+    ``amount_involved``; gathering ``gathering_id``, ``gathering_tier``.
+    """
+    if action not in ACTIONS:
+        raise ValidationError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+    status = appeal["status"]
+    if status not in TRANSITIONS:
+        raise ValidationError(f"appeal has unknown status {status!r}")
+    allowed = allowed_actions(appeal)
+    if action in SYSTEM_ACTIONS:
+        if status == "closed":
+            raise IllegalTransition(action, status, allowed)
+    elif action not in allowed:
+        reason = ""
+        if action == "respond" and action in TRANSITIONS[status]:
+            reason = "already responded"
+        elif action == "escalate" and action in TRANSITIONS[status]:
+            reason = "already at the district special team"
+        elif action == "confirm" and status == "reopened":
+            reason = "a reopened appeal must be resolved again first"
+        raise IllegalTransition(action, status, allowed, reason)
+
+    at = as_local(at)
+    reported = appeal.get("reported_at")
+    if not _missing(reported) and at < as_local(pd.Timestamp(reported).to_pydatetime()):
+        raise ValidationError(f"{action} at {at.isoformat()} is before the report ({reported})")
+
+    to_status = TRANSITIONS[status].get(action, status)
+    changes: dict[str, Any] = {}
+    detail = ""
+    if action in STAMP:
+        changes[STAMP[action]] = at
+    if action == "accept" and _missing(appeal.get("responded_at")):
+        changes["responded_at"] = at  # accepting is a response
+    if action == "dispatch":
+        target = params.get("target")
+        if not target:
+            raise ValidationError("dispatch needs a target (community or department code)")
+        changes["dispatched_to"] = str(target)
+        if status == "reopened":
+            changes.pop("dispatched_at")  # a reopened appeal stays reopened until resolved again
+        detail = f"→ {target}"
+    elif action == "order":
+        departments = [str(d) for d in params.get("departments") or []]
+        if not departments:
+            raise ValidationError("an order needs at least one department")
+        changes["dispatched_to"] = ",".join(departments)
+        if status == "accepted":
+            changes["dispatched_at"] = at
+        rule = params.get("rule")
+        detail = f"发令#{params.get('order_id', '')} → {','.join(departments)}"
+        if rule is not None:
+            detail += (f"；{rule.leader_level}带队，{rule.people}人，{rule.arrival_minutes}分钟内报到，"
+                       f"{rule.resolution_hours}小时内化解")
+    elif action == "return_visit":
+        sat = params.get("satisfaction")
+        if sat not in SATISFACTION:
+            raise ValidationError(f"return_visit needs satisfaction, one of {', '.join(SATISFACTION)}")
+        changes["satisfaction"] = sat
+        if sat == "not_satisfied":
+            to_status = "reopened"
+            changes["reopened_count"] = int(appeal.get("reopened_count") or 0) + 1
+        else:
+            changes["closed_at"] = at
+        detail = sat
+    elif action == "escalate":
+        level = params.get("level")
+        current = appeal.get("handling_level") or "community"
+        if level not in LEVELS[1:]:
+            raise ValidationError(f"escalate needs level, one of {', '.join(LEVELS[1:])}")
+        if LEVELS.index(level) <= LEVELS.index(current):
+            raise ValidationError(f"cannot escalate from {current} to {level}: escalation only goes up")
+        changes["handling_level"] = level
+        detail = f"{current}→{level}"
+    elif action == "update_facts":
+        facts = {k: params[k] for k in FACTS if k in params and params[k] is not None}
+        if not facts:
+            raise ValidationError(f"update_facts needs at least one of {', '.join(FACTS)}")
+        if "people_involved" in facts:
+            facts["people_involved"] = int(facts["people_involved"])
+            if facts["people_involved"] < 1:
+                raise ValidationError("people_involved must be at least 1")
+        if "urgency" in facts:
+            facts["urgency"] = int(facts["urgency"])
+            if facts["urgency"] not in (1, 2, 3):
+                raise ValidationError("urgency must be 1 (ordinary), 2 (urgent) or 3 (critical)")
+        if "amount_involved" in facts:
+            facts["amount_involved"] = float(facts["amount_involved"])
+            if facts["amount_involved"] < 0:
+                raise ValidationError("amount_involved cannot be negative")
+        changes.update(facts)
+    elif action == "gathering":
+        gid, gtier = params.get("gathering_id"), params.get("gathering_tier")
+        if gid is None or gtier not in TIERS:
+            raise ValidationError("gathering needs gathering_id and gathering_tier")
+        changes["gathering_id"] = int(gid)
+        changes["gathering_tier"] = gtier
+        detail = f"聚集#{gid} {gtier}"
+
+    merged = {**appeal, **changes, "status": to_status}
+    if action in ("escalate", "update_facts", "gathering"):
+        changes.update(_reclassify(merged, cfg))
+        merged.update(changes)
+        facts_note = _diff_note(appeal, merged, (*FACTS, "tier", "appeal_class"))
+        detail = "; ".join(p for p in (detail, facts_note) if p)
+    changes["status"] = to_status
+    merged["status"] = to_status
+    if to_status in RESOLVING:
+        changes["resolve_due_at"] = resolve_due(merged, cfg)
+    deadline = next_deadline(merged, cfg=cfg)
+    changes["next_deadline_kind"] = deadline.kind if deadline else None
+    changes["next_deadline_at"] = deadline.at if deadline else None
+
+    event = {"appeal_id": appeal.get("id"), "at": at, "actor": actor, "action": action,
+             "from_status": status, "to_status": to_status,
+             "note": "; ".join(p for p in (detail, note) if p)}
+    return changes, [event]

@@ -1,0 +1,76 @@
+"""Order rules (社区发令、部门执行): what an order on an appeal requires, per category and tier.
+
+The rules live in config/rules.toml [orders]: ``[orders.category.<category>.<tier>]`` overrides
+``[orders.tier.<tier>]`` key by key. The store applies them when a community issues an order and
+``services.clocks.order_deadlines`` turns them into deadlines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.clocks import OrderClock, order_deadlines
+from services.config import rules
+from services.errors import ValidationError
+from services.tiers import TIERS
+
+RULE_KEYS = ("arrival_minutes", "leader_level", "people", "resolution_hours")
+
+
+@dataclass(frozen=True)
+class OrderRule:
+    """What an order requires: arrival limit, leader level on site, people, resolution limit."""
+
+    category: str
+    tier: str
+    arrival_minutes: int
+    leader_level: str
+    people: int
+    resolution_hours: int
+    suggested_departments: tuple[str, ...] = ()
+
+    def deadlines(self, issued_at: datetime) -> OrderClock:
+        """Arrival and resolution deadlines for an order issued at ``issued_at``."""
+        return order_deadlines(issued_at, self.arrival_minutes, self.resolution_hours)
+
+
+def order_config(cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The [orders] section of the rules."""
+    return (cfg or rules())["orders"]
+
+
+def order_rule(category: str, tier: str, cfg: dict[str, Any] | None = None) -> OrderRule:
+    """The rule for an order on an appeal of ``category`` and ``tier`` (category entry over tier default)."""
+    o = order_config(cfg)
+    if tier not in TIERS:
+        raise ValidationError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+    merged = dict(o["tier"][tier])
+    merged.update(o.get("category", {}).get(category, {}).get(tier, {}))
+    missing = [k for k in RULE_KEYS if k not in merged]
+    if missing:
+        raise ValueError(f"[orders] rule for {category}/{tier} lacks {', '.join(missing)}")
+    if merged["leader_level"] not in o["leader_levels"]:
+        raise ValueError(f"[orders] leader level {merged['leader_level']!r} is not one of {o['leader_levels']}")
+    return OrderRule(category, tier, int(merged["arrival_minutes"]), str(merged["leader_level"]),
+                     int(merged["people"]), int(merged["resolution_hours"]),
+                     tuple(o.get("departments", {}).get(category, ())))
+
+
+def rule_for_appeal(appeal: dict[str, Any], cfg: dict[str, Any] | None = None) -> OrderRule:
+    """The order rule for an appeal (its category and current tier)."""
+    return order_rule(str(appeal["category"]), str(appeal["tier"]), cfg)
+
+
+def outcomes(cfg: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """Outcomes a department may report."""
+    return tuple(order_config(cfg)["outcomes"])
+
+
+def check_outcome(outcome: str, cfg: dict[str, Any] | None = None) -> str:
+    """``outcome`` if allowed, else a ValidationError naming the allowed ones."""
+    allowed = outcomes(cfg)
+    if outcome not in allowed:
+        raise ValidationError(f"unknown outcome {outcome!r}; expected one of {', '.join(allowed)}")
+    return outcome
