@@ -1,0 +1,248 @@
+"""The store contract: one interface, two implementations (SQLite embedded default, PostGIS).
+
+Every method here is implemented by ``services.store.sqlite.SQLiteStore`` and
+``services.store.postgis.PostGISStore`` and exercised by the same contract tests
+(tests/test_store_contract.py) against both. Rules (tiers, classes, deadlines, allowed moves) are not
+decided here: a store asks ``services.lifecycle``/``services.clocks``/``services.orders`` and persists the
+result. Aggregates are computed by SQL in the database, never by loading every appeal into Python.
+
+Conventions shared by both stores:
+- Timestamps in and out are timezone-aware ``datetime`` (returned in Asia/Shanghai); stored as UTC.
+- Coordinates are WGS84 lon/lat; PostGIS also keeps ``geometry(Point, 4326)`` with a GIST index.
+- An appeal is identified by its integer ``id``; ``(source, external_id)`` is unique (idempotent intake).
+- Every change to an appeal appends one or more ``appeal_event`` rows in the same transaction; events are
+  never updated or deleted (both databases refuse it with a trigger). An action either happens whole,
+  with its event, or not at all.
+- ``gathering_id`` is NULL (None) outside a gathering cluster; a negative id given on insert means none.
+- ``tier`` is the tier of the facts raised to ``gathering_tier`` (the tier of the appeal's gathering
+  cluster) when that is higher; ``resolve_due_at`` is the deadline of the appeal's current (or last)
+  resolution clock; ``next_deadline_*`` is the next step the open appeal owes (services.clocks).
+- The schema is created and migrated by the store itself (a ``schema_version`` table), on open.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+# Columns of the appeal table, in order (see design.md "Data model"). ``lon``/``lat`` replace geometry.
+APPEAL_COLUMNS = (
+    "id", "source", "external_id", "channel", "service_type", "category", "description", "lon", "lat",
+    "source_crs", "people_involved", "amount_involved", "urgency", "tier", "appeal_class", "handling_level",
+    "dispatched_to", "status", "reopened_count", "satisfaction", "gathering_id", "gathering_tier",
+    "subdistrict_code", "community_code", "grid_code", "subgrid_code", "happiness_unit_code", "building_code",
+    "reporter_name", "reporter_phone",
+    "reported_at", "responded_at", "accepted_at", "dispatched_at", "resolved_at", "confirmed_at",
+    "feedback_at", "return_visit_at", "closed_at", "resolve_due_at", "next_deadline_at", "next_deadline_kind",
+)
+# Columns a caller may leave out of insert_appeals: the store fills them (defaults, or computed by
+# services.tiers / services.clocks). next_deadline_*, resolve_due_at and (unless given) tier and
+# appeal_class are always the store's own computation, never taken from the caller.
+DERIVED_COLUMNS = ("tier", "appeal_class", "closed_at", "resolve_due_at", "next_deadline_at",
+                   "next_deadline_kind")
+TIMESTAMP_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c.endswith("_at"))
+PERSONAL_COLUMNS = ("reporter_name", "reporter_phone")
+EVENT_COLUMNS = ("id", "appeal_id", "at", "actor", "action", "from_status", "to_status", "note")
+OPEN_STATUSES = ("reported", "accepted", "dispatched", "resolved", "confirmed", "feedback", "reopened")
+
+
+@dataclass
+class InsertResult:
+    """What a bulk insert did: rows stored, rows already present (same source + external id, counted
+    once per row of the frame, including repeats inside the frame), and the stored ids of the new rows
+    in frame order."""
+
+    stored: int = 0
+    duplicates: int = 0
+    ids: list[int] = field(default_factory=list)
+
+
+class Store(abc.ABC):
+    """Persistence of appeals, events, orders, departments, reference layers and quarantine."""
+
+    url: str
+
+    # -- lifecycle of the store --------------------------------------------------------------------
+    @abc.abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the current version (idempotent; called on open)."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version the database is at."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards (``closed`` is True; ``open_store``
+        then opens a new one for the URL)."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Delete every row of every table and restart ids (tests and benchmarks only)."""
+
+    # -- reference data -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load_departments(self, departments: pd.DataFrame) -> int:
+        """Upsert departments (code, name, name_en); returns the count stored."""
+
+    @abc.abstractmethod
+    def departments(self) -> pd.DataFrame:
+        """All departments, ordered by code."""
+
+    @abc.abstractmethod
+    def load_points(self, kind: str, frame: pd.DataFrame) -> int:
+        """Replace the ``station`` or ``building`` point layer (code, lon/lat or a point geometry, and the
+        layer's columns: station name, level, site_type, offers_appeal, offers_legal,
+        offers_psychological, parent_code, building_code; building name, parent_code, land_use,
+        population). Returns the count stored."""
+
+    @abc.abstractmethod
+    def points(self, kind: str) -> pd.DataFrame:
+        """The ``station`` or ``building`` layer as stored (code, lon, lat and its columns), by code."""
+
+    # -- appeals ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None) -> InsertResult:
+        """Bulk insert in one transaction (COPY in PostGIS, executemany in SQLite).
+
+        ``appeals`` has APPEAL_COLUMNS (``id`` optional: it only keys ``events``; the store assigns its
+        own ids) with lon/lat or a point geometry; missing optional columns are filled (status
+        ``reported``, handling level ``community``, ...; DERIVED_COLUMNS computed). Rows whose
+        (source, external_id) exist are counted as duplicates and changed in no way. Without ``events``,
+        each new appeal gets a ``report`` event at reported_at; with ``events`` (columns of
+        EVENT_COLUMNS, ``appeal_id`` referring to the frame's ``id`` column), those events are stored for
+        the new appeals, re-keyed to their stored ids (events of duplicates are dropped)."""
+
+    @abc.abstractmethod
+    def get_appeal(self, appeal_id: int, *, include_personal: bool = True) -> dict[str, Any]:
+        """One appeal as a dict of APPEAL_COLUMNS; raises ``services.errors.NotFound``."""
+
+    @abc.abstractmethod
+    def events(self, appeal_id: int) -> pd.DataFrame:
+        """The appeal's events in order (EVENT_COLUMNS; by time, then insertion)."""
+
+    @abc.abstractmethod
+    def event_count(self) -> int:
+        """Number of events stored (all appeals)."""
+
+    @abc.abstractmethod
+    def act(self, appeal_id: int, action: str, actor: str, at: datetime | None = None, note: str = "",
+            **params: Any) -> dict[str, Any]:
+        """Apply one lifecycle action atomically and return the updated appeal.
+
+        Actions (services.lifecycle decides what is allowed; an illegal one raises
+        ``services.errors.IllegalTransition`` and changes nothing): respond, accept, dispatch
+        (params: target = community code or department code), resolve, confirm, feedback,
+        return_visit (params: satisfaction = satisfied | basically_satisfied | not_satisfied; not
+        satisfied reopens), escalate (params: level = subdistrict | district), update_facts (params:
+        people_involved, urgency, amount_involved; the tier and class are recomputed). Orders go through
+        ``issue_order`` and gathering marks through ``mark_gathering``.
+        """
+
+    @abc.abstractmethod
+    def mark_gathering(self, assignments: pd.DataFrame, actor: str = "system",
+                       at: datetime | None = None) -> int:
+        """Put appeals into gathering clusters (columns appeal_id, gathering_id, gathering_tier, e.g.
+        from ``services.gathering.find_clusters``): each open appeal not already so marked gets the
+        ``gathering`` action (tier raised, class recomputed, an event). Closed appeals are skipped. One
+        transaction; returns the number of appeals changed."""
+
+    @abc.abstractmethod
+    def query_appeals(self, *, statuses: Sequence[str] | None = None, tiers: Sequence[str] | None = None,
+                      categories: Sequence[str] | None = None,
+                      since: datetime | None = None, until: datetime | None = None,
+                      area: tuple[str, str] | None = None, limit: int | None = None,
+                      order: str = "newest", include_personal: bool = False) -> pd.DataFrame:
+        """Appeals filtered in SQL (the window is reported_at in [since, until)). ``area`` is
+        (level, code) with level subdistrict|community|grid. ``order``: newest | oldest | tier (red
+        first, then newest). Personal columns are omitted unless asked."""
+
+    # -- aggregates (SQL in both stores) ------------------------------------------------------------
+    @abc.abstractmethod
+    def counts(self, level: str, *, since: datetime | None = None, until: datetime | None = None,
+               open_only: bool = False) -> pd.DataFrame:
+        """Appeal counts per area code by tier and status: columns code, tier, status, n, ordered by
+        code, tier, status. ``level`` is grid | community | subdistrict; the window filters reported_at
+        in [since, until)."""
+
+    @abc.abstractmethod
+    def overdue(self, now: datetime, *, limit: int | None = None) -> pd.DataFrame:
+        """Open appeals whose next deadline is before ``now``: id, tier, appeal_class, status, category,
+        subdistrict_code, community_code, grid_code, next_deadline_kind, next_deadline_at,
+        minutes_overdue; most overdue first (then by id)."""
+
+    @abc.abstractmethod
+    def kpis(self, since: datetime, until: datetime) -> dict[str, Any]:
+        """Figures for the appeals reported in [since, until) (their state as stored now):
+        received; accepted (accepted at all); resolved (status resolved, confirmed, feedback or closed);
+        resolution_rate = resolved / accepted (None when nothing was accepted); resolved_on_time
+        (resolved_at <= resolve_due_at among the resolved); closed; reopened (reopened_count > 0);
+        satisfied (satisfied or basically satisfied) and rated (a satisfaction recorded);
+        class1_total, class1_responded_on_time (within [clocks] class1_respond_minutes of the report),
+        class1_accepted_on_time (within class1_accept_minutes); overdue_open: open appeals of any
+        report time whose next deadline is before ``until``; and the ratios resolution_rate,
+        on_time_rate = resolved_on_time / resolved, satisfaction_rate = satisfied / rated (None when the
+        denominator is 0). Counts are SQL aggregates; only the ratios are divided in Python."""
+
+    # -- orders (社区发令、部门执行) -------------------------------------------------------------------
+    @abc.abstractmethod
+    def issue_order(self, appeal_id: int, departments: Iterable[str], issued_by: str,
+                    at: datetime | None = None, note: str = "") -> dict[str, Any]:
+        """A community orders departments on site; deadlines, leader level and people come from
+        services.orders rules for the appeal's category and tier. The appeal takes the lifecycle action
+        ``order`` (allowed when accepted, dispatched or reopened; accepted becomes dispatched) and gets
+        an ``order`` event. Returns the order (see ``order``)."""
+
+    @abc.abstractmethod
+    def order(self, order_id: int) -> dict[str, Any]:
+        """One order: id, appeal_id, community_code, issued_by, issued_at, category, tier,
+        arrival_minutes, arrive_by, leader_level, people_required, resolution_hours, resolve_by, status
+        (open | closed), closed_at, note, and departments: a list of dicts (department_code,
+        checked_in_at, outcome, outcome_at). Raises NotFound."""
+
+    @abc.abstractmethod
+    def check_in(self, order_id: int, department_code: str, at: datetime | None = None) -> dict[str, Any]:
+        """A department reports on site (报到) once; appends an ``order_check_in`` event to the appeal.
+        Returns the order."""
+
+    @abc.abstractmethod
+    def report_outcome(self, order_id: int, department_code: str, outcome: str,
+                       at: datetime | None = None) -> dict[str, Any]:
+        """A checked-in department reports its outcome (services.orders.outcomes) once; appends an
+        ``order_outcome`` event; the order closes when every department has. Returns the order."""
+
+    @abc.abstractmethod
+    def orders(self, *, open_only: bool = False, appeal_id: int | None = None) -> pd.DataFrame:
+        """Orders with one row per (order, department), by order id then department code."""
+
+    @abc.abstractmethod
+    def department_stats(self, since: datetime, until: datetime) -> pd.DataFrame:
+        """Per department with orders issued in [since, until), by code: code, name, orders,
+        checked_in, timely_check_ins (checked in at or before arrive_by), timely_check_in_rate
+        (timely / orders that are due: checked in, or arrive_by before ``until``), avg_arrival_minutes
+        (issue to check-in, over the checked in), resolved_within_limit (outcome resolved at or before
+        resolve_by), resolved_within_limit_rate (over orders that are due: outcome reported, or
+        resolve_by before ``until``). Rates are NaN when nothing is due. Computed in SQL in both stores;
+        the window selects orders by issue time, their check-ins and outcomes are counted as stored."""
+
+    # -- quarantine ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def quarantine(self, rows: pd.DataFrame) -> int:
+        """Store rejected input rows: source, file, line, raw (verbatim text), reason, reason_code
+        (received_at optional, default now). Returns the count stored."""
+
+    @abc.abstractmethod
+    def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
+        """Quarantined rows, newest first (id, received_at, source, file, line, raw, reason,
+        reason_code)."""

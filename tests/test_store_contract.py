@@ -1,0 +1,588 @@
+"""One contract, two stores: every test runs on SQLite and on PostGIS, and the two must agree.
+
+The hand-made district below is small enough to count by hand (Thursday 9 October 2025, the first
+working day after the National Day holiday; "now" is 12:00):
+
+| appeal | grid | facts            | tier/class      | what happens                                      | status     |
+|--------|------|------------------|-----------------|---------------------------------------------------|------------|
+| a1     | G1   | 1 person         | blue ordinary   | 08:00 report, 08:10 accept, 08:20 order (police), | closed     |
+|        |      | neighbour        |                 | 08:50 check-in, 09:30 resolved, 10:00 resolve,    |            |
+|        |      |                  |                 | 10:30 confirm, 11:00 feedback, 11:30 satisfied    |            |
+| a2     | G1   | 1 person         | blue ordinary   | 09:00 report; due 23:59:59 today                  | reported   |
+| a3     | G2   | 12 people wages  | yellow major    | 09:30 report, 09:40 accept, 10:00 order (hr_social| dispatched |
+|        |      |                  |                 | 10:30 in, police 11:00 in [late]); hr 16:00 resolved|          |
+| a4     | G3   | 30 people wages  | red class1      | 11:00 report, nobody responds (due 11:10)         | reported   |
+| a5     | G4   | 1 person         | blue ordinary   | reported the day before at 10:00 (due 8 Oct 23:59:59)| reported|
+| a6     | G4   | urgency 3        | red class1      | 11:50 report, 11:52 respond (accept due 12:20)    | reported   |
+
+G1, G2 in community C1, G3 in C2 (subdistrict S1); G4 in C3 (subdistrict S2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from services.errors import IllegalTransition, NotFound, ValidationError
+from services.store import create_store, database_url, open_store, sqlite_path
+from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, PERSONAL_COLUMNS
+from services.store.sqlite import SQLiteStore
+
+TZ = ZoneInfo("Asia/Shanghai")
+S1, S2 = "440311001", "440311002"
+C1, C2, C3 = S1 + "001", S1 + "002", S2 + "001"
+G1, G2, G3, G4 = C1 + "001", C1 + "002", C2 + "001", C3 + "001"
+DAY = datetime(2025, 10, 9, tzinfo=TZ)
+NOON = DAY + timedelta(hours=12)
+DEPARTMENTS = pd.DataFrame({"code": ["hr_social", "justice", "police"],
+                            "name": ["区人力资源局", "区司法局", "光明公安分局"],
+                            "name_en": ["HR", "Justice", "Police"]})
+
+
+def at(hh: int, mm: int = 0, day: datetime = DAY) -> datetime:
+    return day + timedelta(hours=hh, minutes=mm)
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def pg_store(postgis_url):
+    """A PostGIS store in a fresh schema for this module, dropped afterwards."""
+    from services.store.postgis import PostGISStore
+
+    store = PostGISStore(postgis_url, schema=f"gm_contract_{uuid.uuid4().hex[:10]}", max_size=4)
+    yield store
+    store.drop_schema()
+
+
+def _sqlite(tmp_path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "var" / "gm.sqlite3")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = _sqlite(tmp_path)
+        yield s
+        s.close()
+    else:
+        s = request.getfixturevalue("pg_store")
+        s.reset()
+        yield s
+
+
+def row(ext: str, grid: str, reported: datetime, **kw) -> dict:
+    community, subdistrict = grid[:12], grid[:9]
+    base = {"id": int(ext[1:]), "source": "test", "external_id": ext, "channel": "hotline",
+            "service_type": "dispute", "category": "neighbour", "description": f"{ext} 描述",
+            "lon": 113.93 + int(ext[1:]) * 0.001, "lat": 22.76, "people_involved": 1, "amount_involved": 0.0,
+            "urgency": 1, "subdistrict_code": subdistrict, "community_code": community, "grid_code": grid,
+            "reporter_name": "张三", "reporter_phone": "13800000000", "reported_at": reported}
+    base.update(kw)
+    return base
+
+
+def hand_frame() -> pd.DataFrame:
+    return pd.DataFrame([
+        row("a1", G1, at(8)),
+        row("a2", G1, at(9)),
+        row("a3", G2, at(9, 30), category="wage_arrears", people_involved=12),
+        row("a4", G3, at(11), category="wage_arrears", people_involved=30),
+        row("a5", G4, at(10, day=DAY - timedelta(days=1))),
+        row("a6", G4, at(11, 50), urgency=3, category="crisis", service_type="psychological"),
+    ])
+
+
+def build_hand_district(store) -> dict[str, int]:
+    """Insert the table above and play its actions; returns appeal ids by name."""
+    store.load_departments(DEPARTMENTS)
+    res = store.insert_appeals(hand_frame())
+    ids = dict(zip(["a1", "a2", "a3", "a4", "a5", "a6"], res.ids, strict=True))
+    a1, a3 = ids["a1"], ids["a3"]
+    store.act(a1, "accept", "值班员", at=at(8, 10))
+    o1 = store.issue_order(a1, ["police"], "光明社区党委", at=at(8, 20))
+    store.check_in(o1["id"], "police", at=at(8, 50))
+    store.report_outcome(o1["id"], "police", "resolved", at=at(9, 30))
+    store.act(a1, "resolve", "社区处置员", at=at(10))
+    store.act(a1, "confirm", "值班员", at=at(10, 30))
+    store.act(a1, "feedback", "值班员", at=at(11))
+    store.act(a1, "return_visit", "回访员", at=at(11, 30), satisfaction="satisfied")
+    store.act(a3, "accept", "值班员", at=at(9, 40))
+    o3 = store.issue_order(a3, ["hr_social", "police"], "光明社区党委", at=at(10))
+    store.check_in(o3["id"], "hr_social", at=at(10, 30))
+    store.check_in(o3["id"], "police", at=at(11))
+    store.report_outcome(o3["id"], "hr_social", "resolved", at=at(16))
+    store.act(ids["a6"], "respond", "值班员", at=at(11, 52))
+    return ids
+
+
+def snapshot(store, appeal_id: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    return store.get_appeal(appeal_id), store.events(appeal_id), store.orders()
+
+
+# ------------------------------------------------------------------------------------------- schema
+def test_schema_is_created_and_migrate_is_idempotent(store):
+    assert store.schema_version() == 1
+    store.migrate()
+    assert store.schema_version() == 1
+
+
+def test_sqlite_file_under_var_in_wal_mode_keeps_data_when_reopened(tmp_path):
+    s = _sqlite(tmp_path)
+    s.insert_appeals(hand_frame())
+    with s._read() as cx:
+        assert cx.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    s.close()
+    again = _sqlite(tmp_path)
+    assert len(again.query_appeals()) == 6 and again.schema_version() == 1
+    again.close()
+
+
+def test_open_store_chooses_by_url(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert database_url() == "sqlite:///var/gm.sqlite3"
+    assert sqlite_path("sqlite:///var/gm.sqlite3").parts[-2:] == ("var", "gm.sqlite3")
+    url = f"sqlite:///{tmp_path}/x/gm.sqlite3"   # an absolute path: sqlite:////tmp/...
+    assert sqlite_path(url) == tmp_path / "x" / "gm.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", url)
+    s = open_store()
+    assert isinstance(s, SQLiteStore) and s is open_store(url) and (tmp_path / "x" / "gm.sqlite3").exists()
+    s.close()
+    assert open_store() is not s          # a closed store is replaced
+    open_store().close()
+    with pytest.raises(ValueError):
+        create_store("mysql://nope")
+
+
+# ------------------------------------------------------------------------------------------- appeals
+def test_insert_is_idempotent(store):
+    res = store.insert_appeals(hand_frame())
+    assert (res.stored, res.duplicates) == (6, 0) and len(res.ids) == 6
+    assert store.event_count() == 6                     # one report event each
+    again = store.insert_appeals(hand_frame())
+    assert (again.stored, again.duplicates, again.ids) == (0, 6, [])
+    assert store.event_count() == 6
+    mixed = pd.concat([hand_frame().iloc[:2], pd.DataFrame([row("a7", G1, at(9)), row("a7", G1, at(9))])])
+    res = store.insert_appeals(mixed)
+    assert (res.stored, res.duplicates) == (1, 3)
+    assert len(store.query_appeals()) == 7 and store.event_count() == 7
+    assert store.get_appeal(res.ids[0])["external_id"] == "a7"
+
+
+def test_insert_computes_tier_class_and_deadlines(store):
+    ids = store.insert_appeals(hand_frame()).ids
+    a3, a4, a5 = (store.get_appeal(i) for i in (ids[2], ids[3], ids[4]))
+    assert (a3["tier"], a3["appeal_class"], a3["status"], a3["handling_level"]) == \
+        ("yellow", "major", "reported", "community")
+    # Major on Thu 9 Oct: Fri 10, Sat 11 (adjusted workday), Mon 13.
+    assert (a3["next_deadline_kind"], a3["next_deadline_at"]) == ("resolve", datetime(2025, 10, 13, 23, 59, 59,
+                                                                                      tzinfo=TZ))
+    assert (a4["tier"], a4["appeal_class"], a4["next_deadline_kind"], a4["next_deadline_at"]) == \
+        ("red", "class1", "respond", at(11, 10))
+    assert a5["next_deadline_at"] == datetime(2025, 10, 8, 23, 59, 59, tzinfo=TZ)
+    assert a5["reported_at"] == at(10, day=DAY - timedelta(days=1))
+    assert a5["reported_at"].tzinfo is not None and a5["gathering_id"] is None
+    ev = store.events(ids[0])
+    assert list(ev.columns) == list(EVENT_COLUMNS)
+    assert ev[["action", "from_status", "to_status", "note"]].values.tolist() == \
+        [["report", None, "reported", "hotline"]]
+    with pytest.raises(NotFound):
+        store.get_appeal(999_999)
+
+
+def test_insert_with_events_rekeys_them(store):
+    f = hand_frame().iloc[:2].assign(id=[101, 102], status=["accepted", "reported"],
+                                     accepted_at=[at(8, 10), None])
+    events = pd.DataFrame({"appeal_id": [101, 101, 102, 555], "at": [at(8), at(8, 10), at(9), at(9)],
+                           "actor": ["市民", "值班员", "市民", "x"], "action": ["report", "accept", "report", "report"],
+                           "from_status": [None, "reported", None, None],
+                           "to_status": ["reported", "accepted", "reported", "reported"],
+                           "note": ["", "", "", ""]})
+    res = store.insert_appeals(f, events)
+    assert res.stored == 2 and store.event_count() == 3       # the event of unknown frame id 555 is dropped
+    assert store.events(res.ids[0])["action"].tolist() == ["report", "accept"]
+    assert store.get_appeal(res.ids[0])["status"] == "accepted"
+
+
+def test_a_failed_bulk_insert_stores_nothing(store):
+    f = hand_frame()
+    events = pd.DataFrame({"appeal_id": [1, 2], "at": [at(8), at(9)], "actor": ["x", "x"],
+                           "action": ["report", None], "from_status": [None, None],
+                           "to_status": ["reported", "reported"], "note": ["", ""]})
+    with pytest.raises(Exception):  # noqa: B017 - a NOT NULL violation, typed differently per driver
+        store.insert_appeals(f, events)
+    assert store.query_appeals().empty and store.event_count() == 0
+    with pytest.raises(ValidationError):
+        store.insert_appeals(f.assign(status="lost"))
+
+
+def test_every_action_is_persisted_with_its_event(store):
+    store.load_departments(DEPARTMENTS)
+    aid = store.insert_appeals(hand_frame().iloc[:1]).ids[0]
+    steps = [("respond", {}, "reported"), ("accept", {}, "accepted"), ("escalate", {"level": "subdistrict"}, "accepted"),
+             ("dispatch", {"target": "justice"}, "dispatched"), ("update_facts", {"people_involved": 12}, "dispatched"),
+             ("resolve", {}, "resolved"), ("confirm", {}, "confirmed"), ("feedback", {}, "feedback"),
+             ("return_visit", {"satisfaction": "not_satisfied"}, "reopened"), ("resolve", {}, "resolved"),
+             ("confirm", {}, "confirmed"), ("feedback", {}, "feedback"),
+             ("return_visit", {"satisfaction": "satisfied"}, "closed")]
+    for i, (action, params, status) in enumerate(steps):
+        out = store.act(aid, action, "值班员", at=at(8, 5 + i * 5), note=f"step {i}", **params)
+        assert out["status"] == status, action
+        assert out == store.get_appeal(aid)
+    a = store.get_appeal(aid)
+    assert (a["handling_level"], a["tier"], a["appeal_class"], a["people_involved"]) == \
+        ("subdistrict", "yellow", "major", 12)
+    assert (a["reopened_count"], a["satisfaction"], a["dispatched_to"]) == (1, "satisfied", "justice")
+    assert a["responded_at"] == at(8, 5) and a["closed_at"] == at(9, 5)
+    assert a["next_deadline_at"] is None and a["next_deadline_kind"] is None
+    ev = store.events(aid)
+    assert ev["action"].tolist() == ["report"] + [s[0] for s in steps]
+    assert ev["to_status"].tolist()[1:] == [s[2] for s in steps]
+    assert ev["from_status"].tolist()[2:] == [s[2] for s in steps][:-1]
+    assert ev["actor"].tolist()[1:] == ["值班员"] * len(steps)
+    assert ev["note"].iloc[3] == "community→subdistrict; appeal_class ordinary→major; step 2"
+    assert ev["at"].is_monotonic_increasing and ev["at"].iloc[-1] == at(9, 5)
+
+
+def test_an_illegal_action_changes_nothing(store):
+    ids = build_hand_district(store)
+    for aid, action, params in [(ids["a2"], "resolve", {}), (ids["a1"], "update_facts", {"people_involved": 5}),
+                                (ids["a4"], "confirm", {}), (ids["a3"], "return_visit", {"satisfaction": "satisfied"})]:
+        before = snapshot(store, aid)
+        with pytest.raises(IllegalTransition) as exc:
+            store.act(aid, action, "值班员", at=NOON, **params)
+        assert "allowed next" in str(exc.value)
+        after = snapshot(store, aid)
+        assert before[0] == after[0]
+        pd.testing.assert_frame_equal(before[1], after[1])
+        pd.testing.assert_frame_equal(before[2], after[2])
+    with pytest.raises(IllegalTransition, match="cannot resolve an appeal that is 'reported'"):
+        store.act(ids["a2"], "resolve", "值班员", at=NOON)
+    before = snapshot(store, ids["a2"])
+    with pytest.raises(ValidationError):       # a bad parameter is refused before anything is written
+        store.act(ids["a2"], "escalate", "值班员", at=NOON, level="province")
+    assert snapshot(store, ids["a2"])[0] == before[0]
+    with pytest.raises(NotFound):
+        store.act(999_999, "accept", "值班员")
+
+
+def test_a_failure_mid_action_rolls_everything_back(store, monkeypatch):
+    ids = build_hand_district(store)
+    aid = ids["a2"]
+    before = snapshot(store, aid)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "_insert_events", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.act(aid, "accept", "值班员", at=NOON)
+    with pytest.raises(RuntimeError):
+        store.act(ids["a3"], "update_facts", "值班员", at=NOON, people_involved=40)
+    with pytest.raises(RuntimeError):
+        store.issue_order(ids["a3"], ["justice"], "社区党委", at=NOON)
+    monkeypatch.undo()
+    after = snapshot(store, aid)
+    assert before[0] == after[0]
+    pd.testing.assert_frame_equal(before[1], after[1])
+    pd.testing.assert_frame_equal(before[2], after[2])        # no order row left behind
+    assert store.get_appeal(ids["a3"])["people_involved"] == 12
+    # The store still works afterwards.
+    assert store.act(aid, "accept", "值班员", at=NOON)["status"] == "accepted"
+
+
+def test_events_are_append_only(store):
+    aid = store.insert_appeals(hand_frame().iloc[:1]).ids[0]
+    for statement in ("UPDATE appeal_event SET note = 'edited'", "DELETE FROM appeal_event"):
+        with pytest.raises(Exception, match="append-only"), store._tx() as cx:  # noqa: B017
+            cx.execute(statement)
+    assert store.events(aid)["note"].tolist() == ["hotline"]
+
+
+def test_query_appeals_filters_in_sql(store):
+    ids = build_hand_district(store)
+    q = store.query_appeals()
+    assert q["id"].tolist() == [ids[k] for k in ("a6", "a4", "a3", "a2", "a1", "a5")]   # newest first
+    assert not set(PERSONAL_COLUMNS) & set(q.columns)
+    assert set(store.query_appeals(include_personal=True).columns) == set(APPEAL_COLUMNS)
+    assert store.query_appeals(order="tier")["id"].tolist()[:2] == [ids["a6"], ids["a4"]]
+    assert store.query_appeals(order="oldest", limit=2)["id"].tolist() == [ids["a5"], ids["a1"]]
+    assert set(store.query_appeals(statuses=["reported"])["id"]) == {ids[k] for k in ("a2", "a4", "a5", "a6")}
+    assert set(store.query_appeals(tiers=["red"], categories=["wage_arrears"])["id"]) == {ids["a4"]}
+    assert set(store.query_appeals(area=("community", C1))["id"]) == {ids[k] for k in ("a1", "a2", "a3")}
+    assert set(store.query_appeals(area=("subdistrict", S2), since=DAY)["id"]) == {ids["a6"]}
+    assert set(store.query_appeals(until=DAY)["id"]) == {ids["a5"]}
+    assert str(store.query_appeals()["reported_at"].dt.tz) == "Asia/Shanghai"
+    with pytest.raises(ValidationError):
+        store.query_appeals(area=("province", "44"))
+
+
+# ------------------------------------------------------------------------------------------- aggregates
+def test_counts_by_area_tier_and_status(store):
+    build_hand_district(store)
+    sub = store.counts("subdistrict")
+    assert sub.values.tolist() == [
+        [S1, "blue", "closed", 1], [S1, "blue", "reported", 1], [S1, "red", "reported", 1],
+        [S1, "yellow", "dispatched", 1], [S2, "blue", "reported", 1], [S2, "red", "reported", 1]]
+    grid = store.counts("grid")
+    assert grid.groupby("code")["n"].sum().to_dict() == {G1: 2, G2: 1, G3: 1, G4: 2}
+    com = store.counts("community", open_only=True)
+    assert com.groupby("code")["n"].sum().to_dict() == {C1: 2, C2: 1, C3: 2}
+    window = store.counts("subdistrict", since=DAY, until=DAY + timedelta(days=1))
+    assert window.groupby("code")["n"].sum().to_dict() == {S1: 4, S2: 1}     # a5 was the day before
+    # An appeal not (yet) placed in any area counts under a missing code, listed last in both stores.
+    store.insert_appeals(pd.DataFrame([row("a9", G1, at(9), subdistrict_code=None, community_code=None,
+                                           grid_code=None)]))
+    last = store.counts("grid").iloc[-1]
+    assert pd.isna(last.code) and (last.tier, last.status, last.n) == ("blue", "reported", 1)
+
+
+def test_overdue_list(store):
+    ids = build_hand_district(store)
+    od = store.overdue(NOON)
+    assert od["id"].tolist() == [ids["a5"], ids["a4"]]                       # most overdue first
+    assert od["next_deadline_kind"].tolist() == ["resolve", "respond"]
+    assert od["minutes_overdue"].tolist() == pytest.approx([720 + 1 / 60, 50.0])
+    assert od["next_deadline_at"].tolist() == [datetime(2025, 10, 8, 23, 59, 59, tzinfo=TZ), at(11, 10)]
+    assert store.overdue(NOON, limit=1)["id"].tolist() == [ids["a5"]]
+    # At 12:30 a6's acceptance (due 12:20) is late too.
+    assert store.overdue(at(12, 30))["id"].tolist() == [ids["a5"], ids["a4"], ids["a6"]]
+
+
+def test_kpis(store):
+    build_hand_district(store)
+    k = store.kpis(DAY, DAY + timedelta(days=1))
+    assert {key: k[key] for key in ("received", "accepted", "resolved", "resolved_on_time", "closed", "reopened",
+                                    "satisfied", "rated", "class1_total", "class1_responded_on_time",
+                                    "class1_accepted_on_time", "overdue_open")} == {
+        "received": 5, "accepted": 2, "resolved": 1, "resolved_on_time": 1, "closed": 1, "reopened": 0,
+        "satisfied": 1, "rated": 1, "class1_total": 2, "class1_responded_on_time": 1,
+        "class1_accepted_on_time": 0,
+        # at midnight: a2 (due 23:59:59), a4 (respond), a5 (yesterday) and a6 (accept) are overdue
+        "overdue_open": 4}
+    assert k["resolution_rate"] == 0.5 and k["on_time_rate"] == 1.0 and k["satisfaction_rate"] == 1.0
+    empty = store.kpis(DAY + timedelta(days=5), DAY + timedelta(days=6))
+    assert empty["received"] == 0 and empty["resolution_rate"] is None
+
+
+# ------------------------------------------------------------------------------------------- orders
+def test_orders_follow_the_rules_and_close_when_all_report(store):
+    ids = build_hand_district(store)
+    o = store.orders(appeal_id=ids["a3"])
+    assert o["department_code"].tolist() == ["hr_social", "police"]
+    first = o.iloc[0]
+    # wage arrears, yellow: 45 minutes, 处级, 4 people, 48 hours (yellow default).
+    assert (first.arrival_minutes, first.leader_level, first.people_required, first.resolution_hours) == \
+        (45, "处级", 4, 48)
+    assert first.arrive_by == at(10, 45) and first.resolve_by == at(10, day=DAY + timedelta(days=2))
+    assert first.status == "open" and first.community_code == C1 and first.tier == "yellow"
+    a3 = store.get_appeal(ids["a3"])
+    assert (a3["status"], a3["dispatched_at"], a3["dispatched_to"]) == ("dispatched", at(10), "hr_social,police")
+    assert store.events(ids["a3"])["action"].tolist() == \
+        ["report", "accept", "order", "order_check_in", "order_check_in", "order_outcome"]
+    order_id = int(first.order_id)
+    with pytest.raises(ValidationError, match="already checked in"):
+        store.check_in(order_id, "police", at=at(12))
+    with pytest.raises(ValidationError, match="already reported"):
+        store.report_outcome(order_id, "hr_social", "resolved", at=at(17))
+    with pytest.raises(ValidationError, match="outcome"):
+        store.report_outcome(order_id, "police", "done", at=at(17))
+    with pytest.raises(NotFound):
+        store.check_in(order_id, "justice", at=at(12))
+    done = store.report_outcome(order_id, "police", "partly_resolved", at=at(18))
+    assert done["status"] == "closed" and done["closed_at"] == at(18)
+    assert [d["outcome"] for d in done["departments"]] == ["resolved", "partly_resolved"]
+    assert store.orders(open_only=True).empty
+    closed_a1 = store.orders(appeal_id=ids["a1"])
+    assert closed_a1["status"].tolist() == ["closed"] and closed_a1["closed_at"].tolist() == [at(9, 30)]
+
+
+def test_orders_refused_without_changing_anything(store):
+    ids = build_hand_district(store)
+    before = snapshot(store, ids["a2"])
+    with pytest.raises(IllegalTransition, match="cannot order an appeal that is 'reported'"):
+        store.issue_order(ids["a2"], ["police"], "社区党委", at=NOON)
+    with pytest.raises(ValidationError, match="unknown department"):
+        store.issue_order(ids["a3"], ["fire_brigade"], "社区党委", at=NOON)
+    with pytest.raises(IllegalTransition):
+        store.issue_order(ids["a1"], ["police"], "社区党委", at=NOON)       # closed
+    after = snapshot(store, ids["a2"])
+    assert before[0] == after[0]
+    pd.testing.assert_frame_equal(before[2], after[2])
+    with pytest.raises(ValidationError, match="must check in"):
+        o = store.issue_order(ids["a3"], ["justice"], "社区党委", at=NOON)
+        store.report_outcome(o["id"], "justice", "resolved", at=at(13))
+
+
+def test_department_stats(store):
+    build_hand_district(store)
+    st = store.department_stats(DAY, DAY + timedelta(days=1)).set_index("code")
+    assert st.index.tolist() == ["hr_social", "police"]
+    hr, police = st.loc["hr_social"], st.loc["police"]
+    assert (hr["name"], hr.orders, hr.checked_in, hr.timely_check_ins, hr.resolved_within_limit) == \
+        ("区人力资源局", 1, 1, 1, 1)
+    assert hr.timely_check_in_rate == 1.0 and hr.avg_arrival_minutes == pytest.approx(30)
+    assert hr.resolved_within_limit_rate == 1.0
+    # police: a1 on time (30 of 120 minutes), a3 late (60 of 45); a3's outcome is not yet due.
+    assert (police.orders, police.checked_in, police.timely_check_ins, police.resolved_within_limit) == (2, 2, 1, 1)
+    assert police.timely_check_in_rate == 0.5 and police.avg_arrival_minutes == pytest.approx(45)
+    assert police.resolved_within_limit_rate == 1.0
+    # Three days later a3's 48-hour limit has passed without police resolving: 1 of 2.
+    later = store.department_stats(DAY, DAY + timedelta(days=3)).set_index("code")
+    assert later.loc["police", "resolved_within_limit_rate"] == 0.5
+    assert store.department_stats(DAY + timedelta(days=1), DAY + timedelta(days=2)).empty
+
+
+# ------------------------------------------------------------------------------------------- gathering
+def test_mark_gathering_raises_the_tier_once(store):
+    ids = build_hand_district(store)
+    marks = pd.DataFrame({"appeal_id": [ids["a2"], ids["a5"], ids["a1"]], "gathering_id": [ids["a2"]] * 3,
+                          "gathering_tier": ["yellow"] * 3})
+    assert store.mark_gathering(marks, actor="system", at=NOON) == 2      # a1 is closed: skipped
+    a2 = store.get_appeal(ids["a2"])
+    assert (a2["tier"], a2["appeal_class"], a2["gathering_id"], a2["gathering_tier"]) == \
+        ("yellow", "major", ids["a2"], "yellow")
+    assert store.events(ids["a2"])["action"].tolist() == ["report", "gathering"]
+    assert store.mark_gathering(marks, at=NOON) == 0                      # already marked
+    assert store.get_appeal(ids["a1"])["tier"] == "blue"
+
+
+# ------------------------------------------------------------------------------------------- reference
+def test_reference_data_and_quarantine(store):
+    assert store.load_departments(DEPARTMENTS) == 3
+    assert store.load_departments(DEPARTMENTS.assign(name="改名")) == 3
+    deps = store.departments()
+    assert deps["code"].tolist() == ["hr_social", "justice", "police"] and set(deps["name"]) == {"改名"}
+    stations = pd.DataFrame({"code": ["ST-1", "ST-2"], "name": ["站一", "站二"], "level": ["site", "community"],
+                             "site_type": ["construction", None], "offers_appeal": [True, True],
+                             "offers_legal": [True, False], "offers_psychological": [False, True],
+                             "parent_code": [C1, C2], "building_code": ["B1", None],
+                             "lon": [113.93, 113.94], "lat": [22.76, 22.77]})
+    assert store.load_points("station", stations) == 2
+    got = store.points("station")
+    assert got["code"].tolist() == ["ST-1", "ST-2"] and got["offers_legal"].tolist() == [True, False]
+    assert got["lon"].tolist() == [113.93, 113.94]
+    assert store.load_points("station", stations.iloc[:1]) == 1 and len(store.points("station")) == 1
+    with pytest.raises(ValidationError):
+        store.load_points("tower", stations)
+    rows = pd.DataFrame({"source": ["csv", "csv"], "file": ["a.csv", "a.csv"], "line": [3, 4],
+                         "raw": ["x,\\N,\"y\"", "bad"], "reason": ["no time", "no place"],
+                         "reason_code": ["missing_time", "missing_place"],
+                         "received_at": [at(8), at(9)]})
+    assert store.quarantine(rows) == 2
+    q = store.quarantined(source="csv")
+    assert q["line"].tolist() == [4, 3] and q["raw"].tolist() == ["bad", "x,\\N,\"y\""]
+    assert store.quarantined(source="other").empty
+
+
+# ------------------------------------------------------------------------------------------- agreement
+@pytest.mark.postgis
+def test_both_stores_give_the_same_numbers_on_the_hand_district(pg_store, tmp_path):
+    lite = _sqlite(tmp_path)
+    pg_store.reset()
+    for s in (lite, pg_store):
+        build_hand_district(s)
+        s.insert_appeals(pd.DataFrame([row("a9", G1, at(9), grid_code=None, community_code=None)]))
+    _assert_same(lite, pg_store, DAY, DAY + timedelta(days=1), NOON)
+    lite.close()
+
+
+@pytest.mark.postgis
+def test_both_stores_give_the_same_numbers_on_the_sample_history(pg_store, tmp_path):
+    from data.sample import load_appeal_history, manifest
+
+    appeals, events = load_appeal_history()
+    as_of = datetime.fromisoformat(manifest()["as_of"])
+    lite = _sqlite(tmp_path)
+    pg_store.reset()
+    for s in (lite, pg_store):
+        res = s.insert_appeals(appeals, events)
+        assert (res.stored, res.duplicates) == (len(appeals), 0)
+        assert s.event_count() == len(events)
+    for level in ("grid", "community", "subdistrict"):
+        assert lite.counts(level)["n"].sum() == len(appeals)
+    assert lite.counts("subdistrict")["n"].groupby(lite.counts("subdistrict")["status"]).sum().to_dict() == \
+        appeals["status"].value_counts().to_dict()
+    _assert_same(lite, pg_store, as_of - timedelta(days=365), as_of, as_of)
+    month = as_of - timedelta(days=30)
+    _assert_same(lite, pg_store, month, as_of, month)
+    pd.testing.assert_frame_equal(lite.query_appeals(include_personal=True, order="oldest"),
+                                  pg_store.query_appeals(include_personal=True, order="oldest"), check_dtype=False)
+    lite.close()
+
+
+def _assert_same(a, b, since: datetime, until: datetime, now: datetime) -> None:
+    for level in ("grid", "community", "subdistrict"):
+        for kw in ({}, {"open_only": True}, {"since": since, "until": until}):
+            pd.testing.assert_frame_equal(a.counts(level, **kw), b.counts(level, **kw))
+    pd.testing.assert_frame_equal(a.overdue(now), b.overdue(now), check_dtype=False)
+    assert a.kpis(since, until) == b.kpis(since, until)
+    pd.testing.assert_frame_equal(a.department_stats(since, until), b.department_stats(since, until))
+    pd.testing.assert_frame_equal(a.orders(), b.orders(), check_dtype=False)
+
+
+# ------------------------------------------------------------------------------------------- edges
+def test_text_and_numbers_round_trip_exactly(store):
+    texts = ["", None, "\\N", 'tab\there, newline\nthere, "quoted", comma', "诉求😀", "x" * 5000]
+    f = pd.DataFrame([row(f"a{i + 1}", G1, at(8, i), description=d, amount_involved=a, lon=lon)
+                      for i, (d, a, lon) in enumerate(zip(texts, [0.0, None, 1234.5, 1e9, 0.1, 3.0],
+                                                          [113.9, 113.91, 113.123456789012, 113.8, 114.0, 113.95],
+                                                          strict=True))])
+    ids = store.insert_appeals(f).ids
+    got = [store.get_appeal(i) for i in ids]
+    assert [g["description"] for g in got] == texts
+    assert [g["amount_involved"] for g in got] == [0.0, None, 1234.5, 1e9, 0.1, 3.0]
+    assert got[2]["lon"] == 113.123456789012
+    assert store.events(ids[0])["note"].tolist() == ["hotline"]
+
+
+def test_concurrent_actions_on_one_appeal_let_exactly_one_win(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = store.insert_appeals(hand_frame()).ids
+
+    def accept(aid: int) -> str:
+        try:
+            store.act(aid, "accept", "值班员", at=NOON)
+            return "ok"
+        except IllegalTransition:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        same = list(pool.map(accept, [ids[1]] * 4))
+        spread = list(pool.map(accept, ids[2:]))
+    assert sorted(same) == ["ok", "refused", "refused", "refused"]
+    assert spread == ["ok"] * 4
+    assert store.events(ids[1])["action"].tolist() == ["report", "accept"]
+
+
+@pytest.mark.postgis
+def test_postgis_keeps_a_point_geometry_with_a_gist_index(pg_store):
+    pg_store.reset()
+    ids = pg_store.insert_appeals(hand_frame()).ids
+    with pg_store._read() as conn:
+        srid, x, y = conn.execute("SELECT ST_SRID(geom), ST_X(geom), ST_Y(geom) FROM appeal WHERE id = %s",
+                                  (ids[0],)).fetchone()
+        assert (srid, x, y) == (4326, pytest.approx(113.931), 22.76)
+        assert conn.execute("SELECT GeometryType(geom) FROM appeal LIMIT 1").fetchone()[0] == "POINT"
+        gist = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'appeal' AND schemaname = "
+                            "current_schema() AND indexdef ILIKE '%%USING gist (geom)%%'").fetchall()
+        assert len(gist) == 1
+        # a6 lies 5 x 0.001 degrees (about 514 m) east of a1: within 600 m, not within 500 m.
+        near = "SELECT COUNT(*) FROM appeal WHERE ST_DWithin(geom::geography, " \
+               "ST_SetSRID(ST_MakePoint(113.931, 22.76), 4326)::geography, %s)"
+        assert conn.execute(near, (600,)).fetchone()[0] == 6
+        assert conn.execute(near, (500,)).fetchone()[0] == 5
+
+
+def test_no_event_is_orphaned(store):
+    build_hand_district(store)
+    with store._read() as cx:
+        orphans = cx.execute("SELECT COUNT(*) FROM appeal_event e LEFT JOIN appeal a ON a.id = e.appeal_id "
+                             "WHERE a.id IS NULL").fetchone()[0]
+    # a1: report, accept, order, check-in, outcome, resolve, confirm, feedback, return visit (9);
+    # a3: report, accept, order, two check-ins, an outcome (6); a6: report, respond (2); a2, a4, a5: report.
+    assert orphans == 0 and store.event_count() == 9 + 6 + 2 + 3
