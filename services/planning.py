@@ -1,0 +1,882 @@
+"""Coverage and siting for the planners (站点规划): what the page asks, answered without Streamlit.
+
+Why: the "500-metre service circle" (500米诉求服务圈, also for legal and psychological service) promises
+everyone a station within 500 m. Planners ask where the circles leave people out, what removing, moving
+or adding a station changes, and where k new stations help most. The geometry lives in
+:mod:`geo.coverage` and :mod:`geo.siting`; this module holds the district's demand (built once per
+process), the station network and its what-if edits, the figures and tables the page shows (with
+Chinese and English names and headers), the planner map's pydeck layers, siting runs (greedy at once,
+exact in a background thread with a time limit) and an in-memory scenario store.
+
+A what-if network is the district's stations plus a tuple of :class:`Edit` (remove, move, add), so a
+page keeps only that tuple in its session and :func:`network` rebuilds (and caches) the set.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+
+from geo import mapview
+from geo.assign import index_for
+from geo.coords import SOURCE_SYSTEMS, to_wgs84
+from geo.coverage import (
+    SERVICES,
+    CoverageResult,
+    Demand,
+    StationSet,
+    compute_coverage,
+    coverage_delta,
+    coverage_table,
+    demand_from_layers,
+    service_circles,
+    to_csv_bytes,
+    to_xlsx_bytes,
+    uncovered_by_grid,
+    uncovered_cells,
+)
+from geo.siting import (
+    Candidates,
+    SitingInstance,
+    SitingScenario,
+    candidates_from_buildings,
+    candidates_from_grids,
+    candidates_from_points,
+    concat_candidates,
+    plan_lscp,
+    plan_mclp,
+    prepare_siting,
+    read_candidate_table,
+    siting_summary_frame,
+)
+from services import district
+from services.i18n import label, t
+
+SERVICE_OPTIONS = ("appeal", "legal", "psychological", "any")
+"""Services a planner can look at; ``any`` counts every station, whatever it offers."""
+DEFAULT_RADIUS_M = 500
+RADIUS_MIN_M, RADIUS_MAX_M, RADIUS_STEP_M = 300, 1000, 50
+GAP_CELL_M = 250.0
+"""Uncovered buildings are aggregated in squares of this side (EPSG:4547) before they are drawn."""
+CIRCLE_QUAD_SEGS = 8
+"""Segments per quarter circle when drawing service circles (drawing only; coverage is a distance test)."""
+TABLE_LEVELS = ("district", "subdistrict", "community")
+MODELS = ("mclp", "lscp")
+CANDIDATE_SOURCES = ("buildings", "grids", "points", "upload")
+DEFAULT_BUILDING_CANDIDATES = 3000
+DEFAULT_K = 5
+K_MAX = 100
+TIME_LIMIT_DEFAULT_S = 10.0
+TIME_LIMIT_MAX_S = 300.0
+BOUNDS_MARGIN_DEG = 0.01
+"""Points farther than this outside the district's bounding box are refused (about 1 km)."""
+NEW_PREFIXES = ("NEW-", "PLAN-")
+
+
+class PlanningError(ValueError):
+    """A request the planner can correct; ``key`` and ``fmt`` name its message in config/strings."""
+
+    def __init__(self, key: str, **fmt: object) -> None:
+        self.key = key
+        self.fmt = fmt
+        super().__init__(f"{key} {fmt}" if fmt else key)
+
+    def message(self, lang: str) -> str:
+        """The message in ``lang``."""
+        return t(self.key, lang, **self.fmt)
+
+
+def service_key(service: str | None) -> str | None:
+    """``geo.coverage``'s service argument: ``None`` for ``any`` (every station counts)."""
+    if service in (None, "any"):
+        return None
+    if service not in SERVICES:
+        raise PlanningError("planning.err_service", service=service)
+    return service
+
+
+def service_label(service: str | None, lang: str) -> str:
+    """Name of a service option, ``any`` included."""
+    return t("planning.service_any", lang) if service in (None, "any") else label("service", service, lang)
+
+
+def check_radius(radius_m: float) -> float:
+    """The radius as a float, refused outside the range the page offers."""
+    r = float(radius_m)
+    if not (RADIUS_MIN_M <= r <= RADIUS_MAX_M):
+        raise PlanningError("planning.err_radius", lo=RADIUS_MIN_M, hi=RADIUS_MAX_M)
+    return r
+
+
+# --------------------------------------------------------------------------------------------- demand
+@lru_cache(maxsize=2)
+def demand(kind: str = "building") -> Demand:
+    """The district's demand, built once per process: buildings (default) or grid centroids."""
+    return demand_from_layers(district.layers(), kind=kind)
+
+
+@lru_cache(maxsize=1)
+def base_stations() -> StationSet:
+    """The district's existing stations (the network before any what-if edit)."""
+    return StationSet.from_frame(district.layers()["station"])
+
+
+def district_bounds(margin: float = BOUNDS_MARGIN_DEG) -> tuple[float, float, float, float]:
+    """The district's lon/lat bounding box widened by ``margin`` degrees."""
+    minx, miny, maxx, maxy = district.bounds()
+    return (minx - margin, miny - margin, maxx + margin, maxy + margin)
+
+
+def to_district_point(lon: float, lat: float, system: str = "wgs84") -> tuple[float, float]:
+    """A point entered by a planner, converted from ``system`` to WGS84 and checked to be in the district's
+    bounding box (a GCJ-02 point taken for WGS84 is about 600 m off, more than the radius)."""
+    if system not in SOURCE_SYSTEMS:
+        raise PlanningError("planning.err_system", system=system)
+    try:
+        lon, lat = float(lon), float(lat)
+    except (TypeError, ValueError):
+        raise PlanningError("planning.err_coords") from None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise PlanningError("planning.err_coords")
+    wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), system)
+    wlon, wlat = float(wlon[0]), float(wlat[0])
+    minx, miny, maxx, maxy = district_bounds()
+    if not (minx <= wlon <= maxx and miny <= wlat <= maxy):
+        raise PlanningError("planning.err_outside", lon=round(lon, 6), lat=round(lat, 6))
+    return wlon, wlat
+
+
+# --------------------------------------------------------------------------------------------- what-if
+@dataclass(frozen=True)
+class Edit:
+    """One what-if edit of the network: ``remove`` a station, ``move`` it to lon/lat, or ``add`` one at
+    lon/lat offering ``services`` (its code is given by :meth:`StationSet.add`: NEW-001, ...)."""
+
+    op: str
+    code: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    name: str | None = None
+    services: tuple[str, ...] = SERVICES
+
+    def __post_init__(self) -> None:
+        if self.op not in ("remove", "move", "add"):
+            raise PlanningError("planning.err_edit", op=self.op)
+        if self.op in ("remove", "move") and not self.code:
+            raise PlanningError("planning.err_no_station")
+        if self.op in ("move", "add") and (self.lon is None or self.lat is None):
+            raise PlanningError("planning.err_coords")
+        if self.op == "add":
+            unknown = set(self.services) - set(SERVICES)
+            if unknown or not self.services:
+                raise PlanningError("planning.err_services")
+
+    def describe(self, lang: str, stations: StationSet | None = None) -> str:
+        """A line for the page's list of edits."""
+        name = self.name or self.code or ""
+        if stations is not None and self.code:
+            hit = np.flatnonzero(stations.code == self.code)
+            if len(hit):
+                name = str(stations.name[hit[0]])
+        if self.op == "remove":
+            return t("planning.edit_remove", lang, name=name, code=self.code)
+        if self.op == "move":
+            return t("planning.edit_move", lang, name=name, code=self.code, lon=f"{self.lon:.5f}",
+                     lat=f"{self.lat:.5f}")
+        services = "、".join(service_label(s, lang) for s in self.services) if lang == "zh" else \
+            ", ".join(service_label(s, lang) for s in self.services)
+        return t("planning.edit_add", lang, name=name, lon=f"{self.lon:.5f}", lat=f"{self.lat:.5f}",
+                 services=services)
+
+
+def apply_edit(stations: StationSet, edit: Edit) -> StationSet:
+    """``stations`` with one edit applied (PlanningError for a station that is not there)."""
+    try:
+        if edit.op == "remove":
+            return stations.remove(edit.code)
+        if edit.op == "move":
+            return stations.move(edit.code, edit.lon, edit.lat)
+        n = sum(str(c).startswith("NEW-") for c in stations.code) + 1
+        return stations.add(edit.lon, edit.lat, name=edit.name or f"新增站点{n}", services=edit.services)
+    except KeyError:
+        raise PlanningError("planning.err_unknown_station", code=edit.code) from None
+
+
+@lru_cache(maxsize=64)
+def network(edits: tuple[Edit, ...] = ()) -> StationSet:
+    """The district's stations with ``edits`` applied in order (cached: the same tuple gives the same set)."""
+    if not edits:
+        return base_stations()
+    return apply_edit(network(edits[:-1]), edits[-1])
+
+
+@dataclass(frozen=True, eq=False)
+class WhatIf:
+    """A what-if edit's outcome: the new set, coverage before and after, and :func:`coverage_delta`
+    (population_gained, population_lost, buildings_gained/lost, population_share_before/after)."""
+
+    stations: StationSet
+    before: CoverageResult
+    after: CoverageResult
+    delta: dict[str, float]
+
+
+def what_if(stations: StationSet, edit: Edit, service: str | None = "appeal",
+            radius_m: float = DEFAULT_RADIUS_M) -> WhatIf:
+    """Apply ``edit`` to ``stations`` and say what it changes for ``service`` within ``radius_m``."""
+    new = apply_edit(stations, edit)
+    before = coverage(stations, service, radius_m)
+    after = coverage(new, service, radius_m)
+    return WhatIf(stations=new, before=before, after=after, delta=coverage_delta(demand(), before, after))
+
+
+def remove_station(stations: StationSet, code: str, service: str | None = "appeal",
+                   radius_m: float = DEFAULT_RADIUS_M) -> WhatIf:
+    """What-if: without station ``code``."""
+    return what_if(stations, Edit("remove", code=code), service, radius_m)
+
+
+def move_station(stations: StationSet, code: str, lon: float, lat: float, service: str | None = "appeal",
+                 radius_m: float = DEFAULT_RADIUS_M) -> WhatIf:
+    """What-if: station ``code`` moved to ``lon``/``lat`` (WGS84)."""
+    return what_if(stations, Edit("move", code=code, lon=float(lon), lat=float(lat)), service, radius_m)
+
+
+def add_station(stations: StationSet, lon: float, lat: float, services: Iterable[str] = SERVICES,
+                service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
+                name: str | None = None) -> WhatIf:
+    """What-if: a new station at ``lon``/``lat`` (WGS84) offering ``services``."""
+    return what_if(stations, Edit("add", lon=float(lon), lat=float(lat), name=name, services=tuple(services)),
+                   service, radius_m)
+
+
+def edit_delta(edits: tuple[Edit, ...], service: str | None, radius_m: float) -> dict[str, float] | None:
+    """What the last of ``edits`` changed (None without edits)."""
+    if not edits:
+        return None
+    return coverage_delta(demand(), coverage(network(edits[:-1]), service, radius_m),
+                          coverage(network(edits), service, radius_m))
+
+
+def station_status(stations: StationSet) -> np.ndarray:
+    """Per station: ``new`` (added by a what-if or a plan), ``moved`` (not where the district has it) or
+    ``existing``."""
+    base = base_stations()
+    pos = {c: (lo, la) for c, lo, la in zip(base.code, base.lon, base.lat, strict=True)}
+    out = []
+    for c, lo, la in zip(stations.code, stations.lon, stations.lat, strict=True):
+        if c not in pos:
+            out.append("new")
+        elif not (np.isclose(pos[c][0], lo, atol=1e-9) and np.isclose(pos[c][1], la, atol=1e-9)):
+            out.append("moved")
+        else:
+            out.append("existing")
+    return np.asarray(out, dtype=object)
+
+
+def stations_frame(stations: StationSet, lang: str) -> pd.DataFrame:
+    """The network as a table (code, name, level, lon/lat, services, status) in ``lang``."""
+    status = station_status(stations)
+    return pd.DataFrame({
+        t("planning.col_code", lang): stations.code,
+        t("planning.col_name", lang): stations.name,
+        t("planning.col_level", lang): [label("station_level", v, lang) for v in stations.level],
+        t("planning.col_lon", lang): np.round(stations.lon, 6),
+        t("planning.col_lat", lang): np.round(stations.lat, 6),
+        **{service_label(s, lang): stations.offers[s] for s in SERVICES},
+        t("planning.col_status", lang): [t(f"planning.status_{s}", lang) for s in status],
+    })
+
+
+# --------------------------------------------------------------------------------------------- figures
+@dataclass(frozen=True)
+class Figures:
+    """District coverage of one service within one radius (shares are fractions 0-1)."""
+
+    service: str
+    radius_m: float
+    stations: int
+    population: int
+    population_covered: int
+    population_uncovered: int
+    population_share: float
+    buildings: int
+    buildings_covered: int
+    buildings_share: float
+    grids: int
+    grids_covered: int
+    grids_share: float
+
+
+def coverage(stations: StationSet, service: str | None = "appeal",
+             radius_m: float = DEFAULT_RADIUS_M) -> CoverageResult:
+    """Which buildings have a station offering ``service`` (``any``: every station) within ``radius_m``."""
+    return compute_coverage(demand(), stations, service_key(service), check_radius(radius_m))
+
+
+def figures(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M) -> Figures:
+    """The district's headline figures: shares of population, buildings and grids covered."""
+    row = coverage_table(demand(), coverage(stations, service, radius_m), "district").iloc[0]
+    return Figures(service=str(service or "any"), radius_m=float(radius_m), stations=int(row["stations"]),
+                   population=int(row["population"]), population_covered=int(row["population_covered"]),
+                   population_uncovered=int(row["population_uncovered"]),
+                   population_share=float(row["population_share"]), buildings=int(row["buildings"]),
+                   buildings_covered=int(row["buildings_covered"]), buildings_share=float(row["buildings_share"]),
+                   grids=int(row["grids"]), grids_covered=int(row["grids_covered"]),
+                   grids_share=float(row["grids_share"]))
+
+
+@lru_cache(maxsize=4)
+def _english_names(level: str) -> dict[str, str]:
+    L = district.layers()
+    gdf = L.get(level)
+    if gdf is None or "name_en" not in gdf:
+        return {}
+    return dict(zip(gdf["code"].astype(str), gdf["name_en"].astype(str), strict=True))
+
+
+def _with_names(table: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Add name_en (the Chinese name where the layer has no English one) and the parent's names."""
+    out = table.copy()
+    en = _english_names(level)
+    out.insert(out.columns.get_loc("name") + 1, "name_en", [en.get(c, n) for c, n in zip(out["code"], out["name"],
+                                                                                          strict=True)])
+    parent = {"subdistrict": "district", "community": "subdistrict"}.get(level)
+    if parent:
+        units = district.layers()[parent]
+        zh = dict(zip(units["code"].astype(str), units["name"].astype(str), strict=True))
+        pen = _english_names(parent)
+        pos = out.columns.get_loc("parent_code") + 1
+        out.insert(pos, "parent_name", [zh.get(str(c), "") for c in out["parent_code"]])
+        out.insert(pos + 1, "parent_name_en", [pen.get(str(c), zh.get(str(c), "")) for c in out["parent_code"]])
+    return out
+
+
+def coverage_tables(stations: StationSet, services: Sequence[str] = ("appeal",), radius_m: float = DEFAULT_RADIUS_M,
+                    levels: Sequence[str] = TABLE_LEVELS) -> dict[str, pd.DataFrame]:
+    """Coverage per district, subdistrict and community (``geo.coverage.coverage_table`` columns plus
+    name_en, parent_name and parent_name_en), one row per unit and service."""
+    results = [coverage(stations, s, radius_m) for s in services]
+    return {lvl: _with_names(coverage_table(demand(), results, lvl), lvl) for lvl in levels}
+
+
+_DISPLAY_COLUMNS = (
+    ("population", "planning.col_population", None), ("population_covered", "planning.col_population_covered", None),
+    ("population_uncovered", "planning.col_population_uncovered", None),
+    ("population_share", "planning.col_population_share", "pct"), ("buildings", "planning.col_buildings", None),
+    ("buildings_covered", "planning.col_buildings_covered", None),
+    ("buildings_share", "planning.col_buildings_share", "pct"), ("grids", "planning.col_grids", None),
+    ("grids_covered", "planning.col_grids_covered", None), ("grids_share", "planning.col_grids_share", "pct"),
+)
+
+
+def display_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A coverage table with headers, names and services in ``lang``; shares as percentages (1 decimal)."""
+    name_col = "name" if lang == "zh" else "name_en"
+    out = pd.DataFrame({t("planning.col_name", lang): table[name_col].to_numpy(),
+                        t("planning.col_code", lang): table["code"].to_numpy()})
+    if len(table) and table["level"].iloc[0] == "community":
+        out[t("planning.col_parent", lang)] = table["parent_name" if lang == "zh" else "parent_name_en"].to_numpy()
+    out[t("planning.col_service", lang)] = [service_label(s, lang) for s in table["service"]]
+    out[t("planning.col_radius", lang)] = table["radius_m"].to_numpy()
+    for col, key, kind in _DISPLAY_COLUMNS:
+        v = table[col].to_numpy()
+        out[t(key, lang)] = np.round(v.astype(float) * 100, 1) if kind == "pct" else v
+    return out
+
+
+def export_coverage(stations: StationSet, radius_m: float, lang: str, edits: Sequence[Edit] = ()) -> bytes:
+    """An xlsx workbook: coverage of every service option per district, subdistrict and community (one
+    sheet each, headers in ``lang``), the station network and the what-if edits."""
+    tables = coverage_tables(stations, SERVICE_OPTIONS, radius_m)
+    sheets = {t(f"planning.level_{lvl}", lang): display_table(tables[lvl], lang) for lvl in TABLE_LEVELS}
+    sheets[t("planning.sheet_stations", lang)] = stations_frame(stations, lang)
+    sheets[t("planning.sheet_edits", lang)] = pd.DataFrame(
+        {t("planning.col_edit", lang): [e.describe(lang) for e in edits]})
+    return to_xlsx_bytes(sheets)
+
+
+def export_csv(table: pd.DataFrame) -> bytes:
+    """A displayed table as UTF-8 CSV with a byte-order mark (Excel opens Chinese correctly)."""
+    return to_csv_bytes(table)
+
+
+# --------------------------------------------------------------------------------------------- gaps
+def gap_cells(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
+              cell_m: float = GAP_CELL_M) -> pd.DataFrame:
+    """Uncovered buildings binned in ``cell_m`` squares: cell, lon/lat (people-weighted), buildings,
+    population; largest first."""
+    return uncovered_cells(demand(), coverage(stations, service, radius_m), cell_m)
+
+
+def gap_grids(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
+              lang: str = "zh", top: int | None = 20) -> pd.DataFrame:
+    """Grids with the most uncovered people (name, community, uncovered buildings and people) in ``lang``."""
+    g = uncovered_by_grid(demand(), coverage(stations, service, radius_m))
+    if top is not None:
+        g = g.head(top)
+    L = district.layers()
+    comm_of = dict(zip(L["grid"]["code"].astype(str), L["grid"]["parent_code"].astype(str), strict=True))
+    comm_name = dict(zip(L["community"]["code"].astype(str), L["community"]["name"].astype(str), strict=True))
+    return pd.DataFrame({
+        t("planning.col_grid", lang): g["name"].to_numpy(),
+        t("planning.col_code", lang): g["code"].to_numpy(),
+        t("planning.col_parent", lang): [comm_name.get(comm_of.get(str(c), ""), "") for c in g["code"]],
+        t("planning.col_buildings_uncovered", lang): g["buildings"].to_numpy(),
+        t("planning.col_population_uncovered", lang): g["population"].to_numpy(),
+    })
+
+
+# --------------------------------------------------------------------------------------------- map
+GAP_LAYER, STATION_LAYER, SITE_LAYER, CANDIDATE_LAYER = "plan-gap", "plan-station", "plan-site", "plan-candidate"
+CIRCLE_LAYER, SITE_CIRCLE_LAYER, SITE_LABEL_LAYER = "plan-circle", "plan-site-circle", "plan-site-label"
+STATUS_COLORS = {"new": [255, 80, 200, 255], "moved": [255, 150, 0, 255]}
+OFF_SERVICE_COLOR = [130, 130, 130, 140]
+SITE_COLOR = [255, 60, 160, 240]
+GAP_STEPS = ((2000, [200, 20, 40, 220]), (800, [240, 70, 40, 210]), (300, [250, 140, 40, 200]),
+             (0, [250, 210, 70, 190]))
+"""Colour of an uncovered cell by its people (the first threshold it reaches)."""
+
+
+def gap_color(people: float) -> list[int]:
+    """Colour of an uncovered cell with ``people`` uncovered residents."""
+    return next(c for lo, c in GAP_STEPS if people >= lo)
+
+
+def circle_records(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
+                   quad_segs: int = CIRCLE_QUAD_SEGS) -> list[dict[str, Any]]:
+    """Polygon records of the service circles (drawing only), rounded to about a metre."""
+    circles = service_circles(stations, check_radius(radius_m), service_key(service), quad_segs=quad_segs)
+    return mapview.polygon_records(circles, ("code",), tolerance_m=0, precision=5)
+
+
+def gap_records(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
+                lang: str = "zh", cell_m: float = GAP_CELL_M) -> list[dict[str, Any]]:
+    """One point per uncovered cell at its people-weighted centre, sized and coloured by people."""
+    cells = gap_cells(stations, service, radius_m, cell_m)
+    if cells.empty:
+        return []
+    pop = cells["population"].to_numpy(float)
+    title = t("planning.tip_gap_title", lang)
+    details = [t("planning.tip_gap", lang, people=f"{int(p):,}", buildings=int(b))
+               for p, b in zip(pop, cells["buildings"], strict=True)]
+    return mapview.point_records(cells["lon"], cells["lat"], {
+        "radius": np.round(np.clip(np.sqrt(pop) * 2.5, 12, cell_m * 0.6)).astype(int).tolist(),
+        "color": [gap_color(p) for p in pop], "title": [title] * len(details), "detail": details})
+
+
+def station_records(stations: StationSet, service: str | None = "appeal", lang: str = "zh") -> list[dict[str, Any]]:
+    """Stations coloured by level (new and moved ones stand out, those not offering ``service`` are grey)."""
+    key = service_key(service)
+    offers = np.ones(len(stations), bool) if key is None else stations.offers[key]
+    status = station_status(stations)
+    colors, titles, details = [], [], []
+    for i in range(len(stations)):
+        lvl = str(stations.level[i])
+        color = STATUS_COLORS.get(status[i]) or mapview.STATION_COLORS.get(lvl, mapview.STATION_COLORS["site"])
+        colors.append(color if offers[i] else OFF_SERVICE_COLOR)
+        sep = "、" if lang == "zh" else ", "
+        svc = sep.join(service_label(s, lang) for s in SERVICES if stations.offers[s][i])
+        titles.append(f"{stations.name[i]} ({stations.code[i]})")
+        details.append(t("planning.tip_station", lang, level=label("station_level", lvl, lang),
+                         services=svc or "-", status=t(f"planning.status_{status[i]}", lang)))
+    return mapview.point_records(stations.lon, stations.lat, {
+        "code": stations.code.tolist(), "color": colors, "title": titles, "detail": details,
+        "radius": [{"district": 110, "subdistrict": 85, "community": 60}.get(str(v), 40) for v in stations.level]})
+
+
+def site_records(scenario: SitingScenario | None, lang: str = "zh") -> list[dict[str, Any]]:
+    """Proposed sites with their rank and the people each newly covers."""
+    if scenario is None or scenario.sites.empty:
+        return []
+    s = scenario.sites
+    titles = [t("planning.tip_site_title", lang, order=int(o)) for o in s["order"]]
+    details = [t("planning.tip_site", lang, gain=f"{int(g):,}", lon=f"{lo:.5f}", lat=f"{la:.5f}")
+               for g, lo, la in zip(s["gain_population"], s["lon"], s["lat"], strict=True)]
+    return mapview.point_records(s["lon"], s["lat"], {"order": s["order"].astype(int).tolist(),
+                                                      "text": [str(int(o)) for o in s["order"]], "title": titles,
+                                                      "detail": details})
+
+
+def candidate_records(points: Sequence[tuple[float, float]], lang: str = "zh") -> list[dict[str, Any]]:
+    """Planner-added candidate points (WGS84)."""
+    if not points:
+        return []
+    lon, lat = zip(*points, strict=True)
+    titles = [t("planning.tip_candidate", lang, i=i + 1) for i in range(len(points))]
+    details = [f"{lo:.5f}, {la:.5f}" for lo, la in points]
+    return mapview.point_records(lon, lat, {"title": titles, "detail": details, "index": list(range(len(points)))})
+
+
+def planner_layers(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
+                   lang: str = "zh", scenario: SitingScenario | None = None,
+                   candidate_points: Sequence[tuple[float, float]] = (), show_circles: bool = True,
+                   show_gaps: bool = True, show_grids: bool = False) -> list[pdk.Layer]:
+    """The planner map: district base map, service circles, uncovered cells, stations, proposed sites
+    (with their circles and rank) and planner candidate points; every layer has an id."""
+    visible = ("subdistrict", "community") + (("grid",) if show_grids else ())
+    out = district.base_layers(visible, lang)
+    if show_circles:
+        out.append(mapview.fill_layer(CIRCLE_LAYER, circle_records(stations, service, radius_m),
+                                      fill=[0, 170, 255, 26], line=[0, 170, 255, 110], line_width_px=1,
+                                      pickable=False))
+    if scenario is not None and not scenario.sites.empty:
+        sites = StationSet.from_arrays([f"S{i}" for i in scenario.sites["order"]],
+                                       scenario.sites["lon"].to_numpy(), scenario.sites["lat"].to_numpy())
+        out.append(mapview.fill_layer(SITE_CIRCLE_LAYER, circle_records(sites, None, radius_m),
+                                      fill=[255, 60, 160, 30], line=[255, 60, 160, 170], line_width_px=1.5,
+                                      pickable=False))
+    if show_gaps:
+        out.append(mapview.points_layer(GAP_LAYER, gap_records(stations, service, radius_m, lang), color="color",
+                                        radius_m="radius", min_px=2, max_px=22))
+    out.append(mapview.points_layer(STATION_LAYER, station_records(stations, service, lang), color="color",
+                                    radius_m="radius", min_px=3, max_px=12, line=[20, 20, 20, 255]))
+    if candidate_points:
+        out.append(mapview.points_layer(CANDIDATE_LAYER, candidate_records(candidate_points, lang),
+                                        color=[255, 255, 255, 230], radius_m=45, min_px=4, max_px=10,
+                                        line=[255, 60, 160, 255]))
+    recs = site_records(scenario, lang)
+    if recs:
+        out.append(mapview.points_layer(SITE_LAYER, recs, color=SITE_COLOR, radius_m=90, min_px=9, max_px=18,
+                                        line=[255, 255, 255, 255]))
+        out.append(mapview.text_layer(SITE_LABEL_LAYER, recs, size_px=13, color=[255, 255, 255, 255]))
+    return out
+
+
+def planner_deck(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
+                 lang: str = "zh", scenario: SitingScenario | None = None,
+                 candidate_points: Sequence[tuple[float, float]] = (), show_circles: bool = True,
+                 show_gaps: bool = True, show_grids: bool = False, width_px: int = 820,
+                 height_px: int = 640) -> pdk.Deck:
+    """The planner map as a Deck with no base-map provider (nothing fetched from the internet)."""
+    layers = planner_layers(stations, service, radius_m, lang, scenario, candidate_points, show_circles, show_gaps,
+                            show_grids)
+    # deck.gl's zoom 0 is 512 px wide while mapview.view_state assumes 256 px tiles: halve the viewport so
+    # that the whole district fits the chart.
+    view = mapview.view_state(district.bounds(), width_px=width_px, height_px=height_px)
+    tooltip = {"html": "<b>{title}</b><br/>{detail}",
+               "style": {"backgroundColor": "#1b2433", "color": "#f0f0f0", "fontSize": "13px"}}
+    return mapview.deck(layers, view, tooltip=tooltip)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """An object clicked on the planner map: a ``station`` (code), an uncovered ``cell``, a proposed
+    ``site`` or a planner ``candidate``, with its lon/lat."""
+
+    kind: str
+    lon: float
+    lat: float
+    code: str | None = None
+
+
+_PICK_KIND = {STATION_LAYER: "station", GAP_LAYER: "cell", SITE_LAYER: "site", CANDIDATE_LAYER: "candidate"}
+
+
+def pick_from_selection(selection: Mapping[str, Any] | None) -> Pick | None:
+    """The clicked object from ``st.pydeck_chart``'s selection state (``{"selection": {"objects": ...}}``
+    or the inner ``{"objects": ...}``), or None."""
+    if not selection:
+        return None
+    sel = selection.get("selection", selection)
+    objects = (sel or {}).get("objects") or {}
+    for layer_id, kind in _PICK_KIND.items():
+        objs = objects.get(layer_id) or []
+        if objs:
+            obj = objs[0]
+            pos = obj.get("position") or [None, None]
+            if pos[0] is None:
+                return None
+            return Pick(kind=kind, lon=float(pos[0]), lat=float(pos[1]), code=obj.get("code"))
+    return None
+
+
+CLICK_MODES = ("add_station", "remove_station", "add_candidate", "inspect")
+
+
+def edit_for_pick(pick: Pick | None, mode: str, services: Iterable[str] = SERVICES) -> Edit | None:
+    """The what-if edit a click makes: in ``add_station`` mode a click on an uncovered cell, a proposed
+    site or a candidate adds a station there; in ``remove_station`` mode a click on a station removes it.
+    Anything else makes no edit."""
+    if pick is None:
+        return None
+    if mode == "add_station" and pick.kind in ("cell", "site", "candidate"):
+        return Edit("add", lon=pick.lon, lat=pick.lat, services=tuple(services))
+    if mode == "remove_station" and pick.kind == "station" and pick.code:
+        return Edit("remove", code=pick.code)
+    return None
+
+
+# --------------------------------------------------------------------------------------------- siting
+def read_table(filename: str, data: bytes) -> pd.DataFrame:
+    """An uploaded CSV (UTF-8 or GBK) or xlsx table."""
+    name = filename.lower()
+    try:
+        if name.endswith((".xlsx", ".xlsm", ".xls")):
+            return pd.read_excel(io.BytesIO(data))
+        for enc in ("utf-8-sig", "gb18030"):
+            try:
+                return pd.read_csv(io.BytesIO(data), encoding=enc)
+            except UnicodeDecodeError:
+                continue
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file, say so
+        raise PlanningError("planning.err_file", error=str(exc)[:200]) from None
+    raise PlanningError("planning.err_file", error="encoding")
+
+
+def parse_points(text: str) -> pd.DataFrame:
+    """``lon,lat`` per line (comma, space, tab or full-width comma), as a lon/lat table; bad lines are
+    kept (as NaN) so that :func:`read_candidate_table` reports them."""
+    rows = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.replace("，", ",").replace("\t", ",").replace(" ", ",").split(",")
+        parts = [p for p in parts if p]
+        rows.append({"lon": parts[0] if parts else None, "lat": parts[1] if len(parts) > 1 else None,
+                     "line": line})
+    return pd.DataFrame(rows, columns=["lon", "lat", "line"])
+
+
+def build_candidates(source: str, *, n_buildings: int = DEFAULT_BUILDING_CANDIDATES, seed: int = 0,
+                     clicked: Sequence[tuple[float, float]] = (), points_text: str = "",
+                     table: pd.DataFrame | None = None, system: str = "wgs84") -> tuple[Candidates, pd.DataFrame]:
+    """Candidate sites from ``source`` and the rejected input rows (with a reason).
+
+    ``buildings``: a fixed-seed sample of ``n_buildings`` building points; ``grids``: grid centroids;
+    ``points``: points clicked on the map (WGS84) plus ``points_text`` lines in ``system``; ``upload``:
+    a table with lon/lat columns in ``system``. Points outside the district's bounding box are rejected.
+    """
+    L = district.layers()
+    empty = pd.DataFrame(columns=["reason"])
+    if source == "buildings":
+        cands, rejected = candidates_from_buildings(L["building"], n=int(n_buildings), seed=seed), empty
+    elif source == "grids":
+        cands, rejected = candidates_from_grids(L["grid"]), empty
+    elif source == "points":
+        parts, rejected = [], empty
+        if clicked:
+            lon, lat = zip(*clicked, strict=True)
+            parts.append(candidates_from_points(np.asarray(lon), np.asarray(lat), source="user",
+                                                ids=[f"click-{i + 1}" for i in range(len(clicked))]))
+        typed = parse_points(points_text)
+        if len(typed):
+            c, rejected = read_candidate_table(typed, system=system, bounds=district_bounds())
+            parts.append(Candidates(id=np.asarray([f"point-{i}" for i in c.id], dtype=object),
+                                    source=np.full(len(c), "user", dtype=object), lon=c.lon, lat=c.lat,
+                                    x=c.x, y=c.y))
+        cands = concat_candidates(*parts) if parts else candidates_from_points(np.zeros(0), np.zeros(0))
+    elif source == "upload":
+        if table is None:
+            raise PlanningError("planning.err_no_file")
+        try:
+            cands, rejected = read_candidate_table(table, system=system, bounds=district_bounds())
+        except ValueError as exc:
+            raise PlanningError("planning.err_file", error=str(exc)[:200]) from None
+    else:
+        raise PlanningError("planning.err_source", source=source)
+    if len(cands) == 0:
+        raise PlanningError("planning.err_no_candidates")
+    return cands, rejected
+
+
+def prepare(stations: StationSet, service: str | None, radius_m: float, candidates: Candidates) -> SitingInstance:
+    """The siting instance for the current network (what-if edits included), service and radius."""
+    return prepare_siting(demand(), stations, candidates, check_radius(radius_m), service_key(service))
+
+
+def solve(inst: SitingInstance, model: str = "mclp", k: int = DEFAULT_K, method: str = "greedy",
+          time_limit_s: float = TIME_LIMIT_DEFAULT_S) -> SitingScenario:
+    """One siting run: ``mclp`` (k new sites covering the most people not yet within reach) or ``lscp``
+    (the fewest new sites reaching every reachable building), ``greedy`` (instant) or ``exact`` (HiGHS)."""
+    if model not in MODELS:
+        raise PlanningError("planning.err_model", model=model)
+    limit = float(min(max(time_limit_s, 1.0), TIME_LIMIT_MAX_S))
+    if model == "mclp":
+        if not (1 <= int(k) <= K_MAX):
+            raise PlanningError("planning.err_k", hi=K_MAX)
+        return plan_mclp(inst, int(k), method=method, time_limit_s=limit)
+    return plan_lscp(inst, method=method, time_limit_s=limit)
+
+
+class ExactRun:
+    """An exact solve running in a background thread, so that a page can show the greedy answer and a
+    progress bar meanwhile: ``done()``, ``fraction()`` (elapsed share of the time limit), ``result()``."""
+
+    def __init__(self, inst: SitingInstance, model: str = "mclp", k: int = DEFAULT_K,
+                 time_limit_s: float = TIME_LIMIT_DEFAULT_S) -> None:
+        self.time_limit_s = float(min(max(time_limit_s, 1.0), TIME_LIMIT_MAX_S))
+        self._result: SitingScenario | None = None
+        self._error: BaseException | None = None
+        self._t0 = time.perf_counter()
+
+        def work() -> None:
+            try:
+                self._result = solve(inst, model, k, "exact", self.time_limit_s)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=work, name="siting-exact", daemon=True)
+        self._thread.start()
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def fraction(self) -> float:
+        """Elapsed share of the time limit, below 1 until the solve ends."""
+        return 1.0 if self.done() else min(self.elapsed() / self.time_limit_s, 0.99)
+
+    def result(self, timeout: float | None = None) -> SitingScenario:
+        self._thread.join(timeout)
+        if self._error is not None:
+            raise self._error
+        if self._result is None:
+            raise TimeoutError("exact siting run still going")
+        return self._result
+
+
+def sites_table(scenario: SitingScenario, lang: str) -> pd.DataFrame:
+    """Proposed sites in ``lang``: rank, where (lon/lat, community, subdistrict), people newly covered (its
+    marginal gain in the order chosen), cumulative share, and the nearest existing station."""
+    s = scenario.sites
+    L = district.layers()
+    where = {}
+    for level in ("community", "subdistrict"):
+        idx = index_for(L[level]).locate(s["lon"].to_numpy(float), s["lat"].to_numpy(float)) if len(s) else \
+            np.zeros(0, int)
+        names = L[level]["name"].astype(str).to_numpy()
+        en = _english_names(level)
+        codes = L[level]["code"].astype(str).to_numpy()
+        where[level] = [("" if i < 0 else (names[i] if lang == "zh" else en.get(codes[i], names[i]))) for i in idx]
+    return pd.DataFrame({
+        t("planning.col_rank", lang): s["order"].to_numpy(),
+        t("planning.col_lon", lang): np.round(s["lon"].to_numpy(float), 6),
+        t("planning.col_lat", lang): np.round(s["lat"].to_numpy(float), 6),
+        t("planning.col_community", lang): where["community"],
+        t("planning.col_subdistrict", lang): where["subdistrict"],
+        t("planning.col_gain", lang): s["gain_population"].to_numpy(),
+        t("planning.col_gain_buildings", lang): s[f"gain_{demand().unit_label}"].to_numpy(),
+        t("planning.col_share_after", lang): np.round(s["population_share_after"].to_numpy(float) * 100, 2),
+        t("planning.col_nearest", lang): s["nearest_station_name"].to_numpy(),
+        t("planning.col_nearest_m", lang): s["nearest_station_m"].to_numpy(),
+        t("planning.col_candidate", lang): s["candidate_id"].to_numpy(),
+    })
+
+
+def status_label(status: str, lang: str) -> str:
+    """A solver status in words (``optimal``, ``time_limit``, ``heuristic``; others as HiGHS says)."""
+    return label("planning.solver", status, lang)
+
+
+def scenario_edits(scenario: SitingScenario) -> tuple[Edit, ...]:
+    """The proposed sites as what-if ``add`` edits offering the scenario's service (every service for
+    ``any``), so the planner can put them on the map and keep editing."""
+    services = (scenario.service,) if scenario.service else SERVICES
+    return tuple(Edit("add", lon=float(lo), lat=float(la), name=f"规划站点{int(o)}", services=services)
+                 for o, lo, la in zip(scenario.sites["order"], scenario.sites["lon"], scenario.sites["lat"],
+                                      strict=True))
+
+
+_COMPARE_ROWS = (
+    ("model", "planning.cmp_model"), ("method", "planning.cmp_method"), ("service", "planning.cmp_service"),
+    ("radius_m", "planning.cmp_radius"), ("k", "planning.cmp_k"), ("sites", "planning.cmp_sites"),
+    ("status", "planning.cmp_status"), ("mip_gap", "planning.cmp_gap"),
+    ("population_gained", "planning.cmp_gained"), ("population_share_before", "planning.cmp_share_before"),
+    ("population_share_after", "planning.cmp_share_after"), ("unreachable_population", "planning.cmp_unreachable"),
+    ("candidates", "planning.cmp_candidates"), ("existing_stations", "planning.cmp_existing"),
+    ("solve_s", "planning.cmp_solve_s"),
+)
+
+
+def _cmp_value(item: str, v: object, lang: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if item == "model":
+        return t(f"planning.model_{v}", lang)
+    if item == "method":
+        return t("planning.method_greedy" if v == "greedy" else "planning.method_exact", lang)
+    if item == "service":
+        return service_label(str(v), lang)
+    if item == "status":
+        return status_label(str(v), lang)
+    if item in ("population_share_before", "population_share_after", "mip_gap"):
+        return f"{float(v):.2%}"
+    if item in ("population_gained", "unreachable_population"):
+        return f"{float(v):,.0f}"
+    if item == "radius_m":
+        return f"{float(v):.0f}"
+    if item == "solve_s":
+        return f"{float(v):.2f}"
+    if item in ("candidates", "existing_stations", "sites"):
+        return f"{int(v):,}"
+    return str(v)
+
+
+def compare_frame(scenarios: Mapping[str, SitingScenario], lang: str) -> pd.DataFrame:
+    """Saved scenarios side by side: one column per scenario, one row per figure, in ``lang``."""
+    if not scenarios:
+        return pd.DataFrame()
+    frame = siting_summary_frame(scenarios).set_index("scenario")
+    rows = {t(key, lang): [_cmp_value(item, frame.at[name, item] if item in frame else None, lang)
+                           for name in frame.index] for item, key in _COMPARE_ROWS}
+    return pd.DataFrame(rows, index=list(frame.index)).T
+
+
+@dataclass
+class ScenarioStore:
+    """Saved siting scenarios, in memory (a page keeps one in its session state)."""
+
+    scenarios: dict[str, SitingScenario] = field(default_factory=dict)
+
+    def save(self, scenario: SitingScenario, name: str | None = None, lang: str = "zh") -> str:
+        """Save under ``name`` (default: model, k, service, radius and method; a number is added to a name
+        already taken); returns the name used."""
+        base = (name or "").strip() or default_name(scenario, lang)
+        final, i = base, 2
+        while final in self.scenarios:
+            final, i = f"{base} ({i})", i + 1
+        self.scenarios[final] = scenario
+        return final
+
+    def names(self) -> list[str]:
+        return list(self.scenarios)
+
+    def get(self, name: str) -> SitingScenario:
+        return self.scenarios[name]
+
+    def remove(self, name: str) -> None:
+        self.scenarios.pop(name, None)
+
+    def compare(self, names: Sequence[str] | None = None, lang: str = "zh") -> pd.DataFrame:
+        """The chosen (default: all) scenarios side by side, see :func:`compare_frame`."""
+        chosen = self.names() if names is None else [n for n in names if n in self.scenarios]
+        return compare_frame({n: self.scenarios[n] for n in chosen}, lang)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """``geo.siting.siting_summary_frame`` of every saved scenario (raw figures, one row each)."""
+        return siting_summary_frame(self.scenarios) if self.scenarios else pd.DataFrame()
+
+    def __len__(self) -> int:
+        return len(self.scenarios)
+
+
+def default_name(scenario: SitingScenario, lang: str = "zh") -> str:
+    """A scenario's default name, e.g. ``MCLP k=5 · 诉求服务 · 500米 · 精确``."""
+    k = f" k={scenario.k}" if scenario.k is not None else ""
+    method = t("planning.method_greedy" if scenario.method == "greedy" else "planning.method_exact", lang)
+    return t("planning.scenario_default", lang, model=scenario.model.upper(), k=k,
+             service=service_label(scenario.service, lang), radius=f"{scenario.radius_m:.0f}", method=method)

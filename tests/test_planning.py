@@ -1,0 +1,429 @@
+"""The planners' service (services.planning) and page (站点规划): figures, what-if edits, siting, scenarios."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo.coverage import coverage_table
+from geo.crs import distance_m
+from services import planning
+from services.i18n import t
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+# --------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def base(layers):
+    return planning.base_stations()
+
+
+@pytest.fixture(scope="module")
+def lossy_code(layers, base):
+    """The station whose removal leaves the most people without an appeal station within 500 m."""
+    before = planning.coverage(base, "appeal", 500)
+    pop = planning.demand().population
+    best, best_loss = None, -1.0
+    for code in base.code:
+        after = planning.coverage(base.remove(code), "appeal", 500)
+        loss = float(pop[before.covered & ~after.covered].sum())
+        if loss > best_loss:
+            best, best_loss = str(code), loss
+    assert best_loss > 0
+    return best
+
+
+@pytest.fixture(scope="module")
+def instance(layers, base):
+    cands, rejected = planning.build_candidates("buildings", n_buildings=2000)
+    assert len(cands) == 2000 and rejected.empty
+    return planning.prepare(base, "appeal", 500, cands)
+
+
+# --------------------------------------------------------------------------------------------- figures
+def test_demand_is_built_once(layers):
+    assert planning.demand() is planning.demand()
+    assert len(planning.demand()) == len(layers["building"])
+    assert planning.base_stations() is planning.base_stations()
+
+
+def test_figures_match_the_geo_table(base):
+    for service in planning.SERVICE_OPTIONS:
+        fig = planning.figures(base, service, 500)
+        row = coverage_table(planning.demand(), planning.coverage(base, service, 500), "district").iloc[0]
+        assert fig.population == 1_400_000
+        assert fig.population_covered == row["population_covered"]
+        assert fig.population_covered + fig.population_uncovered == fig.population
+        assert fig.population_share == pytest.approx(row["population_share"])
+        assert fig.buildings_share == pytest.approx(row["buildings_share"])
+        assert fig.grids_share == pytest.approx(row["grids_share"])
+    # Every station counts for "any", so it covers at least what each service covers.
+    anyf = planning.figures(base, "any", 500)
+    assert all(anyf.population_covered >= planning.figures(base, s, 500).population_covered
+               for s in planning.SERVICES)
+
+
+def test_a_larger_radius_covers_more(base):
+    shares = [planning.figures(base, "appeal", r).population_share for r in (300, 500, 800, 1000)]
+    assert shares == sorted(shares) and shares[0] < shares[-1]
+    with pytest.raises(planning.PlanningError):
+        planning.figures(base, "appeal", 100)
+    with pytest.raises(planning.PlanningError):
+        planning.figures(base, "dance", 500)
+
+
+def test_tables_have_chinese_and_english_names(base):
+    tables = planning.coverage_tables(base, ("appeal", "legal"), 500)
+    sub = tables["subdistrict"]
+    assert len(sub) == 12 and set(sub["service"]) == {"appeal", "legal"}
+    names = dict(zip(sub["name"], sub["name_en"], strict=True))
+    assert names["光明街道"] == "Guangming" and names["马田街道"] == "Matian"
+    comm = tables["community"]
+    assert len(comm) == 2 * 31 and set(comm["parent_name"]) >= {"光明街道", "凤凰街道"}
+    assert set(comm["parent_name_en"]) >= {"Guangming", "Fenghuang"}
+    # Communities add up to their subdistrict, subdistricts to the district.
+    a = comm[comm.service == "appeal"].groupby("parent_code")["population_covered"].sum()
+    s = sub[sub.service == "appeal"].set_index("code")["population_covered"]
+    assert (a.reindex(s.index) == s).all()
+    assert s.sum() == tables["district"].query("service == 'appeal'")["population_covered"].iloc[0]
+    zh = planning.display_table(comm, "zh")
+    en = planning.display_table(comm, "en")
+    assert t("planning.col_population_share", "zh") in zh.columns and t("planning.col_parent", "en") in en.columns
+    assert zh[t("planning.col_population_share", "zh")].between(0, 100).all()
+    assert "Guangming" in set(en[t("planning.col_parent", "en")])
+
+
+def test_exports_open_in_excel_and_csv(base):
+    edits = (planning.Edit("remove", code=str(base.code[5])),)
+    stations = planning.network(edits)
+    data = planning.export_coverage(stations, 500, "zh", edits)
+    sheets = pd.read_excel(io.BytesIO(data), sheet_name=None)
+    assert set(sheets) == {t(f"planning.level_{lvl}", "zh") for lvl in planning.TABLE_LEVELS} | {
+        t("planning.sheet_stations", "zh"), t("planning.sheet_edits", "zh")}
+    district_sheet = sheets[t("planning.level_district", "zh")]
+    assert len(district_sheet) == len(planning.SERVICE_OPTIONS)
+    assert len(sheets[t("planning.sheet_stations", "zh")]) == len(base) - 1
+    assert len(sheets[t("planning.sheet_edits", "zh")]) == 1
+    table = planning.display_table(planning.coverage_tables(stations, ("appeal",), 500)["community"], "zh")
+    csv = planning.export_csv(table)
+    assert csv.startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(io.BytesIO(csv), encoding="utf-8-sig")
+    assert len(back) == 31 and "光明社区" in set(back[t("planning.col_name", "zh")])
+
+
+# --------------------------------------------------------------------------------------------- what-if
+def test_removing_a_station_never_increases_coverage(base, lossy_code):
+    rng = np.random.default_rng(7)
+    codes = [lossy_code, *rng.choice(base.code, 25, replace=False)]
+    for service in ("appeal", "psychological", "any"):
+        before = planning.figures(base, service, 500)
+        for code in codes:
+            w = planning.remove_station(base, str(code), service, 500)
+            after = planning.figures(w.stations, service, 500)
+            assert w.delta["population_gained"] == 0 and w.delta["buildings_gained"] == 0
+            assert after.population_covered <= before.population_covered
+            assert after.buildings_covered <= before.buildings_covered
+            assert after.grids_covered <= before.grids_covered
+            assert before.population_covered - after.population_covered == w.delta["population_lost"]
+    w = planning.remove_station(base, lossy_code, "appeal", 500)
+    assert w.delta["population_lost"] > 0 and len(w.stations) == len(base) - 1
+
+
+def test_adding_a_station_at_an_uncovered_building_covers_it(base):
+    d = planning.demand()
+    cov = planning.coverage(base, "appeal", 500)
+    idx = int(np.flatnonzero(~cov.covered & (d.population > 0))[0])
+    w = planning.add_station(base, d.lon[idx], d.lat[idx], services=("appeal",), service="appeal", radius_m=500)
+    assert w.after.covered[idx] and not w.before.covered[idx]
+    assert w.delta["population_gained"] >= d.population[idx] and w.delta["population_lost"] == 0
+    assert str(w.stations.code[-1]).startswith("NEW-")
+    # A station offering only legal service changes nothing for the appeal circle.
+    w2 = planning.add_station(base, d.lon[idx], d.lat[idx], services=("legal",), service="appeal", radius_m=500)
+    assert w2.delta["population_gained"] == 0
+
+
+def test_moving_a_station_equals_removing_and_adding(base):
+    code = str(base.code[40])
+    lon, lat = float(base.lon[40]) + 0.01, float(base.lat[40]) - 0.005
+    moved = planning.move_station(base, code, lon, lat, "appeal", 500)
+    offers = tuple(s for s in planning.SERVICES if base.offers[s][40])
+    rebuilt = base.remove(code).add(lon, lat, services=offers)
+    assert (moved.after.covered == planning.coverage(rebuilt, "appeal", 500).covered).all()
+    assert planning.station_status(moved.stations)[40] == "moved"
+
+
+def test_network_applies_edits_in_order_and_caches(base):
+    d = planning.demand()
+    edits = (planning.Edit("remove", code=str(base.code[3])),
+             planning.Edit("add", lon=float(d.lon[10]), lat=float(d.lat[10])),
+             planning.Edit("move", code=str(base.code[7]), lon=float(d.lon[20]), lat=float(d.lat[20])))
+    net = planning.network(edits)
+    assert planning.network(edits) is net
+    assert len(net) == len(base) and str(base.code[3]) not in set(net.code)
+    assert list(planning.station_status(net)).count("new") == 1
+    assert planning.edit_delta(edits, "appeal", 500) is not None
+    assert planning.edit_delta((), "appeal", 500) is None
+    with pytest.raises(planning.PlanningError):
+        planning.network((planning.Edit("remove", code="NO-SUCH"),))
+    with pytest.raises(planning.PlanningError):
+        planning.Edit("add", lon=113.9)
+    with pytest.raises(planning.PlanningError):
+        planning.Edit("teleport", code="x")
+    assert "移除" in edits[0].describe("zh", base) and "removed" in edits[0].describe("en", base)
+
+
+def test_entered_points_are_converted_and_checked():
+    lon, lat = 113.93, 22.76
+    gx, gy = planning.to_district_point(lon, lat, "wgs84")
+    assert (gx, gy) == (lon, lat)
+    wx, wy = planning.to_district_point(lon, lat, "gcj02")
+    assert 300 < float(distance_m(np.array([lon]), np.array([lat]), np.array([wx]), np.array([wy]))[0]) < 900
+    with pytest.raises(planning.PlanningError) as exc:
+        planning.to_district_point(116.4, 39.9, "wgs84")
+    assert "光明区" in exc.value.message("zh")
+    with pytest.raises(planning.PlanningError):
+        planning.to_district_point(float("nan"), 22.7)
+
+
+def test_map_clicks_make_edits():
+    cell = planning.pick_from_selection(
+        {"selection": {"objects": {planning.GAP_LAYER: [{"position": [113.9, 22.7]}]}}})
+    assert cell == planning.Pick("cell", 113.9, 22.7)
+    assert planning.edit_for_pick(cell, "add_station").op == "add"
+    assert planning.edit_for_pick(cell, "remove_station") is None
+    station = planning.pick_from_selection({"objects": {planning.STATION_LAYER: [
+        {"position": [113.9, 22.7], "code": "ST-C-01"}]}})
+    assert planning.edit_for_pick(station, "remove_station") == planning.Edit("remove", code="ST-C-01")
+    assert planning.edit_for_pick(station, "add_station") is None
+    assert planning.pick_from_selection({"selection": {"objects": {}}}) is None
+    assert planning.pick_from_selection(None) is None
+
+
+# --------------------------------------------------------------------------------------------- map
+def test_gap_layer_is_aggregated_and_adds_up(base):
+    fig = planning.figures(base, "appeal", 500)
+    cells = planning.gap_cells(base, "appeal", 500)
+    assert cells["population"].sum() == fig.population_uncovered
+    assert cells["buildings"].sum() == fig.buildings - fig.buildings_covered
+    assert len(cells) < (fig.buildings - fig.buildings_covered) / 5
+    grids = planning.gap_grids(base, "appeal", 500, "en", top=10)
+    people = grids[t("planning.col_population_uncovered", "en")].to_numpy()
+    assert len(grids) == 10 and (np.diff(people) <= 0).all()
+
+
+def test_planner_map_is_light_and_offline(base, instance):
+    scenario = planning.solve(instance, "mclp", 3, "greedy")
+    layers = planning.planner_layers(base, "appeal", 500, "zh", scenario=scenario,
+                                     candidate_points=[(113.93, 22.76)])
+    ids = [layer.id for layer in layers]
+    assert len(ids) == len(set(ids))
+    assert {planning.CIRCLE_LAYER, planning.GAP_LAYER, planning.STATION_LAYER, planning.SITE_LAYER,
+            planning.SITE_LABEL_LAYER, planning.CANDIDATE_LAYER, "district-boundary"} <= set(ids)
+    deck = json.loads(planning.planner_deck(base, "appeal", 500, "zh", scenario=scenario).to_json())
+    text = json.dumps(deck, separators=(",", ":"))
+    assert len(text) < 700_000, len(text)
+    assert "http" not in text and deck.get("mapProvider") is None
+    circles = next(layer for layer in deck["layers"] if layer["id"] == planning.CIRCLE_LAYER)["data"]
+    assert len(circles) == int(base.offers["appeal"].sum())
+    assert all(len(c["polygon"][0]) <= 4 * planning.CIRCLE_QUAD_SEGS + 1 for c in circles)
+    assert all(round(v, 5) == v for v in circles[0]["polygon"][0][0])
+    sites = next(layer for layer in deck["layers"] if layer["id"] == planning.SITE_LAYER)["data"]
+    assert [s["order"] for s in sites] == [1, 2, 3]
+
+
+# --------------------------------------------------------------------------------------------- siting
+def test_greedy_then_exact_k5(instance):
+    greedy = planning.solve(instance, "mclp", 5, "greedy")
+    exact = planning.solve(instance, "mclp", 5, "exact", time_limit_s=60)
+    assert len(greedy.sites) == 5 and len(exact.sites) == 5
+    assert exact.summary["population_gained"] >= greedy.summary["population_gained"] > 0
+    assert greedy.summary["status"] == "heuristic" and math.isnan(greedy.summary["mip_gap"])
+    assert exact.summary["status"] in ("optimal", "time_limit")
+    gap = exact.summary["mip_gap"]
+    assert math.isfinite(gap) and gap >= 0
+    if exact.summary["status"] == "optimal":
+        assert gap <= 1e-6 and exact.summary["bound"] == pytest.approx(exact.summary["population_gained"])
+    # Marginal gains are in the order chosen and add up to the people newly covered.
+    gains = exact.sites["gain_population"].to_numpy()
+    assert (np.diff(gains) <= 0).all() and gains.sum() == exact.summary["population_gained"]
+    table = planning.sites_table(exact, "zh")
+    assert list(table[t("planning.col_rank", "zh")]) == [1, 2, 3, 4, 5]
+    assert table[t("planning.col_community", "zh")].str.endswith("社区").all()
+    assert table[t("planning.col_nearest_m", "zh")].gt(0).all()
+
+
+def test_exact_run_in_the_background_gives_the_exact_answer(instance):
+    job = planning.ExactRun(instance, "mclp", 4, time_limit_s=60)
+    result = job.result(timeout=120)
+    assert job.done() and job.fraction() == 1.0
+    direct = planning.solve(instance, "mclp", 4, "exact", time_limit_s=60)
+    assert result.summary["population_gained"] == direct.summary["population_gained"]
+
+
+def test_lscp_needs_no_more_sites_than_greedy(instance):
+    greedy = planning.solve(instance, "lscp", method="greedy")
+    exact = planning.solve(instance, "lscp", method="exact", time_limit_s=60)
+    assert 0 < exact.summary["sites"] <= greedy.summary["sites"]
+    # Both reach everyone a candidate can reach.
+    assert exact.summary["population_covered_after"] == pytest.approx(greedy.summary["population_covered_after"])
+    with pytest.raises(planning.PlanningError):
+        planning.solve(instance, "mclp", 0)
+    with pytest.raises(planning.PlanningError):
+        planning.solve(instance, "pmedian", 3)
+
+
+def test_candidate_sources(layers):
+    grids, _ = planning.build_candidates("grids")
+    assert len(grids) == len(layers["grid"])
+    cands, rejected = planning.build_candidates(
+        "points", clicked=[(113.93, 22.76)], points_text="113.94, 22.77\n113.95，22.78\nnot a point\n0, 0",
+        system="gcj02")
+    assert len(cands) == 3 and len(rejected) == 2 and rejected["reason"].str.len().gt(0).all()
+    assert cands.lon[0] == 113.93  # clicked points are already WGS84
+    assert abs(cands.lon[1] - 113.94) > 1e-3  # typed GCJ-02 points are converted
+    csv = "名称,经度,纬度\nA,113.93,22.76\nB,113.91,22.74\nC,,22.7\n".encode("gb18030")
+    table = planning.read_table("sites.csv", csv)
+    up, rej = planning.build_candidates("upload", table=table)
+    assert list(up.id) == ["A", "B"] and len(rej) == 1
+    buf = io.BytesIO()
+    pd.DataFrame({"lon": [113.93], "lat": [22.76]}).to_excel(buf, index=False)
+    up2, _ = planning.build_candidates("upload", table=planning.read_table("x.xlsx", buf.getvalue()))
+    assert len(up2) == 1
+    with pytest.raises(planning.PlanningError):
+        planning.build_candidates("points", points_text="")
+    with pytest.raises(planning.PlanningError):
+        planning.build_candidates("upload", table=pd.DataFrame({"a": [1]}))
+    with pytest.raises(planning.PlanningError):
+        planning.read_table("bad.xlsx", b"not a workbook")
+
+
+def test_scenarios_are_saved_compared_and_exported(instance, base):
+    store = planning.ScenarioStore()
+    greedy = planning.solve(instance, "mclp", 3, "greedy")
+    exact = planning.solve(instance, "mclp", 3, "exact")
+    a = store.save(exact, lang="zh")
+    b = store.save(exact, lang="zh")
+    c = store.save(greedy, "greedy k3")
+    assert a != b and len(store) == 3 and store.names() == [a, b, c]
+    frame = store.compare([a, c], "en")
+    assert list(frame.columns) == [a, c]
+    assert frame.loc[t("planning.cmp_status", "en"), c] == planning.status_label("heuristic", "en")
+    assert store.summary_frame().shape[0] == 3
+    store.remove(b)
+    assert store.names() == [a, c]
+    geo = json.loads(exact.to_geojson())
+    assert sum(f["properties"]["kind"] == "site" for f in geo["features"]) == 3
+    assert pd.read_excel(io.BytesIO(exact.to_xlsx()), sheet_name=None).keys() >= {"summary", "sites"}
+    applied = planning.network(planning.scenario_edits(exact))
+    assert len(applied) == len(base) + 3
+    after = planning.figures(applied, "appeal", 500)
+    assert after.population_covered == exact.summary["population_covered_after"]
+
+
+# --------------------------------------------------------------------------------------------- page
+def _open(lang: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    if lang:
+        at.button_group(key="lang_switch").set_value(lang).run()
+    at.switch_page("pages/planning.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at: AppTest, key: str, lang: str = "zh"):
+    return next(m for m in at.metric if m.label == t(key, lang))
+
+
+def test_page_renders_in_chinese_with_the_services_figures(layers, base):
+    at = _open()
+    assert at.title[0].value == t("planning.title", "zh")
+    fig = planning.figures(base, "appeal", 500)
+    assert _metric(at, "planning.kpi_population").value == f"{fig.population_share:.1%}"
+    assert _metric(at, "planning.kpi_buildings").value == f"{fig.buildings_share:.1%}"
+    assert _metric(at, "planning.kpi_grids").value == f"{fig.grids_share:.1%}"
+    assert _metric(at, "planning.kpi_uncovered").value == f"{fig.population_uncovered:,}"
+    deck = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert deck.get("mapStyle") in (None, "__MAP_STYLE__") and deck.get("mapProvider") is None
+    ids = {ly["id"] for ly in deck["layers"]}
+    assert {planning.CIRCLE_LAYER, planning.GAP_LAYER, planning.STATION_LAYER} <= ids
+    assert "http" not in at.get("deck_gl_json_chart")[0].proto.json
+    table = at.dataframe[0].value
+    assert len(table) == 6 and "光明街道" in set(table[t("planning.col_name", "zh")])
+
+
+def test_changing_the_radius_changes_the_figure(layers, base):
+    at = _open()
+    before = _metric(at, "planning.kpi_population").value
+    at.slider(key="plan_radius").set_value(800).run()
+    assert not at.exception
+    after = _metric(at, "planning.kpi_population").value
+    assert after != before
+    assert after == f"{planning.figures(base, 'appeal', 800).population_share:.1%}"
+
+
+def test_what_if_removal_changes_the_metric(layers, lossy_code):
+    at = _open()
+    before = _metric(at, "planning.kpi_uncovered").value
+    at.selectbox(key="plan_station").set_value(lossy_code)
+    at.button(key="plan_remove").click().run()
+    assert not at.exception
+    fig = planning.figures(planning.network((planning.Edit("remove", code=lossy_code),)), "appeal", 500)
+    m = _metric(at, "planning.kpi_uncovered")
+    assert m.value == f"{fig.population_uncovered:,}" and m.value != before
+    assert m.delta.startswith("+")
+    assert any(t("planning.edit_remove", "zh", name="", code=lossy_code)[-len(lossy_code) - 2:] in i.value
+               for i in at.info)
+    at.button(key="plan_undo").click().run()
+    assert _metric(at, "planning.kpi_uncovered").value == before
+
+
+def test_siting_k3_shows_three_sites_and_can_be_saved(layers):
+    at = _open()
+    at.number_input(key="plan_k").set_value(3)
+    at.button(key="plan_run").click().run()
+    assert not at.exception
+    rank = t("planning.col_rank", "zh")
+    tables = [df.value for df in at.dataframe if rank in df.value.columns]
+    assert len(tables) == 1 and len(tables[0]) == 3
+    assert list(tables[0][rank]) == [1, 2, 3]
+    assert _metric(at, "planning.res_status").value in (planning.status_label("optimal", "zh"),
+                                                        planning.status_label("time_limit", "zh"))
+    deck = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    sites = next(ly for ly in deck["layers"] if ly["id"] == planning.SITE_LAYER)["data"]
+    assert len(sites) == 3
+    at.button(key="plan_save").click().run()
+    at.button(key="plan_save_greedy").click().run()
+    assert len(at.session_state["plan_store"]) == 2
+    compare = at.dataframe[-1].value
+    assert compare.shape[1] == 2 and t("planning.cmp_gap", "zh") in compare.index
+
+
+def test_english_switch(layers):
+    at = _open("en")
+    assert at.title[0].value == t("planning.title", "en")
+    labels = [m.label for m in at.metric]
+    assert t("planning.kpi_population", "en") in labels
+    assert not any("覆盖" in label for label in labels)
+    assert t("planning.col_population_share", "en") in at.dataframe[0].value.columns
+
+
+def test_lscp_on_the_page_reports_the_fewest_sites(layers):
+    at = _open()
+    at.radio(key="plan_model").set_value("lscp")
+    at.selectbox(key="plan_source").set_value("grids")
+    at.button(key="plan_run").click().run()
+    assert not at.exception
+    sites = _metric(at, "planning.res_sites")
+    rank = t("planning.col_rank", "zh")
+    table = next(df.value for df in at.dataframe if rank in df.value.columns)
+    assert sites.value == f"{len(table):,}" and len(table) > 0
+    assert sites.delta.startswith(("+0", "-"))
