@@ -11,15 +11,24 @@ from services.i18n import t
 
 ICON = Path(__file__).resolve().parent / "static" / "icon.png"
 
-st.set_page_config(page_title=t("app.title", ui.init_language()), page_icon=str(ICON), layout="wide")
+# Wall mode (``?mode=wall``): the unattended wall display, with no sidebar and no navigation.
+WALL_MODE = st.query_params.get("mode") == "wall"
 
-lang = ui.language_switch()
+st.set_page_config(page_title=t("app.title", ui.init_language()), page_icon=str(ICON), layout="wide",
+                   initial_sidebar_state="collapsed" if WALL_MODE else "auto")
+
+lang = ui.init_language() if WALL_MODE else ui.language_switch()
+ui.mark_app_loaded()
 
 PAGES = {
+    t("nav.section_monitor", lang): [
+        st.Page("pages/wall.py", title=t("nav.wall", lang), icon=":material/monitor:", url_path="wall"),
+    ],
     t("nav.section_analysis", lang): [
         st.Page("pages/district_map.py", title=t("nav.map", lang), icon=":material/map:", url_path="map",
                 default=True),
+        st.Page("pages/planning.py", title=t("nav.planning", lang), icon=":material/hub:", url_path="planning"),
     ],
 }
 
-st.navigation(PAGES).run()
+st.navigation(PAGES, position="hidden" if WALL_MODE else "sidebar").run()

@@ -7,6 +7,7 @@ layer has an ``id`` so that deck.gl keeps its state across refreshes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pydeck as pdk
 import shapely
+from pydeck.bindings.json_tools import default_serialize
 
 from geo.crs import geometry_to_lonlat, geometry_to_metric
 
@@ -100,16 +102,16 @@ def _plain(v: Any) -> Any:
 
 
 def view_state(bounds: Sequence[float], width_px: int = 1200, height_px: int = 700, pitch: float = 0,
-               padding: float = 0.05) -> pdk.ViewState:
+               padding: float = 0.02) -> pdk.ViewState:
     """A view that fits lon/lat ``bounds`` (minx, miny, maxx, maxy) into a viewport of the given size."""
     minx, miny, maxx, maxy = bounds
     lon = (minx + maxx) / 2
     lat = (miny + maxy) / 2
     span_x = max((maxx - minx) * (1 + 2 * padding), 1e-6)
     span_y = max((maxy - miny) * (1 + 2 * padding), 1e-6)
-    # Web Mercator: 256 px cover 360 degrees of longitude at zoom 0.
-    zoom_x = np.log2(width_px * 360 / (256 * span_x))
-    zoom_y = np.log2(height_px * 360 / (256 * span_y / np.cos(np.radians(lat))))
+    # deck.gl (like Mapbox GL) uses 512-px tiles: 512 px cover 360 degrees of longitude at zoom 0.
+    zoom_x = np.log2(width_px * 360 / (512 * span_x))
+    zoom_y = np.log2(height_px * 360 / (512 * span_y / np.cos(np.radians(lat))))
     return pdk.ViewState(longitude=lon, latitude=lat, zoom=float(min(zoom_x, zoom_y)), pitch=pitch, bearing=0)
 
 
@@ -151,13 +153,21 @@ def _literal(text: str) -> str:
     return f'"{text}"'
 
 
+class CompactDeck(pdk.Deck):
+    """A Deck whose JSON is compact: pydeck pretty-prints with indent=2, which doubles the bytes sent to
+    the browser and forces Python's slow JSON encoder; Streamlit sends whatever ``to_json`` returns."""
+
+    def to_json(self) -> str:
+        return json.dumps(self, default=default_serialize, separators=(",", ":"), ensure_ascii=False)
+
+
 def deck(layers: list[pdk.Layer], view: pdk.ViewState, tooltip: dict | bool = True) -> pdk.Deck:
     """A Deck with no map provider and no base-map style: nothing is fetched from the internet.
 
     ``map_style`` is left at pydeck's placeholder on purpose: Streamlit replaces ``map_style=None`` with a
     Carto style fetched from the internet, but drops the placeholder and draws no base map at all.
     """
-    return pdk.Deck(layers=layers, initial_view_state=view, map_provider=None, tooltip=tooltip)
+    return CompactDeck(layers=layers, initial_view_state=view, map_provider=None, tooltip=tooltip)
 
 
 def label_points(gdf: gpd.GeoDataFrame, text_col: str = "name") -> list[dict[str, Any]]:

@@ -30,6 +30,24 @@ def language_switch() -> str:
     return st.session_state["lang"]
 
 
+APP_MARK = "_gm_app_loaded"
+
+
+def mark_app_loaded() -> None:
+    """Called by app.py on every run, before the page runs."""
+    st.session_state[APP_MARK] = True
+
+
 def lang() -> str:
-    """The language chosen for this session."""
+    """The language chosen for this session (and a guard, see below).
+
+    Streamlit's first run in a fresh server process treats ``pages/`` as an old-style page folder and runs
+    a page directly when its URL is opened, skipping app.py (navigation, language, page config). Such a
+    page reruns at once; from the second run on, app.py is the entry point again.
+    """
+    if not st.session_state.get(APP_MARK):
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False  # what st.navigation in app.py would have set
+        st.rerun()
     return normalise_lang(st.session_state.get("lang"))

@@ -133,7 +133,7 @@ def _building_density_records() -> tuple:
 
 
 def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *, tolerance_m: float = 5.0,
-                labels: bool = True) -> list[pdk.Layer]:
+                labels: bool = True, unit_alpha: int | None = None) -> list[pdk.Layer]:
     """The district's own base map: boundaries, happiness units, red sub-grids, stations, labels."""
     out: list[pdk.Layer] = []
     if "building" in visible and "building" in layers():
@@ -141,7 +141,11 @@ def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *,
         out.append(mapview.points_layer("building-density", recs, color=[255, 140, 0, 110], radius_m="radius",
                                         min_px=1, max_px=40, pickable=False))
     if "happiness_unit" in visible:
-        recs = [dict(r, fill=mapview.UNIT_TYPE_COLORS[r["unit_type"]], type_label=label("unit_type", r["unit_type"], lang))
+        def fill(unit_type: str) -> list[int]:
+            c = mapview.UNIT_TYPE_COLORS[unit_type]
+            return c[:3] + [unit_alpha if unit_alpha is not None else c[3]]
+
+        recs = [dict(r, fill=fill(r["unit_type"]), type_label=label("unit_type", r["unit_type"], lang))
                 for r in _records("happiness_unit", tolerance_m)]
         out.append(mapview.fill_layer("happiness-unit", recs, fill="fill", line=[255, 255, 255, 90]))
     if "subgrid" in visible:

@@ -1,0 +1,279 @@
+"""The wall display's data path (大屏): one refresh = one ``snapshot`` from the store + one map.
+
+Everything a refresh needs is computed here, outside Streamlit, so that the benchmark (bench/wall.py)
+and the tests drive exactly what the page draws. Aggregates come from the store's SQL; only open
+appeals travel as points, capped and ordered red first, newest first; the grid geometry is simplified
+and rounded once per process. Nothing personal is read: the store's queries omit reporter fields.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+
+from geo import mapview
+from services import district
+from services.config import rules
+from services.gathering import find_clusters, gathering_rules
+from services.i18n import label, t
+from services.store.base import OPEN_STATUSES, Store
+
+TZ = ZoneInfo("Asia/Shanghai")
+LEVELS = ("red", "yellow", "blue")
+LEVEL_FILL = {"red": [230, 40, 40, 120], "yellow": [245, 190, 30, 105], "blue": [40, 120, 230, 80]}
+NO_LEVEL_FILL = [0, 0, 0, 0]
+
+
+def warning_rules(cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The [warning_map] section: how a grid's open appeals make its warning level."""
+    return (cfg or rules())["warning_map"]
+
+
+@dataclass
+class WallSnapshot:
+    """What one refresh of the wall shows (no personal data in any field)."""
+
+    now: datetime
+    kpis: dict[str, Any]
+    open_orders: int
+    check_in_rate: float | None
+    trend: pd.DataFrame
+    grid_levels: pd.DataFrame
+    points: pd.DataFrame
+    overdue: pd.DataFrame
+    warnings: pd.DataFrame
+    clusters: pd.DataFrame
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def day_start(now: datetime) -> datetime:
+    """Local midnight (Asia/Shanghai) of ``now``'s day."""
+    local = now.astimezone(TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def grid_levels(counts: pd.DataFrame, cfg: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Warning level per grid from open-appeal counts by tier (code, tier, status, n).
+
+    Red when a grid has ``red_open`` red appeals open (or ``red_total`` open in all); yellow at
+    ``yellow_open`` yellow ones (or ``yellow_total`` in all); blue when anything is open.
+    """
+    r = warning_rules(cfg)
+    cols = ["code", "level", "open_total", "red", "yellow", "blue"]
+    if counts.empty:
+        return pd.DataFrame(columns=cols)
+    wide = counts.pivot_table(index="code", columns="tier", values="n", aggfunc="sum", fill_value=0)
+    for tier in LEVELS:
+        if tier not in wide:
+            wide[tier] = 0
+    total = wide[list(LEVELS)].sum(axis=1)
+    level = np.where((wide["red"] >= r["red_open"]) | (total >= r["red_total"]), "red",
+                     np.where((wide["yellow"] >= r["yellow_open"]) | (total >= r["yellow_total"]), "yellow",
+                              np.where(total > 0, "blue", "")))
+    out = pd.DataFrame({"code": wide.index, "level": level, "open_total": total.to_numpy(),
+                        "red": wide["red"].to_numpy(), "yellow": wide["yellow"].to_numpy(),
+                        "blue": wide["blue"].to_numpy()})
+    return out[out.level != ""].reset_index(drop=True)
+
+
+_trend_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+
+
+def _day_kpis(store: Store, day: datetime, now: datetime, ttl_s: float = 300) -> dict[str, Any]:
+    """KPIs of one past day, cached for a few minutes (late resolutions still change them)."""
+    key = (store.url, day.date().isoformat())
+    hit = _trend_cache.get(key)
+    if hit and time.monotonic() - hit[0] < ttl_s:
+        return hit[1]
+    k = store.kpis(day, min(day + timedelta(days=1), now))
+    _trend_cache[key] = (time.monotonic(), k)
+    if len(_trend_cache) > 512:
+        for old in sorted(_trend_cache, key=lambda x: _trend_cache[x][0])[:256]:
+            _trend_cache.pop(old, None)
+    return k
+
+
+def trend(store: Store, now: datetime, days: int = 7) -> pd.DataFrame:
+    """Received and resolved per day for the last ``days`` days (today last)."""
+    today = day_start(now)
+    rows = []
+    for back in range(days - 1, 0, -1):
+        d = today - timedelta(days=back)
+        k = _day_kpis(store, d, now)
+        rows.append({"day": d.date(), "received": k["received"], "resolved": k["resolved"]})
+    return pd.DataFrame(rows)
+
+
+def snapshot(store: Store, now: datetime | None = None, *, max_points: int | None = None,
+             trend_days: int = 7) -> WallSnapshot:
+    """Everything one refresh shows, read from ``store`` at time ``now``."""
+    now = (now or datetime.now(TZ)).astimezone(TZ)
+    cfg = warning_rules()
+    max_points = max_points or int(cfg["max_points"])
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn, *a, **kw):
+        t0 = time.perf_counter()
+        out = fn(*a, **kw)
+        timings[name] = round((time.perf_counter() - t0) * 1000, 1)
+        return out
+
+    start = day_start(now)
+    kpis = timed("kpis", store.kpis, start, now)
+    past = timed("trend", trend, store, now, trend_days)
+    today_row = pd.DataFrame([{"day": start.date(), "received": kpis["received"], "resolved": kpis["resolved"]}])
+    trend_frame = pd.concat([past, today_row], ignore_index=True) if len(past) else today_row
+    levels = timed("grid_levels", lambda: grid_levels(store.counts("grid", open_only=True)))
+    points = timed("points", store.query_appeals, statuses=OPEN_STATUSES, order="tier", limit=max_points)
+    points = _with_clock(points, now)
+    overdue = timed("overdue", store.overdue, now, limit=int(cfg["list_size"]))
+    orders = timed("orders", store.orders, open_only=True)
+    open_orders = int(orders["order_id"].nunique()) if len(orders) and "order_id" in orders else (
+        int(orders["id"].nunique()) if len(orders) and "id" in orders else 0)
+    stats = timed("department_stats", store.department_stats, now - timedelta(days=int(cfg["check_in_days"])), now)
+    check_in_rate = _overall_rate(stats)
+    g = gathering_rules()
+    recent = timed("recent_open", store.query_appeals, statuses=OPEN_STATUSES,
+                   since=now - timedelta(hours=float(g["window_hours"])), until=now + timedelta(seconds=1))
+    _, clusters = timed("clusters", find_clusters, recent)
+    warnings = _warnings(points, overdue, now, int(cfg["list_size"]))
+    return WallSnapshot(now=now, kpis=kpis, open_orders=open_orders, check_in_rate=check_in_rate,
+                        trend=trend_frame, grid_levels=levels, points=points, overdue=overdue, warnings=warnings,
+                        clusters=clusters, timings_ms=timings)
+
+
+def _overall_rate(stats: pd.DataFrame) -> float | None:
+    """Timely check-in rate over all departments (timely / due), None when nothing is due."""
+    if stats.empty or "timely_check_ins" not in stats:
+        return None
+    rate = stats["timely_check_in_rate"]
+    due = np.where(rate.notna() & (rate > 0), stats["timely_check_ins"] / rate.where(rate > 0), np.nan)
+    due_total = np.nansum(due) + float(stats.loc[rate.fillna(-1) == 0, "orders"].sum())
+    timely = float(stats["timely_check_ins"].sum())
+    return None if due_total == 0 else timely / due_total
+
+
+def _with_clock(points: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """Adds seconds_left (negative when overdue) and the overdue flag to open appeals."""
+    out = points.copy()
+    if out.empty:
+        out["seconds_left"] = pd.Series(dtype=float)
+        out["overdue"] = pd.Series(dtype=bool)
+        return out
+    due = pd.to_datetime(out["next_deadline_at"], utc=True)
+    out["seconds_left"] = (due - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds()
+    out["overdue"] = out["seconds_left"] < 0
+    return out
+
+
+def _warnings(points: pd.DataFrame, overdue: pd.DataFrame, now: datetime, size: int) -> pd.DataFrame:
+    """Red warnings and overdue appeals, newest first, with the time left (or past) on their clock."""
+    cols = ["id", "tier", "category", "status", "community_code", "reported_at", "next_deadline_kind",
+            "next_deadline_at", "seconds_left", "overdue"]
+    parts = []
+    if len(points):
+        red = points[points.tier == "red"]
+        parts.append(red.reindex(columns=cols))
+    if len(overdue):
+        od = overdue.copy()
+        od["seconds_left"] = -od["minutes_overdue"].astype(float) * 60
+        od["overdue"] = True
+        if "reported_at" not in od:
+            od = od.merge(points[["id", "reported_at"]], on="id", how="left") if len(points) else od
+        parts.append(od.reindex(columns=cols))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    out = out.drop_duplicates("id", keep="last")
+    out = out.sort_values(["reported_at", "id"], ascending=False, na_position="last").head(size)
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- map
+@lru_cache(maxsize=2)
+def _grid_polygons(tolerance_m: float) -> tuple[dict, ...]:
+    """Grid polygons simplified for the wall (one record per part; code kept for joining levels)."""
+    grid = district.layers()["grid"]
+    return tuple(mapview.polygon_records(grid, ("code", "name"), tolerance_m=tolerance_m, precision=5))
+
+
+def map_layers(snap: WallSnapshot, lang: str, *, tolerance_m: float = 8.0) -> list[pdk.Layer]:
+    """Base boundaries and happiness units, grids shaded by warning level, live points, overdue rings,
+    gathering clusters. Every layer has a stable id."""
+    levels = dict(zip(snap.grid_levels.code, snap.grid_levels.level, strict=True))
+    opens = dict(zip(snap.grid_levels.code, snap.grid_levels.open_total, strict=True))
+    grid_recs = []
+    for rec in _grid_polygons(tolerance_m):
+        lvl = levels.get(rec["code"], "")
+        grid_recs.append({**rec, "fill": LEVEL_FILL.get(lvl, NO_LEVEL_FILL),
+                          "level_label": label("tier", lvl, lang) if lvl else "",
+                          "open_total": int(opens.get(rec["code"], 0))})
+    layers = district.base_layers(("subdistrict", "community", "happiness_unit"), lang, labels=True, unit_alpha=40)
+    # Draw the warning grids under the community/subdistrict lines: insert after happiness units.
+    at = next((i for i, layer in enumerate(layers) if layer.id == "happiness-unit"), -1) + 1
+    layers.insert(at, mapview.fill_layer("grid-warning", grid_recs, fill="fill", line=[110, 120, 130, 90],
+                                         line_width_px=0.5, pickable=True))
+    pts = snap.points
+    if len(pts):
+        recs = mapview.point_records(pts.lon, pts.lat, {
+            "id": pts.id.tolist(), "tier": pts.tier.tolist(),
+            "tier_label": [label("tier", v, lang) for v in pts.tier],
+            "category_label": [label("category", v, lang) for v in pts.category],
+            "status_label": [label("status", v, lang) for v in pts.status],
+            "color": [mapview.TIER_COLORS.get(v, [200, 200, 200, 200]) for v in pts.tier],
+        })
+        late = [r for r, o in zip(recs, pts.overdue, strict=True) if o]
+        layers.append(mapview.points_layer("appeal-points", recs, color="color", radius_m=40, min_px=3, max_px=9,
+                                           line=[20, 20, 20, 255]))
+        if late:
+            layers.append(pdk.Layer("ScatterplotLayer", late, id="overdue-rings", get_position="position",
+                                    get_radius=120, radius_min_pixels=8, radius_max_pixels=18, filled=False,
+                                    stroked=True, get_line_color=[255, 255, 255, 255], line_width_min_pixels=2,
+                                    pickable=False))
+    if len(snap.clusters):
+        c = snap.clusters
+        recs = mapview.point_records(c.lon, c.lat, {
+            "size": c["size"].astype(int).tolist(), "text": [str(int(s)) for s in c["size"]],
+            "category_label": [label("category", v, lang) for v in c.category],
+            "radius": [150 + 40 * int(s) for s in c["size"]],
+        })
+        layers.append(mapview.points_layer("gathering-clusters", recs, color=[255, 60, 200, 90], radius_m="radius",
+                                           min_px=14, max_px=60, line=[255, 60, 200, 255], pickable=True))
+        layers.append(mapview.text_layer("gathering-sizes", recs, size_px=18))
+    return layers
+
+
+def tooltip(lang: str) -> dict[str, Any]:
+    """Tooltip for picked points and grids: no personal data, only codes, tier, category and status."""
+    html = ("<b>{name}</b>{level_label} {open_total}"
+            "<b>#{id}</b> {tier_label} {category_label} {status_label}")
+    return {"html": html, "style": {"backgroundColor": "#101822", "color": "#f5f5f5", "fontSize": "18px"}}
+
+
+def wall_deck(snap: WallSnapshot, lang: str, view: pdk.ViewState) -> pdk.Deck:
+    """The wall's map: district boundaries as the base, nothing fetched from the internet."""
+    return mapview.deck(map_layers(snap, lang), view, tooltip=tooltip(lang))
+
+
+def payload_bytes(deck: pdk.Deck) -> int:
+    """Bytes of the map's JSON as sent to the browser."""
+    return len(deck.to_json().encode("utf-8"))
+
+
+def countdown(seconds: float | None, lang: str) -> str:
+    """'剩余 12:30' / '超时 1:05:00' style countdown text."""
+    if seconds is None or (isinstance(seconds, float) and np.isnan(seconds)):
+        return ""
+    s = int(abs(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    clock = f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+    return t("wall.overdue_by" if seconds < 0 else "wall.time_left", lang, clock=clock)

@@ -1,0 +1,218 @@
+"""The wall display: its data path on a hand-made store, and the page through AppTest.
+
+The hand-made store holds six appeals reported today whose KPIs can be counted by hand:
+  #A blue, accepted and dispatched and resolved   -> received, accepted, resolved
+  #B blue, accepted                               -> received, accepted
+  #C red (40 people), class 1, responded in 5 min, accepted in 20 min -> class-1 both on time
+  #D red (urgency 3), class 1, never responded, reported 2 h ago -> class-1 late, overdue
+  #E yellow (15 people), reported, untouched
+  #F blue, reported
+so: received 6, accepted 3 (A, B, C), resolved 1 (A), resolution rate 1/3, class-1 total 2,
+responded on time 1, accepted on time 1. Personal data: every appeal carries a reporter name and phone
+that must never reach the page in wall mode.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from services import wall
+from services.i18n import t
+from services.store import open_store
+
+TZ = ZoneInfo("Asia/Shanghai")
+APP = Path(__file__).resolve().parent.parent / "app.py"
+NAMES = ["欧阳明华", "司马青云", "诸葛春燕", "上官秋月", "东方晓红", "皇甫建国"]
+PHONES = ["13900001111", "13900002222", "13900003333", "13900004444", "13900005555", "13900006666"]
+
+
+def _now() -> datetime:
+    return datetime.now(TZ)
+
+
+def _today_times(now: datetime, n: int) -> list[datetime]:
+    """n distinct moments between local midnight and now (oldest first), never before midnight."""
+    start = wall.day_start(now)
+    span = (now - start).total_seconds()
+    return [start + timedelta(seconds=span * (i + 1) / (n + 2)) for i in range(n)]
+
+
+def build_store(url: str, layers) -> tuple[object, dict[str, int]]:
+    store = open_store(url)
+    store.reset()
+    from services.seed import seed_reference
+
+    seed_reference(store)
+    now = _now()
+    grid = layers["grid"].iloc[100]
+    comm = layers["community"].set_index("code").loc[grid.parent_code]
+    pt = grid.geometry.representative_point()
+    times = _today_times(now, 6)
+    # D must be reported long enough ago that its 10-minute response clock has run out.
+    times[3] = min(times[3], now - timedelta(minutes=30))
+    spec = [  # key, people, urgency, amount, category
+        ("A", 1, 1, 0, "neighbour"), ("B", 2, 1, 0, "noise"), ("C", 40, 1, 0, "wage_arrears"),
+        ("D", 1, 3, 0, "crisis"), ("E", 15, 1, 0, "wage_arrears"), ("F", 1, 1, 0, "legal_consultation")]
+    rows = []
+    for i, (key, people, urgency, amount, cat) in enumerate(spec):
+        rows.append({"id": i + 1, "source": "test", "external_id": key, "channel": "hotline",
+                     "service_type": "legal" if cat == "legal_consultation" else "dispute", "category": cat,
+                     "description": f"案例{key}", "lon": pt.x + i * 1e-4, "lat": pt.y, "source_crs": "wgs84",
+                     "people_involved": people, "urgency": urgency, "amount_involved": float(amount),
+                     "subdistrict_code": comm.parent_code, "community_code": grid.parent_code,
+                     "grid_code": grid.code, "reporter_name": NAMES[i], "reporter_phone": PHONES[i],
+                     "reported_at": times[i]})
+    res = store.insert_appeals(pd.DataFrame(rows))
+    ids = dict(zip([s[0] for s in spec], res.ids, strict=True))
+    a = times[0]
+    store.act(ids["A"], "accept", "值班员", at=a + timedelta(minutes=5))
+    store.act(ids["A"], "dispatch", "值班员", at=a + timedelta(minutes=6), target=grid.parent_code)
+    store.act(ids["A"], "resolve", "社区", at=min(a + timedelta(minutes=30), now))
+    store.act(ids["B"], "accept", "值班员", at=times[1] + timedelta(minutes=1))
+    c = times[2]
+    store.act(ids["C"], "respond", "值班员", at=min(c + timedelta(minutes=5), now))
+    store.act(ids["C"], "accept", "值班员", at=min(c + timedelta(minutes=20), now))
+    return store, ids
+
+
+@pytest.fixture()
+def hand_store(tmp_path, layers):
+    url = f"sqlite:///{tmp_path / 'wall.sqlite3'}"
+    store, ids = build_store(url, layers)
+    yield url, store, ids
+    store.close()
+
+
+def test_grid_levels_rule():
+    counts = pd.DataFrame({"code": ["g1", "g2", "g2", "g3", "g4"], "tier": ["red", "yellow", "blue", "blue", "blue"],
+                           "status": ["reported"] * 5, "n": [1, 1, 3, 2, 5]})
+    levels = wall.grid_levels(counts).set_index("code").level.to_dict()
+    # g1 one red -> red; g2 a yellow -> yellow; g3 two blue -> blue; g4 five open -> yellow (yellow_total 5)
+    assert levels == {"g1": "red", "g2": "yellow", "g3": "blue", "g4": "yellow"}
+
+
+def test_countdown_text():
+    assert wall.countdown(90, "zh") == "剩余 1:30"
+    assert wall.countdown(-3725, "en") == "1:02:05 overdue"
+
+
+def test_snapshot_kpis_equal_hand_counts(hand_store):
+    _, store, ids = hand_store
+    snap = wall.snapshot(store)
+    k = snap.kpis
+    assert (k["received"], k["accepted"], k["resolved"]) == (6, 3, 1)
+    assert k["resolution_rate"] == pytest.approx(1 / 3)
+    assert (k["class1_total"], k["class1_responded_on_time"], k["class1_accepted_on_time"]) == (2, 1, 1)
+    assert snap.trend.iloc[-1]["received"] == 6
+    # Open points: everything but nothing closed -> all six, red first.
+    assert set(snap.points.id) == set(ids.values())
+    assert snap.points.tier.iloc[0] == "red"
+    assert ids["D"] in set(snap.overdue.id)
+    assert ids["D"] in set(snap.warnings.id) and ids["C"] in set(snap.warnings.id)
+    # The grid holding them is red (open red appeals).
+    assert snap.grid_levels.set_index("code").level.tolist() == ["red"]
+    for col in ("reporter_name", "reporter_phone"):
+        assert col not in snap.points.columns
+
+
+def test_map_payload_has_no_personal_data_and_no_remote_style(hand_store):
+    _, store, _ = hand_store
+    snap = wall.snapshot(store)
+    deck = wall.wall_deck(snap, "zh", wall.mapview.view_state((113.85, 22.68, 114.0, 22.84)))
+    text = deck.to_json()
+    assert not any(n in text for n in NAMES) and not any(p in text for p in PHONES)
+    data = json.loads(text)
+    assert data["mapStyle"] == "__MAP_STYLE__" and data.get("mapProvider") is None
+    ids = {layer["id"] for layer in data["layers"]}
+    assert {"grid-warning", "appeal-points", "overdue-rings", "district-boundary"} <= ids
+
+
+# ------------------------------------------------------------------------------------------- AppTest
+def _wall_app(url: str, monkeypatch, mode: str | None = "wall") -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if mode:
+        at.query_params["mode"] = mode
+    at.run()
+    at.switch_page("pages/wall.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _all_text(at: AppTest) -> str:
+    parts = [str(e.proto) for e in at.main] + [str(e.proto) for e in at.sidebar]
+    return "\n".join(parts)
+
+
+def test_wall_page_kpis_equal_hand_counts(hand_store, monkeypatch):
+    url, _, _ = hand_store
+    at = _wall_app(url, monkeypatch)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[t("wall.received", "zh")] == "6"
+    assert metrics[t("wall.accepted", "zh")] == "3"
+    assert metrics[t("wall.resolved", "zh")] == "1"
+    assert metrics[t("wall.resolution_rate", "zh")] == "33.3%"
+    assert metrics[t("wall.class1_respond", "zh")] == "1/2"
+
+
+def test_wall_mode_shows_no_personal_data(hand_store, monkeypatch):
+    url, _, ids = hand_store
+    at = _wall_app(url, monkeypatch)
+    at.session_state["wall_selected"] = ids["C"]
+    at.run()
+    text = _all_text(at)
+    assert f"#{ids['C']}" in text  # the selected appeal's panel is there
+    for secret in NAMES + PHONES + [p[:3] + "****" + p[-4:] for p in PHONES]:
+        assert secret not in text
+
+
+def test_dispatch_actions_change_state(hand_store, monkeypatch):
+    url, store, ids = hand_store
+    at = _wall_app(url, monkeypatch)
+    at.session_state["wall_selected"] = ids["E"]
+    at.run()
+    at.button(key="act_accept").click().run()
+    assert store.get_appeal(ids["E"])["status"] == "accepted"
+    assert at.success and not at.error
+    at.button(key="act_escalate").click().run()
+    assert store.get_appeal(ids["E"])["handling_level"] == "subdistrict"
+    at.button(key="act_order").click().run()
+    appeal = store.get_appeal(ids["E"])
+    assert appeal["status"] == "dispatched"
+    orders = store.orders(appeal_id=ids["E"])
+    assert len(orders) >= 1
+    actions = store.events(ids["E"]).action.tolist()
+    assert actions[-3:] == ["accept", "escalate", "order"]
+    assert (store.events(ids["E"]).actor.iloc[-1]) == t("wall.operator_default", "zh")
+
+
+def test_forbidden_action_shows_why_and_changes_nothing(hand_store, monkeypatch):
+    url, store, ids = hand_store
+    before = store.get_appeal(ids["A"])  # resolved: it cannot be accepted again
+    n_events = len(store.events(ids["A"]))
+    at = _wall_app(url, monkeypatch)
+    at.session_state["wall_selected"] = ids["A"]
+    at.run()
+    at.button(key="act_accept").click().run()
+    assert at.error and "accept" in at.error[0].value.lower() or "受理" in at.error[0].value
+    assert store.get_appeal(ids["A"]) == before
+    assert len(store.events(ids["A"])) == n_events
+
+
+def test_wall_page_in_english(hand_store, monkeypatch):
+    url, _, _ = hand_store
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["mode"] = "wall"
+    at.query_params["lang"] = "en"
+    at.run()
+    at.switch_page("pages/wall.py").run()
+    labels = [m.label for m in at.metric]
+    assert t("wall.received", "en") in labels and t("wall.received", "zh") not in labels
