@@ -51,27 +51,25 @@ def find_clusters(appeals: pd.DataFrame, cfg: dict[str, Any] | None = None,
     same appeals are clustered again.
     """
     g = gathering_rules(cfg)
-    labels = pd.Series(-1, index=appeals.index, dtype="int64")
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in CLUSTER_COLUMNS})
     if appeals.empty:
-        return labels, empty
+        return pd.Series(-1, index=appeals.index, dtype="int64"), empty
     x, y = lonlat_to_metric(appeals["lon"].to_numpy(float), appeals["lat"].to_numpy(float))
     t = pd.to_datetime(appeals["reported_at"], utc=True).astype("datetime64[ns, UTC]")
-    hours = (t.astype("int64").to_numpy() / 3.6e12)
+    t_ns = t.astype("int64").to_numpy()
+    hours = t_ns / 3.6e12
     ids = appeals["id"].to_numpy(np.int64)
     tiers = appeals["tier"].to_numpy(object) if "tier" in appeals else np.full(len(appeals), "blue", object)
     cats = appeals["category"].to_numpy(object)
-    rows = []
+    labels = np.full(len(appeals), -1, dtype=np.int64)
+    members_of: list[np.ndarray] = []
     for cat in pd.unique(cats):
         pos = np.flatnonzero(cats == cat)
         if len(pos) < g["min_count"]:
             continue
-        xy = np.column_stack([x[pos], y[pos]])
-        pairs = cKDTree(xy).query_pairs(float(g["radius_m"]), output_type="ndarray")
-        if len(pairs) == 0:
-            continue
-        close = np.abs(hours[pos[pairs[:, 0]]] - hours[pos[pairs[:, 1]]]) <= float(g["window_hours"])
-        pairs = pairs[close]
+        pairs = cKDTree(np.column_stack([x[pos], y[pos]])).query_pairs(float(g["radius_m"]), output_type="ndarray")
+        if len(pairs):
+            pairs = pairs[np.abs(hours[pos[pairs[:, 0]]] - hours[pos[pairs[:, 1]]]) <= float(g["window_hours"])]
         if len(pairs) == 0:
             continue
         m = len(pos)
@@ -80,15 +78,19 @@ def find_clusters(appeals: pd.DataFrame, cfg: dict[str, Any] | None = None,
         sizes = np.bincount(comp)
         for c in np.flatnonzero(sizes >= g["min_count"]):
             members = pos[comp == c]
-            gid = int(ids[members].min())
-            labels.iloc[members] = gid
-            lon, lat = metric_to_lonlat(np.array([x[members].mean()]), np.array([y[members].mean()]))
-            rows.append({"gathering_id": gid, "category": cat, "size": len(members),
-                         "lon": float(lon[0]), "lat": float(lat[0]),
-                         "first_at": t.iloc[members].min(), "last_at": t.iloc[members].max(),
-                         "tier": cluster_tier(list(tiers[members]), len(members), cfg)})
-    if not rows:
-        return labels, empty
+            labels[members] = ids[members].min()
+            members_of.append(members)
+    if not members_of:
+        return pd.Series(labels, index=appeals.index), empty
+    # Centroids of all clusters in one projection call.
+    cx = np.array([x[mm].mean() for mm in members_of])
+    cy = np.array([y[mm].mean() for mm in members_of])
+    clon, clat = metric_to_lonlat(cx, cy)
+    rows = [{"gathering_id": int(labels[mm[0]]), "category": cats[mm[0]], "size": len(mm),
+             "lon": float(clon[k]), "lat": float(clat[k]),
+             "first_at": pd.Timestamp(t_ns[mm].min(), tz="UTC"), "last_at": pd.Timestamp(t_ns[mm].max(), tz="UTC"),
+             "tier": cluster_tier(list(tiers[mm]), len(mm), cfg)} for k, mm in enumerate(members_of)]
+    labels = pd.Series(labels, index=appeals.index)
     table = pd.DataFrame(rows, columns=list(CLUSTER_COLUMNS)).sort_values("gathering_id").reset_index(drop=True)
     for col in ("first_at", "last_at"):
         table[col] = pd.to_datetime(table[col], utc=True).dt.tz_convert("Asia/Shanghai")
