@@ -30,7 +30,16 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geo.crs import METRIC_CRS, STORAGE_CRS, geometry_to_lonlat, metric_to_lonlat
+from services.i18n import label
 from services.tiers import appeal_classes, compute_tiers
+from services.vocabulary import (
+    CATEGORIES,
+    CATEGORY_LAND_USE,
+    CATEGORY_ZH,
+    CHANNELS,
+    CHANNELS_NOTE,
+    SERVICE_TYPES,
+)
 
 GENERATOR_VERSION = 2
 DEFAULT_SEED = 20191
@@ -75,10 +84,8 @@ GREEN_ZONES = [(113.985, 22.800, 2600), (113.905, 22.825, 1500), (113.950, 22.80
 
 UNIT_TYPES = ["commercial", "industrial", "residential", "urban_village", "construction"]
 SITE_STATIONS = {"residential": 45, "construction": 82, "industrial": 20, "school": 7, "hospital": 5}
-SITE_TYPE_ZH = {"residential": "住宅小区", "construction": "建筑工地", "industrial": "产业园区",
-                "school": "学校", "hospital": "医院"}
-UNIT_TYPE_ZH = {"commercial": "商业商务区", "industrial": "智造园区", "residential": "住宅小区",
-                "urban_village": "城中村", "construction": "建筑工地"}
+SITE_TYPE_ZH = {k: label("site_type", k, "zh") for k in SITE_STATIONS}
+UNIT_TYPE_ZH = {k: label("unit_type", k, "zh") for k in UNIT_TYPES}
 
 DEPARTMENTS = [
     ("petitions", "区信访局", "Petitions Bureau"),
@@ -96,38 +103,6 @@ DEPARTMENTS = [
     ("womens_federation", "区妇联", "Women's Federation"),
 ]
 
-# Appeal mix. Service types: legal service is 61 % (seed 004); the rest split by the 2019+ counts.
-SERVICE_TYPES = {"legal": 0.61, "dispute": 0.24, "complaint": 0.06, "assistance": 0.04, "psychological": 0.05}
-# Channels: active discovery by grid workers and volunteers finds most leads (seed 000); secretary
-# online is about 17 % of accepted appeals and QR self-reports about 5 % (seed 004).
-CHANNELS = {"active_discovery": 0.52, "secretary_online": 0.17, "hotline": 0.15, "walk_in": 0.11, "qr_scan": 0.05}
-CATEGORIES = {
-    "legal": {"legal_consultation": 0.45, "labour_law": 0.25, "contract": 0.12, "family": 0.10,
-              "judicial_confirmation": 0.08},
-    "dispute": {"wage_arrears": 0.30, "neighbour": 0.25, "landlord_tenant": 0.20, "property_management": 0.15,
-                "traffic": 0.10},
-    "complaint": {"noise": 0.35, "environment": 0.25, "illegal_building": 0.20, "public_facility": 0.20},
-    "assistance": {"hardship": 0.5, "elderly_care": 0.3, "disability": 0.2},
-    "psychological": {"counselling": 0.85, "crisis": 0.15},
-}
-CATEGORY_ZH = {
-    "legal_consultation": "法律咨询", "labour_law": "劳动法律", "contract": "合同纠纷咨询", "family": "婚姻家事",
-    "judicial_confirmation": "司法确认", "wage_arrears": "欠薪", "neighbour": "邻里纠纷",
-    "landlord_tenant": "租赁纠纷", "property_management": "物业纠纷", "traffic": "交通事故纠纷", "noise": "噪音扰民",
-    "environment": "环境污染", "illegal_building": "违法建设", "public_facility": "公共设施",
-    "hardship": "困难帮扶", "elderly_care": "养老照护", "disability": "残疾人帮扶", "counselling": "心理咨询",
-    "crisis": "心理危机干预",
-}
-# Where each cause happens: land-use weights for choosing the building an appeal comes from.
-CATEGORY_LAND_USE = {
-    "wage_arrears": {"construction": 0.6, "industrial": 0.4},
-    "labour_law": {"industrial": 0.6, "construction": 0.2, "urban_village": 0.2},
-    "property_management": {"residential": 0.9, "commercial": 0.1},
-    "landlord_tenant": {"urban_village": 0.8, "residential": 0.2},
-    "noise": {"urban_village": 0.5, "residential": 0.3, "commercial": 0.2},
-    "environment": {"industrial": 0.6, "urban_village": 0.2, "scattered": 0.2},
-    "illegal_building": {"urban_village": 0.7, "scattered": 0.3},
-}
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余叶杜")
 GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志红玉梅海燕文辉俊")
 
@@ -762,8 +737,6 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
     return appeals, events
 
 
-CHANNELS_NOTE = {"qr_scan": "扫码上报", "hotline": "12345热线转办", "secretary_online": "书记在线",
-                 "walk_in": "来访", "active_discovery": "网格员/平安志愿者主动发现"}
 
 
 def _describe(category: str, people: int, amount: float) -> str:

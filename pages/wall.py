@@ -177,7 +177,8 @@ def _dispatch_panel() -> None:
 
     actor = st.text_input(t("wall.operator", lang), value=t("wall.operator_default", lang), key="wall_actor")
     depts = store.departments()
-    dept_names = {c: label("department", c, lang) for c in depts["code"]}
+    names = depts["name_en"].fillna(depts["name"]) if lang == "en" and "name_en" in depts else depts["name"]
+    dept_names = dict(zip(depts["code"], names, strict=True))
     c1, c2 = st.columns(2)
     if c1.button(t("wall.do_accept", lang), key="act_accept", width="stretch"):
         _act(appeal_id, "accept", actor)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from services.i18n import table as _strings
+
 # Appeal mix. Service types: legal service is 61 % (seed 004); the rest split by the 2019+ counts.
 SERVICE_TYPES = {"legal": 0.61, "dispute": 0.24, "complaint": 0.06, "assistance": 0.04, "psychological": 0.05}
 # Channels: active discovery by grid workers and volunteers finds most leads (seed 000); secretary
@@ -26,14 +28,6 @@ CATEGORIES = {
     "complaint": {"noise": 0.35, "environment": 0.25, "illegal_building": 0.20, "public_facility": 0.20},
     "assistance": {"hardship": 0.5, "elderly_care": 0.3, "disability": 0.2},
     "psychological": {"counselling": 0.85, "crisis": 0.15},
-}
-CATEGORY_ZH = {
-    "legal_consultation": "法律咨询", "labour_law": "劳动法律", "contract": "合同纠纷咨询", "family": "婚姻家事",
-    "judicial_confirmation": "司法确认", "wage_arrears": "欠薪", "neighbour": "邻里纠纷",
-    "landlord_tenant": "租赁纠纷", "property_management": "物业纠纷", "traffic": "交通事故纠纷", "noise": "噪音扰民",
-    "environment": "环境污染", "illegal_building": "违法建设", "public_facility": "公共设施",
-    "hardship": "困难帮扶", "elderly_care": "养老照护", "disability": "残疾人帮扶", "counselling": "心理咨询",
-    "crisis": "心理危机干预",
 }
 # Where each cause happens: land-use weights for choosing the building an appeal comes from (categories
 # not listed come from anywhere, weighted by population).
@@ -50,17 +44,20 @@ CATEGORY_LAND_USE = {
 CHANNELS_NOTE = {"qr_scan": "扫码上报", "hotline": "12345热线转办", "secretary_online": "书记在线",
                  "walk_in": "来访", "active_discovery": "网格员/平安志愿者主动发现"}
 
-SERVICE_TYPE_ZH = {"dispute": "纠纷调处", "complaint": "投诉建议", "assistance": "帮扶救助", "legal": "法律服务",
-                   "psychological": "心理服务"}
-SERVICE_TYPE_EN = {"dispute": "dispute mediation", "complaint": "complaint & suggestion",
-                   "assistance": "assistance & relief", "legal": "legal service",
-                   "psychological": "psychological service"}
-CHANNEL_ZH = {"qr_scan": "扫码", "hotline": "热线", "secretary_online": "书记在线", "walk_in": "来访",
-              "active_discovery": "主动发现"}
-CHANNEL_EN = {"qr_scan": "QR scan", "hotline": "hotline (12345)", "secretary_online": "secretary online",
-              "walk_in": "walk-in", "active_discovery": "active discovery"}
+# Names shown to people come from the UI string table (config/strings/vocabulary.toml), so that a code is
+# named the same way on screen, in the briefing and in what intake accepts.
+def _names(group: str, codes: object, lang: str) -> dict:
+    return {c: _strings()[f"{group}.{c}"][lang] for c in codes}
+
+
+SERVICE_TYPE_ZH = _names("service_type", SERVICE_TYPES, "zh")
+SERVICE_TYPE_EN = _names("service_type", SERVICE_TYPES, "en")
+CHANNEL_ZH = _names("channel", CHANNELS, "zh")
+CHANNEL_EN = _names("channel", CHANNELS, "en")
 CATEGORY_SERVICE = {cat: svc for svc, cats in CATEGORIES.items() for cat in cats}
-URGENCY_ZH = {1: "一般", 2: "紧急", 3: "特急"}
+CATEGORY_ZH = _names("category", CATEGORY_SERVICE, "zh")
+CATEGORY_EN = _names("category", CATEGORY_SERVICE, "en")
+URGENCY_ZH = {k: _strings()[f"urgency.{k}"]["zh"] for k in (1, 2, 3)}
 
 # Further names accepted on intake, besides the code and the Chinese name above (matched after trimming
 # and lower-casing).
@@ -98,7 +95,7 @@ def _lookup(codes: Mapping[str, object], *names: Mapping[str, object]) -> dict[s
 
 SERVICE_TYPE_LOOKUP = _lookup(SERVICE_TYPES, SERVICE_TYPE_ZH, SERVICE_TYPE_EN, _SERVICE_ALIASES)
 CHANNEL_LOOKUP = _lookup(CHANNELS, CHANNEL_ZH, CHANNEL_EN, CHANNELS_NOTE, _CHANNEL_ALIASES)
-CATEGORY_LOOKUP = _lookup(CATEGORY_ZH, CATEGORY_ZH)
+CATEGORY_LOOKUP = _lookup(CATEGORY_ZH, CATEGORY_ZH, CATEGORY_EN)
 URGENCY_LOOKUP = {str(k): k for k in URGENCY_ZH} | {
     str(n).lower(): k for k, names in _URGENCY_ALIASES.items() for n in names}
 
