@@ -436,6 +436,17 @@ def test_department_stats(store):
     assert store.department_stats(DAY + timedelta(days=1), DAY + timedelta(days=2)).empty
 
 
+def test_department_stats_of_an_order_nobody_answered_yet(store):
+    """An order with no check-in and no outcome: zero counts (not NULL), and no rate while nothing is due."""
+    ids = build_hand_district(store)
+    store.issue_order(ids["a3"], ["justice"], "社区党委", at=NOON)
+    st = store.department_stats(NOON, NOON + timedelta(minutes=5)).set_index("code")
+    justice = st.loc["justice"]
+    assert (justice.orders, justice.checked_in, justice.timely_check_ins, justice.resolved_within_limit) == \
+        (1, 0, 0, 0)
+    assert pd.isna(justice.timely_check_in_rate) and pd.isna(justice.resolved_within_limit_rate)
+
+
 # ------------------------------------------------------------------------------------------- gathering
 def test_mark_gathering_raises_the_tier_once(store):
     ids = build_hand_district(store)

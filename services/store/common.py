@@ -421,7 +421,8 @@ def kpi_dict(row: Sequence[Any], overdue: Any) -> dict[str, Any]:
 def stats_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(STATS_COLUMNS))
     for c in ("orders", "checked_in", "timely_check_ins", "resolved_within_limit"):
-        df[c] = df[c].astype("int64")
+        # SUM over rows whose condition is NULL (no outcome yet) is NULL in SQL: none counted is zero.
+        df[c] = df[c].fillna(0).astype("int64")
     for c in ("timely_check_in_rate", "avg_arrival_minutes", "resolved_within_limit_rate"):
         df[c] = df[c].astype(float)
     return df
