@@ -162,7 +162,9 @@ def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *,
         out.append(mapview.points_layer("station", list(_station_records(lang)), color="color", radius_m="radius",
                                         min_px=3, max_px=14, line=[20, 20, 20, 255]))
     if labels and "subdistrict" in visible:
-        out.append(mapview.text_layer("subdistrict-label", mapview.label_points(layers()["subdistrict"]), size_px=18))
+        sub = layers()["subdistrict"]
+        col = "name_en" if lang == "en" and "name_en" in sub else "name"
+        out.append(mapview.text_layer("subdistrict-label", mapview.label_points(sub, col), size_px=18))
     return out
 
 
