@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.common import postgis_url  # noqa: E402
 from services.intake import DEFAULT_CHUNK, Intake, build_appeals, report_events, warm_up  # noqa: E402
 from services.store.base import Store  # noqa: E402
 
@@ -117,14 +117,6 @@ def bench_store(name: str, open_fresh, frame: pd.DataFrame, csv_path: Path, chun
             print(f"FAIL: {name} stored {stored} of {len(frame)} rows", file=sys.stderr)
             out["failed"] = 1
     return out
-
-
-def postgis_url() -> str | None:
-    for var in ("TEST_DATABASE_URL", "DATABASE_URL"):
-        url = os.environ.get(var, "")
-        if url.startswith(("postgresql://", "postgres://")):
-            return url
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

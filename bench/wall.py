@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.common import postgis_url  # noqa: E402
 from geo import mapview  # noqa: E402
 from services import district, wall  # noqa: E402
 from services.seed import history, seed_reference  # noqa: E402
@@ -80,14 +80,6 @@ def fill(store: Store, frame: pd.DataFrame, chunk: int = 100_000) -> float:
     for i in range(0, len(frame), chunk):
         store.insert_appeals(frame.iloc[i:i + chunk])
     return time.perf_counter() - t0
-
-
-def postgis_url() -> str | None:
-    for var in ("TEST_DATABASE_URL", "DATABASE_URL"):
-        url = os.environ.get(var, "")
-        if url.startswith(("postgresql://", "postgres://")):
-            return url
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
