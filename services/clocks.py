@@ -177,45 +177,6 @@ def overdue_minutes(appeal: dict[str, Any], now: datetime, cfg: dict[str, Any] |
     return None if d is None else d.overdue_minutes(now)
 
 
-# ------------------------------------------------------------------------------------------ vectorised
-def _local(series: pd.Series) -> pd.Series:
-    s = pd.to_datetime(series)
-    if s.dt.tz is None:
-        return s.dt.tz_localize(TZ)
-    return s.dt.tz_convert(TZ)
-
-
-def _day_end(ts: pd.Series, working_days: int | None) -> pd.Series:
-    """End of the local day of each timestamp, or of the n-th working day after it (per unique day)."""
-    days = ts.dt.tz_convert(TZ).dt.normalize()
-    uniq = days.dropna().unique()
-    if working_days is None:
-        ends = {d: d + pd.Timedelta(hours=23, minutes=59, seconds=59) for d in uniq}
-    else:
-        ends = {d: pd.Timestamp(end_of_day(nth_working_day_after(d.date(), working_days))) for d in uniq}
-    return days.map(ends)
-
-
-def resolve_deadlines(frame: pd.DataFrame, cfg: dict[str, Any] | None = None) -> pd.Series:
-    """``resolve_deadline`` for every row: the clock starts at the report, or for a reopened appeal at the
-    return visit that reopened it (tz-aware Series in Asia/Shanghai)."""
-    c = clock_rules(cfg)
-    if c["ordinary_resolve"] != "same_day":
-        raise ValueError(f"unknown [clocks] ordinary_resolve rule {c['ordinary_resolve']!r}")
-    reported = _local(frame["reported_at"])
-    start = reported
-    if "return_visit_at" in frame:
-        reopen = (frame["status"] == "reopened").to_numpy()
-        start = reported.where(~reopen, _local(frame["return_visit_at"]).fillna(reported))
-    ordinary = (frame["appeal_class"] == "ordinary").to_numpy()
-    out = pd.Series(pd.NaT, index=frame.index, dtype=reported.dtype)
-    if ordinary.any():
-        out[ordinary] = _day_end(start[ordinary], None)
-    if (~ordinary).any():
-        out[~ordinary] = _day_end(start[~ordinary], int(c["major_resolve_working_days"]))
-    return out
-
-
 def resolve_due(appeal: dict[str, Any], cfg: dict[str, Any] | None = None) -> datetime | None:
     """The deadline of the appeal's resolution clock (from the report, or from the reopening return
     visit when it is reopened); None without a report time."""
@@ -226,55 +187,185 @@ def resolve_due(appeal: dict[str, Any], cfg: dict[str, Any] | None = None) -> da
     return resolve_deadline(appeal["appeal_class"], start, cfg)
 
 
+# ------------------------------------------------------------------------------------------ vectorised
+# Timestamps as int64 microseconds since the Unix epoch (UTC); NaT (the smallest int64) where missing.
+# Bulk inserts keep timestamps in this form from the caller's frame to the database, so the rule below
+# is written on it: no datetime objects, one Python call per distinct day (not per row).
+NAT = np.iinfo(np.int64).min
+_EPOCH = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+_US = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
+_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
+
+
+def utc_us(values: Any) -> np.ndarray:
+    """Timestamps (a Series, array or list: tz-aware of any zone, naive = Asia/Shanghai local time, or
+    datetime objects / strings pandas can parse) as int64 microseconds since the epoch, NaT where missing.
+    Sub-microsecond digits are dropped."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if not isinstance(s.dtype, pd.DatetimeTZDtype):
+        if len(s) and not s.notna().any():
+            return np.full(len(s), NAT, np.int64)
+        s = pd.to_datetime(s)
+        if s.dt.tz is None:
+            s = s.dt.tz_localize(TZ)
+    raw = np.asarray(s.array.asi8, dtype=np.int64)  # UTC in the dtype's unit, NaT as the smallest int64
+    factor = _UNIT_US[s.dt.unit]
+    nat = raw == NAT
+    out = raw // 1000 if factor is None else raw * factor
+    out[nat] = NAT
+    return out
+
+
+def us_to_local(us: np.ndarray, index: pd.Index | None = None) -> pd.Series:
+    """int64 microseconds (NaT where missing) as a tz-aware Series in Asia/Shanghai."""
+    utc = pd.DatetimeIndex(np.asarray(us, np.int64).view("datetime64[us]")).tz_localize("UTC")
+    return pd.Series(utc.tz_convert(TZ), index=index)
+
+
+def _us_of(ts: datetime) -> int:
+    return (ts - _EPOCH) // _US
+
+
+def local_days(us: np.ndarray) -> np.ndarray:
+    """The Asia/Shanghai calendar day of each timestamp, as days since 1970-01-01 (NaT stays NaT)."""
+    nat = us == NAT
+    utc = pd.DatetimeIndex(np.where(nat, 0, us).view("datetime64[us]")).tz_localize("UTC")
+    wall = np.asarray(utc.tz_convert(TZ).tz_localize(None).asi8, np.int64)  # local wall clock, same unit
+    days = wall // _DAY_US
+    days[nat] = NAT
+    return days
+
+
+@lru_cache(maxsize=16384)
+def _day_end_us(day: int, working_days: int) -> int:
+    """23:59:59 local of the local day ``day`` (working_days 0), or of the n-th working day after it."""
+    d = date(1970, 1, 1) + timedelta(days=day)
+    return _us_of(end_of_day(d if working_days == 0 else nth_working_day_after(d, working_days)))
+
+
+def day_ends(us: np.ndarray, working_days: int | None) -> np.ndarray:
+    """End of the local day of each timestamp, or of the n-th working day after it, in microseconds
+    (NaT stays NaT). One calendar look-up per distinct day."""
+    us = np.asarray(us, np.int64)
+    out = np.full(len(us), NAT, np.int64)
+    ok = us != NAT
+    if ok.any():
+        uniq, inv = np.unique(local_days(us[ok]), return_inverse=True)
+        n = int(working_days or 0)
+        out[ok] = np.array([_day_end_us(int(d), n) for d in uniq], np.int64)[inv]
+    return out
+
+
+def _minutes_us(minutes: float) -> int:
+    return timedelta(minutes=minutes) // _US
+
+
+def resolve_deadlines_us(status: np.ndarray, klass: np.ndarray, reported: np.ndarray,
+                         return_visit: np.ndarray | None = None, cfg: dict[str, Any] | None = None) -> np.ndarray:
+    """``resolve_deadline`` for every row on microsecond arrays: the clock starts at the report, or for a
+    reopened appeal at the return visit that reopened it (the report when that is missing)."""
+    c = clock_rules(cfg)
+    if c["ordinary_resolve"] != "same_day":
+        raise ValueError(f"unknown [clocks] ordinary_resolve rule {c['ordinary_resolve']!r}")
+    start = np.asarray(reported, np.int64)
+    if return_visit is not None:
+        reopen = (status == "reopened") & (return_visit != NAT)
+        if reopen.any():
+            start = np.where(reopen, return_visit, start)
+    ordinary = klass == "ordinary"
+    out = np.full(len(start), NAT, np.int64)
+    if ordinary.any():
+        out[ordinary] = day_ends(start[ordinary], None)
+    if not ordinary.all():
+        out[~ordinary] = day_ends(start[~ordinary], int(c["major_resolve_working_days"]))
+    return out
+
+
+def next_deadlines_us(status: np.ndarray, klass: np.ndarray, stamps: dict[str, np.ndarray],
+                      cfg: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``next_deadline`` for every row on arrays: ``status`` and ``klass`` as object arrays, ``stamps``
+    the lifecycle timestamps in microseconds (reported_at required; responded_at, resolved_at,
+    confirmed_at, feedback_at, return_visit_at optional).
+
+    Returns (kinds: object array with None for closed appeals, next deadlines in microseconds with NaT
+    for closed appeals, resolution deadlines (``resolve_deadlines``) in microseconds for every row).
+    """
+    c = clock_rules(cfg)
+    status = np.asarray(status, dtype=object)
+    klass = np.asarray(klass, dtype=object)
+    n = len(status)
+    reported = np.asarray(stamps["reported_at"], np.int64)
+
+    def col(name: str) -> np.ndarray:
+        v = stamps.get(name)
+        return np.full(n, NAT, np.int64) if v is None else np.asarray(v, np.int64)
+
+    def or_reported(name: str) -> np.ndarray:
+        v = col(name)
+        return np.where(v == NAT, reported, v)
+
+    def plus(base: np.ndarray, minutes: float) -> np.ndarray:
+        return np.where(base == NAT, NAT, base + _minutes_us(minutes))
+
+    known = ("reported", "accepted", "dispatched", "reopened", "resolved", "confirmed", "feedback", "closed")
+    unknown = ~np.isin(status, known)
+    if unknown.any():
+        raise ValueError(f"unknown appeal status {sorted(set(status[unknown]))!r}")
+    resolve = resolve_deadlines_us(status, klass, reported, stamps.get("return_visit_at"), cfg)
+    kinds = np.full(n, None, dtype=object)
+    at = np.full(n, NAT, np.int64)
+
+    def put(mask: np.ndarray, kind: str, values: np.ndarray) -> None:
+        if mask.any():
+            kinds[mask] = kind
+            at[mask] = values[mask]
+
+    c1_rep = (status == "reported") & (klass == "class1")
+    if c1_rep.any():
+        not_resp = col("responded_at") == NAT
+        put(c1_rep & not_resp, "respond", plus(reported, c["class1_respond_minutes"]))
+        put(c1_rep & ~not_resp, "accept", plus(reported, c["class1_accept_minutes"]))
+    put(np.isin(status, ["reported", "accepted", "dispatched", "reopened"]) & ~c1_rep, "resolve", resolve)
+    rs = status == "resolved"
+    if rs.any():
+        put(rs, "confirm", plus(or_reported("resolved_at"), 60 * c["confirm_hours"]))
+    cf = status == "confirmed"
+    if cf.any():
+        put(cf, "feedback", plus(or_reported("confirmed_at"), 60 * c["feedback_hours"]))
+    fb = status == "feedback"
+    if fb.any():
+        ends = np.full(n, NAT, np.int64)
+        ends[fb] = day_ends(or_reported("feedback_at")[fb], int(c["return_visit_working_days"]))
+        put(fb, "return_visit", ends)
+    return kinds, at, resolve
+
+
+_STAMPS = ("reported_at", "responded_at", "resolved_at", "confirmed_at", "feedback_at", "return_visit_at")
+
+
+def _frame_stamps(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: utc_us(frame[c]) for c in _STAMPS if c in frame}
+
+
+def resolve_deadlines(frame: pd.DataFrame, cfg: dict[str, Any] | None = None) -> pd.Series:
+    """``resolve_deadline`` for every row: the clock starts at the report, or for a reopened appeal at the
+    return visit that reopened it (tz-aware Series in Asia/Shanghai)."""
+    status = frame["status"].to_numpy(dtype=object)
+    us = resolve_deadlines_us(status, frame["appeal_class"].to_numpy(dtype=object), utc_us(frame["reported_at"]),
+                              utc_us(frame["return_visit_at"]) if "return_visit_at" in frame else None, cfg)
+    return us_to_local(us, frame.index)
+
+
 def next_deadlines(frame: pd.DataFrame, cfg: dict[str, Any] | None = None) -> tuple[np.ndarray, pd.Series]:
     """``next_deadline`` for every row of a frame (status, appeal_class and the lifecycle timestamps).
 
     Returns (kinds as an object array with None for closed appeals, deadlines as a tz-aware Series
     in Asia/Shanghai with NaT for closed appeals).
     """
-    c = clock_rules(cfg)
-    n = len(frame)
-    idx = frame.index
-    status = frame["status"].to_numpy(dtype=object)
-    klass = frame["appeal_class"].to_numpy(dtype=object)
-
-    def col(name: str) -> pd.Series:
-        if name in frame:
-            return _local(frame[name])
-        return pd.Series(pd.NaT, index=idx, dtype=f"datetime64[ns, {TZ.key}]")
-
-    reported = col("reported_at")
-    responded = col("responded_at")
-    kinds = np.full(n, None, dtype=object)
-    at = pd.Series(pd.NaT, index=idx, dtype=reported.dtype)
-
-    def put(mask: np.ndarray, kind: str, values: pd.Series) -> None:
-        if mask.any():
-            kinds[mask] = kind
-            at[mask] = values[mask]
-
-    c1_rep = (status == "reported") & (klass == "class1")
-    not_resp = responded.isna().to_numpy()
-    put(c1_rep & not_resp, "respond", reported + pd.Timedelta(minutes=c["class1_respond_minutes"]))
-    put(c1_rep & ~not_resp, "accept", reported + pd.Timedelta(minutes=c["class1_accept_minutes"]))
-
-    resolving = np.isin(status, ["reported", "accepted", "dispatched", "reopened"]) & ~c1_rep
-    if resolving.any():
-        put(resolving, "resolve", resolve_deadlines(frame, cfg))
-
-    put(status == "resolved", "confirm",
-        col("resolved_at").fillna(reported) + pd.Timedelta(hours=c["confirm_hours"]))
-    put(status == "confirmed", "feedback",
-        col("confirmed_at").fillna(reported) + pd.Timedelta(hours=c["feedback_hours"]))
-    fb = status == "feedback"
-    if fb.any():
-        put(fb, "return_visit",
-            _day_end(col("feedback_at").fillna(reported)[fb], int(c["return_visit_working_days"])).reindex(idx))
-    unknown = ~np.isin(status, ["reported", "accepted", "dispatched", "reopened", "resolved", "confirmed",
-                                "feedback", "closed"])
-    if unknown.any():
-        raise ValueError(f"unknown appeal status {sorted(set(status[unknown]))!r}")
-    return kinds, at
+    kinds, at, _ = next_deadlines_us(frame["status"].to_numpy(dtype=object),
+                                     frame["appeal_class"].to_numpy(dtype=object), _frame_stamps(frame), cfg)
+    return kinds, us_to_local(at, frame.index)
 
 
 # ------------------------------------------------------------------------------------------ orders

@@ -765,7 +765,16 @@ def _col(s: pd.Series | None, n: int) -> np.ndarray:
 
 
 def _codes(codes: pd.DataFrame, col: str, n: int) -> np.ndarray:
-    return _col(codes.get(col), n)
+    """Area codes as an object array (None outside every polygon). The layers' codes are Arrow strings
+    with few distinct values: factorised, each distinct code becomes a Python str once, not once per row."""
+    s = codes.get(col)
+    if s is None:
+        return np.full(n, None, object)
+    idx, uniq = pd.factorize(s, use_na_sentinel=True)
+    table = np.empty(len(uniq) + 1, dtype=object)
+    table[:-1] = np.asarray(uniq, dtype=object)
+    table[-1] = None  # position -1: the NA sentinel
+    return table[idx]
 
 
 def report_events(appeals: pd.DataFrame, actor: str) -> pd.DataFrame:

@@ -29,7 +29,7 @@ import pytest
 
 from services.errors import IllegalTransition, NotFound, ValidationError
 from services.store import create_store, database_url, open_store, sqlite_path
-from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, PERSONAL_COLUMNS
+from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, OPEN_STATUSES, PERSONAL_COLUMNS
 from services.store.sqlite import SQLiteStore
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -125,9 +125,9 @@ def snapshot(store, appeal_id: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 
 # ------------------------------------------------------------------------------------------- schema
 def test_schema_is_created_and_migrate_is_idempotent(store):
-    assert store.schema_version() == 1
+    assert store.schema_version() == 2
     store.migrate()
-    assert store.schema_version() == 1
+    assert store.schema_version() == 2
 
 
 def test_sqlite_file_under_var_in_wal_mode_keeps_data_when_reopened(tmp_path):
@@ -137,7 +137,7 @@ def test_sqlite_file_under_var_in_wal_mode_keeps_data_when_reopened(tmp_path):
         assert cx.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s.close()
     again = _sqlite(tmp_path)
-    assert len(again.query_appeals()) == 6 and again.schema_version() == 1
+    assert len(again.query_appeals()) == 6 and again.schema_version() == 2
     again.close()
 
 
@@ -156,6 +156,50 @@ def test_open_store_chooses_by_url(tmp_path, monkeypatch):
     with pytest.raises(ValueError):
         create_store("mysql://nope")
 
+
+
+WALL_INDEXES = {"appeal_open_tier"}
+
+
+def _indexes(store) -> set[str]:
+    with store._read() as cx:
+        if isinstance(store, SQLiteStore):
+            rows = cx.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'appeal'").fetchall()
+        else:
+            rows = cx.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'appeal' "
+                              "AND schemaname = current_schema()").fetchall()
+    return {r[0] for r in rows}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypatch, request):
+    """A store made before the wall indexes (schema 1) gets them on open, with its appeals intact."""
+    if kind == "sqlite":
+        from services.store import sqlite as module
+
+        def make():
+            return module.SQLiteStore(tmp_path / "old.sqlite3")
+    else:
+        from services.store import postgis as module
+
+        url, schema = request.getfixturevalue("postgis_url"), f"gm_migrate_{uuid.uuid4().hex[:10]}"
+
+        def make():
+            return module.PostGISStore(url, schema=schema, max_size=2)
+    with monkeypatch.context() as m:
+        m.setattr(module, "MIGRATIONS", {1: module.MIGRATIONS[1]})
+        old = make()
+        ids = old.insert_appeals(hand_frame()).ids
+        assert old.schema_version() == 1 and not WALL_INDEXES & _indexes(old)
+        old.close()
+    store = make()
+    try:
+        assert store.schema_version() == 2 and _indexes(store) >= WALL_INDEXES
+        assert sorted(store.query_appeals()["id"].tolist()) == sorted(ids)
+        assert store.event_count() == 6
+        assert len(store.query_appeals(statuses=OPEN_STATUSES, order="tier", limit=3)) == 3
+    finally:
+        store.drop_schema() if kind == "postgis" else store.close()
 
 # ------------------------------------------------------------------------------------------- appeals
 def test_insert_is_idempotent(store):

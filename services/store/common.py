@@ -11,17 +11,25 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from services.clocks import TZ, as_local, next_deadlines, resolve_deadlines
+from services.clocks import NAT, TZ, as_local, next_deadlines_us, utc_us
 from services.errors import NotFound, ValidationError
 from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, transition
 from services.orders import check_outcome, rule_for_appeal
-from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, PERSONAL_COLUMNS, TIMESTAMP_COLUMNS, Store
+from services.store.base import (
+    APPEAL_COLUMNS,
+    EVENT_COLUMNS,
+    OPEN_STATUSES,
+    PERSONAL_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    Store,
+)
 from services.tiers import TIER_RANK, TIERS, appeal_classes, compute_tiers
 
 INSERT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c != "id")
@@ -43,18 +51,49 @@ POINT_COLUMNS = {
 LEVEL_COLUMN = {"grid": "grid_code", "community": "community_code", "subdistrict": "subdistrict_code"}
 QUARANTINE_COLUMNS = ("id", "received_at", "source", "file", "line", "raw", "reason", "reason_code")
 
+# Open appeals: ``status <> 'closed'`` is the predicate of every partial index of open appeals, and a
+# query must repeat it word for word for SQLite to use one (PostgreSQL proves the implication itself).
+OPEN_SQL = "status <> 'closed'"
+# Tier order of the wall (red, yellow, blue); the partial index appeal_open_tier is on this expression.
+TIER_RANK_SQL = "CASE tier WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END"
+ORDER_SQL = {"newest": "reported_at DESC, id DESC", "oldest": "reported_at, id",
+             "tier": f"{TIER_RANK_SQL}, reported_at DESC, id DESC"}
+# The partial index of open appeals for the wall display (schema version 2 in both stores). It gives the
+# points in wall order (red, yellow, blue, then newest) so that a LIMIT reads only that many rows, and,
+# carrying grid_code, tier and status, answers the open counts per grid from the index alone. One index,
+# not one per wall query: every new appeal enters it, and each index costs bulk inserts about a tenth.
+WALL_INDEXES = (
+    f"CREATE INDEX appeal_open_tier ON appeal (({TIER_RANK_SQL}), reported_at DESC, id DESC, grid_code, tier, "
+    f"status) WHERE {OPEN_SQL}",
+)
+# The tier rank of every row is 0, 1 or 2. Saying so in a query of open appeals in a time window lets both
+# planners read appeal_open_tier by report time within each tier (three short ranges) instead of the index
+# of all appeals by report time, which visits the closed ones as well.
+OPEN_WINDOW_SQL = f"({TIER_RANK_SQL}) IN (0, 1, 2)"
+
+
+def status_filter(statuses: Sequence[str]) -> tuple[str | None, list[str] | None]:
+    """How to filter on ``statuses``: (``OPEN_SQL``, None) when they are exactly the open statuses (so a
+    partial index of open appeals applies), (None, None) when they are every status, else (None, the
+    statuses) for the store's own IN/ANY form."""
+    wanted = set(statuses)
+    if wanted == set(OPEN_STATUSES):
+        return OPEN_SQL, None
+    if wanted >= set(STATUSES):
+        return None, None
+    return None, list(statuses)
+
+
+def order_sql(order: str) -> str:
+    try:
+        return ORDER_SQL[order]
+    except KeyError:
+        raise ValidationError(f"unknown order {order!r}; expected {', '.join(ORDER_SQL)}") from None
+
 
 def now() -> datetime:
     """The current time in Asia/Shanghai."""
     return datetime.now(TZ)
-
-
-def utc_series(s: pd.Series) -> pd.Series:
-    """Timestamps as tz-aware UTC (naive values are taken as Asia/Shanghai local time)."""
-    s = pd.to_datetime(s)
-    if s.dt.tz is None:
-        s = s.dt.tz_localize(TZ)
-    return s.dt.tz_convert("UTC")
 
 
 def level_column(level: str) -> str:
@@ -82,85 +121,225 @@ def lonlat_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def prepare_appeals(appeals: pd.DataFrame, events: pd.DataFrame | None
-                    ) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
+# Kind of every appeal column in a bulk insert (services.store.pgbinary kinds).
+COLUMN_KINDS: dict[str, str] = {
+    c: ("timestamptz" if c in TIMESTAMP_COLUMNS else "int4" if c in INT_COLUMNS else "int8" if c == "gathering_id"
+        else "float8" if c in FLOAT_COLUMNS else "text") for c in INSERT_COLUMNS}
+EVENT_KINDS: dict[str, str] = {"src_id": "int8", "at": "timestamptz", "actor": "text", "action": "text",
+                               "from_status": "text", "to_status": "text", "note": "text"}
+
+
+@dataclass
+class Rows:
+    """Equally long columns for a bulk insert, as numpy arrays by kind (``kinds``): text as object arrays
+    with None where NULL, int4/int8 as int64, float8 as float64 (NaN where NULL), timestamptz as int64
+    microseconds since the epoch, UTC (``services.clocks.NAT`` where NULL). ``null`` holds each column's
+    NULL mask, or None when it has no NULL. Plain arrays, not a DataFrame: both stores read them column
+    by column, and building a frame per insert cost more than the insert's own preparation."""
+
+    values: dict[str, np.ndarray]
+    null: dict[str, np.ndarray | None]
+    kinds: dict[str, str]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values()))) if self.values else 0
+
+    def take(self, idx: np.ndarray) -> Rows:
+        """The rows at ``idx`` (positions or a boolean mask), in that order."""
+        null = {c: None if m is None else m[idx] for c, m in self.null.items()}
+        return Rows({c: v[idx] for c, v in self.values.items()},
+                    {c: None if m is None or not m.any() else m for c, m in null.items()}, self.kinds)
+
+    def column(self, name: str) -> tuple[str, np.ndarray, np.ndarray | None]:
+        """(kind, values, null mask or None) of one column, as services.store.pgbinary encodes it."""
+        return self.kinds[name], self.values[name], self.null[name]
+
+    def all_null(self, name: str) -> bool:
+        m = self.null[name]
+        return m is not None and bool(m.all())
+
+
+def _text(values: Any, default: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """An object array with None (or ``default``) where missing, and the NULL mask (None if no NULL)."""
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    null = pd.isna(arr)
+    if not null.any():
+        return arr, None
+    arr = arr.copy()
+    if default is not None:
+        arr[null] = default
+        return arr, None
+    arr[null] = None
+    return arr, null
+
+
+def _as_str(arr: np.ndarray) -> np.ndarray:
+    """Every value as str (ids given as numbers are stored as their text)."""
+    if pd.api.types.infer_dtype(arr, skipna=False) == "string":
+        return arr
+    return np.array([str(v) for v in arr], dtype=object)
+
+
+def _isin(arr: np.ndarray, allowed: Iterable[Any]) -> np.ndarray:
+    return pd.Series(arr, copy=False).isin(list(allowed)).to_numpy()
+
+
+def _ints(s: pd.Series | None, default: int, n: int) -> np.ndarray:
+    if s is None:
+        return np.full(n, default, np.int64)
+    if pd.api.types.is_integer_dtype(s.dtype) and not isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
+        return s.to_numpy(dtype=np.int64)
+    return pd.to_numeric(s.where(s.notna(), default)).astype("int64").to_numpy()
+
+
+def _floats(s: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if s is None:
+        return np.full(n, np.nan), np.ones(n, bool)
+    a = s.to_numpy(dtype=np.float64) if s.dtype == np.float64 else \
+        pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    null = np.isnan(a)
+    return a, (null if null.any() else None)
+
+
+def _rank(tiers: np.ndarray) -> np.ndarray:
+    """TIER_RANK of each tier; -1 for anything else (None included)."""
+    out = np.full(len(tiers), -1, np.int64)
+    for t, r in TIER_RANK.items():
+        out[tiers == t] = r
+    return out
+
+
+def prepare_appeals(appeals: pd.DataFrame, events: pd.DataFrame | None) -> tuple[Rows, Rows | None, int]:
     """Validate and complete a frame for insert: (rows with ``src_id`` + INSERT_COLUMNS, the events of
     those rows keyed by ``src_id`` or None, repeats of a key inside the frame).
 
-    Timestamps come out tz-aware UTC; tier/class are computed where missing; closed_at, resolve_due_at
-    and next_deadline_* are computed by services.clocks.
+    Tier/class are computed where missing; closed_at, resolve_due_at and next_deadline_* are computed by
+    services.clocks (on the microsecond arrays, one calendar look-up per distinct day). Column by column
+    on numpy arrays, without a per-row Python step.
     """
-    df = lonlat_frame(appeals).reset_index(drop=True)
+    df = appeals if "lon" in appeals and "lat" in appeals else lonlat_frame(appeals)
     for col in ("source", "external_id", "reported_at"):
         if col not in df or df[col].isna().any():
             raise ValidationError(f"every appeal needs {col}")
     if events is not None and "id" not in df:
         raise ValidationError("events given but the appeals frame has no id column to key them")
-    df["src_id"] = df["id"].to_numpy() if "id" in df else np.arange(1, len(df) + 1)
-    for col in INSERT_COLUMNS:
-        if col not in df:
-            df[col] = DEFAULTS.get(col)
-        elif col in DEFAULTS:
-            df[col] = df[col].where(df[col].notna(), DEFAULTS[col])
-    df["source"] = df["source"].astype(str)
-    df["external_id"] = df["external_id"].astype(str)
-    bad = ~df["status"].isin(STATUSES)
+    n = len(df)
+    get = df.get
+    values: dict[str, np.ndarray] = {}
+    null: dict[str, np.ndarray | None] = {}
+    values["src_id"] = df["id"].to_numpy() if "id" in df else np.arange(1, n + 1)
+    null["src_id"] = None
+    for c in INSERT_COLUMNS:
+        kind = COLUMN_KINDS[c]
+        s = get(c)
+        if kind == "text":
+            if s is None:
+                d = DEFAULTS.get(c)
+                values[c], null[c] = np.full(n, d, object), (None if d is not None else np.ones(n, bool))
+            else:
+                values[c], null[c] = _text(s, DEFAULTS.get(c))
+        elif kind == "timestamptz":
+            values[c] = utc_us(s) if s is not None else np.full(n, NAT, np.int64)
+            m = values[c] == NAT
+            null[c] = m if m.any() else None
+        elif kind == "int4":
+            values[c], null[c] = _ints(s, DEFAULTS[c], n), None
+        elif kind == "float8":
+            values[c], null[c] = _floats(s, n)
+        else:  # gathering_id: a negative id means none
+            if s is None or not s.notna().any():
+                values[c], null[c] = np.zeros(n, np.int64), (np.ones(n, bool) if n else None)
+            else:
+                gid = pd.to_numeric(s, errors="coerce")
+                gid = gid.where(gid >= 0).astype("Int64")
+                m = gid.isna().to_numpy()
+                values[c], null[c] = gid.fillna(0).to_numpy(dtype=np.int64), (m if m.any() else None)
+    values["source"] = _as_str(values["source"])
+    values["external_id"] = _as_str(values["external_id"])
+    status = values["status"]
+    bad = ~_isin(status, STATUSES)
     if bad.any():
-        raise ValidationError(f"unknown status {sorted(set(df.loc[bad, 'status'].astype(str)))!r}")
-    gid = pd.to_numeric(df["gathering_id"], errors="coerce")
-    df["gathering_id"] = gid.where(gid >= 0).astype("Int64")
-    for c in TIMESTAMP_COLUMNS:
-        df[c] = utc_series(df[c]) if df[c].notna().any() else pd.Series(pd.NaT, index=df.index,
-                                                                      dtype="datetime64[us, UTC]")
-    for c in INT_COLUMNS:
-        df[c] = pd.to_numeric(df[c]).astype("int64")
-    for c in FLOAT_COLUMNS:
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+        raise ValidationError(f"unknown status {sorted(set(str(x) for x in status[bad]))!r}")
 
     # Tier and class where the caller left them out (tier of the facts raised to the gathering tier).
-    need_tier = df["tier"].isna().to_numpy()
-    if need_tier.any():
-        t = compute_tiers(df["people_involved"].to_numpy(), df["urgency"].to_numpy(),
-                          df["amount_involved"].to_numpy())
-        g = df["gathering_tier"].to_numpy(object)
-        rank = np.array([TIER_RANK.get(x, -1) if isinstance(x, str) else -1 for x in g])
-        trank = np.array([TIER_RANK[x] for x in t])
-        t = np.where(rank > trank, g, t)
-        df.loc[need_tier, "tier"] = t[need_tier]
-    if not df["tier"].isin(TIERS).all():
-        raise ValidationError(f"unknown tier {sorted(set(df['tier'].astype(str)) - set(TIERS))!r}")
-    need_class = df["appeal_class"].isna().to_numpy()
-    if need_class.any():
-        k = appeal_classes(df["tier"].to_numpy(object), df["urgency"].to_numpy(),
-                           (df["handling_level"] != "community").to_numpy())
-        df.loc[need_class, "appeal_class"] = k[need_class]
-    closed = (df["status"] == "closed") & df["closed_at"].isna()
-    df.loc[closed, "closed_at"] = df.loc[closed, "return_visit_at"]
-    df["resolve_due_at"] = utc_series(resolve_deadlines(df))
-    kinds, at = next_deadlines(df)
-    df["next_deadline_kind"] = kinds
-    df["next_deadline_at"] = utc_series(at) if at.notna().any() else pd.Series(
-        pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
+    tier, tier_null = values["tier"], null["tier"]
+    if tier_null is not None:
+        t = compute_tiers(values["people_involved"], values["urgency"], values["amount_involved"])
+        if null["gathering_tier"] is None or not null["gathering_tier"].all():
+            g = values["gathering_tier"]
+            t = np.where(_rank(g) > _rank(t), g, t)
+        tier = np.where(tier_null, t, tier)
+        values["tier"], null["tier"] = tier, None
+    if not _isin(tier, TIERS).all():
+        raise ValidationError(f"unknown tier {sorted(set(str(x) for x in tier) - set(TIERS))!r}")
+    if null["appeal_class"] is not None:
+        k = appeal_classes(tier, values["urgency"], values["handling_level"] != "community")
+        values["appeal_class"] = np.where(null["appeal_class"], k, values["appeal_class"])
+        null["appeal_class"] = None
+    closed = (status == "closed") & (values["closed_at"] == NAT)
+    if closed.any():
+        values["closed_at"] = np.where(closed, values["return_visit_at"], values["closed_at"])
+        m = values["closed_at"] == NAT
+        null["closed_at"] = m if m.any() else None
+    kinds, at, due = next_deadlines_us(status, values["appeal_class"], values)
+    for c, v in (("resolve_due_at", due), ("next_deadline_at", at)):
+        values[c] = v
+        m = v == NAT
+        null[c] = m if m.any() else None
+    values["next_deadline_kind"] = kinds
+    m = kinds == None  # noqa: E711 - elementwise on an object array
+    null["next_deadline_kind"] = m if m.any() else None
 
-    dup = df.duplicated(["source", "external_id"], keep="first")
-    repeats = int(dup.sum())
-    df = df.loc[~dup, ["src_id", *INSERT_COLUMNS]].reset_index(drop=True)
+    rows = Rows(values, null, {"src_id": "int8", **COLUMN_KINDS})
+    src, ext = values["source"], values["external_id"]
+    if n > 1:
+        one_source = bool((src == src[0]).all())
+        dup = (pd.Series(ext, copy=False).duplicated(keep="first") if one_source else
+               pd.DataFrame({"s": src, "e": ext}).duplicated(keep="first")).to_numpy()
+        repeats = int(dup.sum())
+        if repeats:
+            rows = rows.take(~dup)
+    else:
+        repeats = 0
+    return rows, (prepare_events(events, rows.values["src_id"]) if events is not None else None), repeats
 
-    ev = None
-    if events is not None:
-        ev = pd.DataFrame(events).copy()
-        for col in ("appeal_id", "at", "action"):
-            if col not in ev:
-                raise ValidationError(f"events need {col}")
-        for col in ("actor", "from_status", "to_status", "note"):
-            if col not in ev:
-                ev[col] = None
-        ev = ev[ev["appeal_id"].isin(df["src_id"])]
-        ev = ev.rename(columns={"appeal_id": "src_id"})[["src_id", *EVENT_COLUMNS[2:]]].reset_index(drop=True)
-        ev["at"] = utc_series(ev["at"])
-        for c in EVENT_COLUMNS[3:]:
-            ev[c] = ev[c].astype(object).where(ev[c].notna(), None)
-    return df, ev, repeats
+
+def prepare_events(events: pd.DataFrame, src_ids: np.ndarray) -> Rows:
+    """The events whose ``appeal_id`` is one of ``src_ids`` (as ``src_id``), in frame order, as Rows."""
+    if not isinstance(events, pd.DataFrame):
+        events = pd.DataFrame(events)
+    for col in ("appeal_id", "at", "action"):
+        if col not in events:
+            raise ValidationError(f"events need {col}")
+    keep = pd.Series(events["appeal_id"].to_numpy(), copy=False).isin(pd.Series(src_ids, copy=False)).to_numpy()
+    ev = events if keep.all() else events[keep]
+    m = len(ev)
+    values: dict[str, np.ndarray] = {"src_id": ev["appeal_id"].to_numpy()}
+    null: dict[str, np.ndarray | None] = {"src_id": None}
+    values["at"] = utc_us(ev["at"].reset_index(drop=True))
+    nat = values["at"] == NAT
+    null["at"] = nat if nat.any() else None
+    for c in EVENT_COLUMNS[3:]:
+        if c in ev:
+            values[c], null[c] = _text(ev[c])
+        else:
+            values[c], null[c] = np.full(m, None, object), (np.ones(m, bool) if m else None)
+    return Rows(values, null, EVENT_KINDS)
+
+
+def rekey(src_ids: np.ndarray, ids: np.ndarray, events: Rows) -> tuple[Rows, np.ndarray]:
+    """The events of the appeals just stored (frame ids ``src_ids`` stored as ``ids``), in their order,
+    and the stored appeal id of each (events of rows not stored are dropped)."""
+    index = pd.Index(src_ids)
+    if index.is_unique:
+        pos = index.get_indexer(events.values["src_id"])
+    else:  # a frame id given twice: the last row with it wins, as a dict would
+        last = dict(zip(src_ids.tolist(), range(len(src_ids)), strict=True))
+        pos = np.array([last.get(k, -1) for k in events.values["src_id"].tolist()], np.int64)
+    keep = pos >= 0
+    if not keep.all():
+        events, pos = events.take(keep), pos[keep]
+    return events, np.asarray(ids, np.int64)[pos]
 
 
 def local_frame(df: pd.DataFrame, ts_columns: Iterable[str]) -> pd.DataFrame:

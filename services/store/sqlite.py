@@ -3,7 +3,9 @@
 Timestamps are stored as integer microseconds since the epoch (UTC), so comparisons and durations are
 plain integer arithmetic in SQL. Connections come from a small pool, one user at a time (WAL lets
 readers run beside the one writer); every write is one ``BEGIN IMMEDIATE`` transaction. Events are append-only: triggers refuse
-UPDATE and DELETE on ``appeal_event``. Bulk inserts use ``executemany`` in a single transaction.
+UPDATE and DELETE on ``appeal_event``. Bulk inserts use ``executemany`` in a single transaction, binding
+only the values that vary and are not NULL (``_insert_rows``); the frame is prepared column-wise by
+``services.store.common.prepare_appeals``.
 """
 
 from __future__ import annotations
@@ -22,23 +24,35 @@ import pandas as pd
 
 from services.clocks import TZ, as_local, clock_rules
 from services.errors import ValidationError
-from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, TIMESTAMP_COLUMNS, InsertResult
+from services.store.base import (
+    APPEAL_COLUMNS,
+    EVENT_COLUMNS,
+    PERSONAL_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    InsertResult,
+)
 from services.store.common import (
     INSERT_COLUMNS,
+    OPEN_SQL,
+    OPEN_WINDOW_SQL,
     ORDER_COLUMNS,
     ORDER_TS,
     POINT_COLUMNS,
     QUARANTINE_COLUMNS,
+    WALL_INDEXES,
     SQLStore,
     columns_for,
     kpi_dict,
     level_column,
     lonlat_frame,
     now,
+    order_sql,
     prepare_appeals,
     py,
+    rekey,
     shape_appeals,
     stats_frame,
+    status_filter,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -114,9 +128,12 @@ CREATE TABLE quarantine (
     reason TEXT, reason_code TEXT
 );
 """,
+    # Partial indexes of open appeals for the wall display (services.store.common.WALL_INDEXES).
+    2: ";\n".join(WALL_INDEXES) + ";\n",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 MAX_IDLE = 4  # connections kept open between uses
+CACHE_KIB = 65_536  # page cache per connection
 
 
 def to_us(ts: Any) -> int | None:
@@ -131,14 +148,6 @@ def to_us(ts: Any) -> int | None:
 def from_us(v: int | None) -> datetime | None:
     """Integer microseconds since the epoch as an Asia/Shanghai datetime."""
     return None if v is None else (EPOCH + timedelta(microseconds=int(v))).astimezone(TZ)
-
-
-def _us_list(s: pd.Series) -> list[int | None]:
-    """A UTC timestamp Series as a list of microseconds (None for NaT)."""
-    us = s.astype("datetime64[us, UTC]").astype("int64").to_numpy()
-    out = us.astype(object)
-    out[s.isna().to_numpy()] = None
-    return out.tolist()
 
 
 def _obj_list(s: pd.Series) -> list[Any]:
@@ -169,9 +178,15 @@ class SQLiteStore(SQLStore):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
+        # WAL: NORMAL syncs at checkpoints, not at every commit; a power cut may lose the last commits,
+        # never corrupt the file (an application crash loses nothing).
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
+        # Page cache of up to 64 MiB (default 2 MiB, allocated as used): a bulk insert touches pages all
+        # over the appeal indexes, and with the default cache it re-read and re-wrote them from the WAL.
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")  # sorts and GROUP BY b-trees of the aggregates
         return conn
 
     @contextmanager
@@ -227,10 +242,15 @@ class SQLiteStore(SQLStore):
         self.schema_version()  # creates the version table
         with self._tx() as cx:
             current = int(cx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
-            for version in sorted(v for v in MIGRATIONS if v > current):
+            todo = sorted(v for v in MIGRATIONS if v > current)
+            for version in todo:
                 for statement in _statements(MIGRATIONS[version]):
                     cx.execute(statement)
                 cx.execute("INSERT INTO schema_version VALUES (?, ?)", (version, to_us(now())))
+            if todo and current and cx.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+                # Someone ran ANALYZE: give the new indexes statistics too, or the planner would prefer the
+                # old ones it has figures for.
+                cx.execute("ANALYZE appeal")
 
     def reset(self) -> None:
         with self._tx() as cx:
@@ -276,44 +296,33 @@ class SQLiteStore(SQLStore):
 
     # -- appeals -------------------------------------------------------------------------------------
     def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None) -> InsertResult:
-        df, ev, repeats = prepare_appeals(appeals, events)
-        if df.empty:
+        rows, ev, repeats = prepare_appeals(appeals, events)
+        if not len(rows):
             return InsertResult(0, repeats, [])
         with self._tx() as cx:
-            exists = np.zeros(len(df), bool)
-            for source, idx in df.groupby("source").groups.items():
-                ext = df.loc[idx, "external_id"].tolist()
-                found = {r[0] for r in cx.execute(
-                    "SELECT external_id FROM appeal WHERE source = ? AND external_id IN "
-                    "(SELECT value FROM json_each(?))", (source, json.dumps(ext)))}
-                if found:
-                    exists[np.asarray(idx)[df.loc[idx, "external_id"].isin(found).to_numpy()]] = True
-            new = df.loc[~exists].reset_index(drop=True)
-            if new.empty:
+            exists = _existing(cx, rows.values["source"], rows.values["external_id"])
+            if exists.any():
+                rows = rows.take(~exists)
+            if not len(rows):
                 return InsertResult(0, repeats + int(exists.sum()), [])
             start = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal").fetchone()[0])
-            ids = np.arange(start + 1, start + 1 + len(new), dtype=np.int64)
-            data: list[list[Any]] = [ids.tolist()]
-            for c in INSERT_COLUMNS:
-                data.append(_us_list(new[c]) if c in TIMESTAMP_COLUMNS else _obj_list(new[c]))
-            cols = ("id", *INSERT_COLUMNS)
-            cx.executemany(f"INSERT INTO appeal ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                           zip(*data, strict=True))
+            ids = np.arange(start + 1, start + 1 + len(rows), dtype=np.int64)
+            _insert_rows(cx, "appeal", [("id", ids, None), *((c, *rows.column(c)[1:]) for c in INSERT_COLUMNS)],
+                         keep=_DEFAULTED)
             if ev is None:
                 # One report event per new appeal, made by SQLite from the rows just inserted.
                 cx.execute("INSERT INTO appeal_event (appeal_id, at, actor, action, from_status, to_status, note) "
                            "SELECT id, reported_at, 'intake', 'report', NULL, 'reported', channel FROM appeal "
                            "WHERE id BETWEEN ? AND ? ORDER BY id", (int(ids[0]), int(ids[-1])))
             else:
-                key = dict(zip(new["src_id"].tolist(), ids.tolist(), strict=True))
-                evs = ev[ev["src_id"].isin(key)]
-                cx.executemany(
-                    "INSERT INTO appeal_event (appeal_id, at, actor, action, from_status, to_status, note) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    zip(evs["src_id"].map(key).tolist(), _us_list(evs["at"]), _obj_list(evs["actor"]),
-                        _obj_list(evs["action"]), _obj_list(evs["from_status"]), _obj_list(evs["to_status"]),
-                        _obj_list(evs["note"]), strict=True))
-        return InsertResult(len(new), repeats + int(exists.sum()), ids.tolist())
+                evs, appeal_ids = rekey(rows.values["src_id"], ids, ev)
+                if len(evs):
+                    # Explicit ids in frame order: events() orders ties in time by id.
+                    first = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal_event").fetchone()[0]) + 1
+                    _insert_rows(cx, "appeal_event", [
+                        ("id", np.arange(first, first + len(evs), dtype=np.int64), None), ("appeal_id", appeal_ids, None),
+                        *((c, *evs.column(c)[1:]) for c in EVENT_COLUMNS[2:])])
+        return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
 
     def _select_appeal(self, cx: sqlite3.Connection, appeal_id: int, lock: bool = False) -> dict[str, Any] | None:
         row = cx.execute(f"SELECT {', '.join(APPEAL_COLUMNS)} FROM appeal WHERE id = ?", (appeal_id,)).fetchone()
@@ -354,22 +363,28 @@ class SQLiteStore(SQLStore):
                       area: tuple[str, str] | None = None, limit: int | None = None,
                       order: str = "newest", include_personal: bool = False) -> pd.DataFrame:
         where, params = _window(since, until)
-        for col, values in (("status", statuses), ("tier", tiers), ("category", categories)):
+        if statuses is not None:
+            fixed, values = status_filter(statuses)
+            if fixed:
+                where.append(fixed)
+                if since is not None or until is not None:
+                    where.append(OPEN_WINDOW_SQL)
+            elif values is not None:
+                where.append("status IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(values))
+        for col, values in (("tier", tiers), ("category", categories)):
             if values is not None:
                 where.append(f"{col} IN (SELECT value FROM json_each(?))")
                 params.append(json.dumps(list(values)))
         if area is not None:
             where.append(f"{level_column(area[0])} = ?")
             params.append(area[1])
-        order_sql = {"newest": "reported_at DESC, id DESC", "oldest": "reported_at, id",
-                     "tier": "CASE tier WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, reported_at DESC, id DESC"}
-        if order not in order_sql:
-            raise ValidationError(f"unknown order {order!r}; expected {', '.join(order_sql)}")
+        ordering = order_sql(order)
         cols = columns_for(include_personal)
         sql = f"SELECT {', '.join(cols)} FROM appeal"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {order_sql[order]}"
+        sql += f" ORDER BY {ordering}"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -385,7 +400,7 @@ class SQLiteStore(SQLStore):
         col = level_column(level)
         where, params = _window(since, until)
         if open_only:
-            where.append("status <> 'closed'")
+            where += [OPEN_SQL, OPEN_WINDOW_SQL] if where else [OPEN_SQL]
         sql = f"SELECT {col} AS code, tier, status, COUNT(*) AS n FROM appeal"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -529,6 +544,102 @@ ORDER BY d.department_code"""
             rows = cx.execute(sql, params).fetchall()
         return _ts_frame(pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS)), ["received_at"])
 
+
+# Columns with a default other than NULL: always bound (leaving one out would mean its default, not NULL).
+_DEFAULTED = frozenset({"handling_level", "reopened_count"})
+_MAX_NULLABLE = 62  # NULL patterns are bit masks in an int64
+_LITERAL_MIN_ROWS = 64  # below this, binding costs less than compiling a statement of its own
+
+
+def _existing(cx: sqlite3.Connection, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+    """True where (source, external_id) is already stored."""
+    exists = np.zeros(len(source), bool)
+    for src in pd.unique(source):
+        mask = source == src
+        ext = external_id[mask]
+        # First whether any stored id of the source lies between the smallest and largest of ours (one
+        # index probe; text compares by code point in both SQLite and Python): intake files and the
+        # simulator bring ids after the ones stored, and then nothing more is needed.
+        if cx.execute("SELECT 1 FROM appeal WHERE source = ? AND external_id BETWEEN ? AND ? LIMIT 1",
+                      (src, min(ext.tolist()), max(ext.tolist()))).fetchone() is None:
+            continue
+        found = {r[0] for r in cx.execute(
+            "SELECT external_id FROM appeal WHERE source = ? AND external_id IN "
+            "(SELECT value FROM json_each(?))", (src, json.dumps(ext.tolist(), ensure_ascii=False)))}
+        if found:
+            exists[np.flatnonzero(mask)[pd.Series(ext, copy=False).isin(found).to_numpy()]] = True
+    return exists
+
+
+def _literal(values: np.ndarray, null: np.ndarray | None) -> str | None:
+    """The SQL literal of a column holding one str or int in every row, else None."""
+    if null is not None or not len(values):
+        return None
+    first = values[0]
+    if isinstance(first, str):
+        if "\x00" in first or len(first) > 256:
+            return None
+        literal = "'" + first.replace("'", "''") + "'"
+    elif isinstance(first, (int, np.integer)) and not isinstance(first, (bool, np.bool_)):
+        literal = str(int(first))
+    else:
+        return None
+    if values[-1] != first or values[len(values) // 2] != first or not bool((values == first).all()):
+        return None
+    return literal
+
+
+def _insert_rows(cx: sqlite3.Connection, table: str, columns: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+                 keep: frozenset[str] = frozenset()) -> None:
+    """INSERT equally long columns (values, NULL mask or None) with executemany, binding only values
+    that vary and are not NULL.
+
+    Why: the sqlite3 module binds None through its adapter look-up, which cost more per value than a
+    number or a string, and intake rows are a third NULL. Rows are grouped by which columns are NULL and
+    each group inserts only the others (a column left out takes its default: NULL for every column not
+    in ``keep``). A column with the same str or int in every row (the source, the status...) is written
+    into the statement as a literal instead of being bound per row. Values go to Python lists with one
+    ``tolist()`` per column and group, not per value.
+    """
+    n = len(columns[0][1])
+    if n == 0:
+        return
+    literals = {} if n < _LITERAL_MIN_ROWS else {
+        i: lit for i, (c, v, m) in enumerate(columns)
+        if c not in PERSONAL_COLUMNS and (lit := _literal(v, m)) is not None}
+    always = [i for i, (c, _, m) in enumerate(columns) if m is None or c in keep]
+    some = [i for i, (c, _, m) in enumerate(columns) if m is not None and c not in keep and not m.all()]
+    if len(some) > _MAX_NULLABLE:
+        always, some = always + some, []
+    if some:
+        key = np.zeros(n, np.int64)
+        for bit, i in enumerate(some):
+            key |= columns[i][2].astype(np.int64) << bit
+        patterns, inverse = np.unique(key, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        groups = zip(patterns.tolist(), np.split(order, np.cumsum(np.bincount(inverse))[:-1]), strict=True)
+    else:
+        groups = iter([(0, None)])
+    for pattern, idx in groups:
+        present = sorted(always + [i for bit, i in enumerate(some) if not (pattern >> bit) & 1])
+        data = []
+        for i in present:
+            if i in literals:
+                continue
+            _, values, null = columns[i]
+            part = values if idx is None else values[idx]
+            lst = part.tolist()
+            if null is not None:  # a column bound even where NULL (in ``keep``, or too many patterns)
+                for j in np.flatnonzero(null if idx is None else null[idx]).tolist():
+                    lst[j] = None
+            data.append(lst)
+        names = ", ".join(columns[i][0] for i in present)
+        marks = ", ".join(literals.get(i, "?") for i in present)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        if data:
+            cx.executemany(sql, zip(*data, strict=True))
+        else:  # every column a literal
+            cx.executemany(sql, [()] * (n if idx is None else len(idx)))
 
 def _statements(script: str) -> list[str]:
     """Split a migration script into statements (triggers keep their inner semicolons)."""
