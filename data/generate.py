@@ -41,7 +41,7 @@ from services.vocabulary import (
     SERVICE_TYPES,
 )
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DEFAULT_SEED = 20191
 TZ = ZoneInfo("Asia/Shanghai")
 HERE = Path(__file__).resolve().parent
@@ -698,6 +698,8 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
                 sat_out[i] = satisfaction[i]
         if st == "reopened":
             reopened[i] = 1
+            # The appeal is handled again: the first round's confirmation and feedback are superseded.
+            cols["confirmed_at"][i] = cols["feedback_at"][i] = None
             t2 = (t_visit[i] + pd.Timedelta(minutes=float(reopen_res[i]))).floor("s")
             second = [("resolve", t2, "reopened", "resolved"),
                       ("confirm", t2 + pd.Timedelta(minutes=60), "resolved", "confirmed"),
@@ -770,6 +772,7 @@ def generate(seed: int = DEFAULT_SEED, as_of: datetime | None = None) -> Sample:
         out = gdf.copy()
         out["geometry"] = geometry_to_lonlat(np.asarray(gdf.geometry.values))
         layers[kind] = gpd.GeoDataFrame(out, geometry="geometry", crs=STORAGE_CRS)
+    _assign_in_storage_crs(layers, appeals)
     departments = pd.DataFrame(DEPARTMENTS, columns=["code", "name", "name_en"])
     manifest = {
         "generator_version": GENERATOR_VERSION, "seed": seed, "as_of": as_of.isoformat(),
@@ -779,6 +782,26 @@ def generate(seed: int = DEFAULT_SEED, as_of: datetime | None = None) -> Sample:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     return Sample(layers, departments, appeals, events, manifest)
+
+
+def _assign_in_storage_crs(layers: dict[str, gpd.GeoDataFrame], appeals: gpd.GeoDataFrame) -> None:
+    """Re-assign buildings and appeals with geo.assign on the stored lon/lat polygons (what intake does),
+    so that a point within a nanometre of an edge gets the grid it lies in as stored, not as projected."""
+    from geo.assign import assign_points
+
+    kinds = {k: layers[k] for k in ("grid", "subgrid", "happiness_unit")}
+    b = layers["building"]
+    got = assign_points(b.geometry.x.to_numpy(), b.geometry.y.to_numpy(), {"grid": kinds["grid"]})
+    b["parent_code"] = got["grid_code"].where(got["grid_code"].notna(), b["parent_code"]).astype(object).to_numpy()
+    got = assign_points(appeals.geometry.x.to_numpy(), appeals.geometry.y.to_numpy(), kinds)
+    inside = got["grid_code"].notna().to_numpy()
+    grid_parent = layers["grid"].set_index("code").parent_code
+    comm_parent = layers["community"].set_index("code").parent_code
+    appeals.loc[inside, "grid_code"] = got.loc[inside, "grid_code"].to_numpy()
+    appeals["community_code"] = appeals["grid_code"].map(grid_parent).to_numpy()
+    appeals["subdistrict_code"] = appeals["community_code"].map(comm_parent).to_numpy()
+    for kind in ("subgrid", "happiness_unit"):
+        appeals[f"{kind}_code"] = got[f"{kind}_code"].astype(object).where(got[f"{kind}_code"].notna(), None).to_numpy()
 
 
 def write(sample: Sample, out: Path = DEFAULT_OUT) -> Path:
