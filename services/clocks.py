@@ -21,7 +21,8 @@ holidays of those years are unknown until the package is upgraded, so deadlines 
 holiday or miss an adjusted workday.
 
 ``next_deadline`` works on one appeal (a dict); ``next_deadlines`` is the same rule vectorised over a
-frame for bulk loads. Both give the same answer (tested).
+frame, and ``next_deadlines_us`` over arrays of microseconds (what bulk inserts use: one calendar look-up
+per distinct day, no datetime objects). They give the same answer (tested).
 """
 
 from __future__ import annotations
