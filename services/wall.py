@@ -142,7 +142,8 @@ def snapshot(store: Store, now: datetime | None = None, *, max_points: int | Non
     check_in_rate = _overall_rate(stats)
     g = gathering_rules()
     recent = timed("recent_open", store.query_appeals, statuses=OPEN_STATUSES,
-                   since=now - timedelta(hours=float(g["window_hours"])), until=now + timedelta(seconds=1))
+                   since=now - timedelta(hours=float(g["window_hours"])), until=now + timedelta(seconds=1),
+                   columns=("id", "category", "lon", "lat", "reported_at", "tier"))
     _, clusters = timed("clusters", find_clusters, recent)
     warnings = _warnings(points, overdue, now, int(cfg["list_size"]))
     return WallSnapshot(now=now, kpis=kpis, open_orders=open_orders, check_in_rate=check_in_rate,

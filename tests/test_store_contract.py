@@ -641,3 +641,15 @@ def test_no_event_is_orphaned(store):
     # a1: report, accept, order, check-in, outcome, resolve, confirm, feedback, return visit (9);
     # a3: report, accept, order, two check-ins, an outcome (6); a6: report, respond (2); a2, a4, a5: report.
     assert orphans == 0 and store.event_count() == 9 + 6 + 2 + 3
+
+
+def test_query_appeals_returns_a_column_subset(store):
+    build_hand_district(store)
+    full = store.query_appeals(order="oldest")
+    few = store.query_appeals(order="oldest", columns=("id", "tier", "lon", "lat", "reported_at"))
+    assert list(few.columns) == ["id", "lon", "lat", "tier", "reported_at"]
+    pd.testing.assert_frame_equal(few, full[list(few.columns)])
+    with pytest.raises(ValidationError, match="reporter_phone"):
+        store.query_appeals(columns=("id", "reporter_phone"))          # personal data must be asked for
+    with pytest.raises(ValidationError):
+        store.query_appeals(columns=("id; DROP TABLE appeal",))

@@ -163,10 +163,12 @@ class Store(abc.ABC):
                       categories: Sequence[str] | None = None,
                       since: datetime | None = None, until: datetime | None = None,
                       area: tuple[str, str] | None = None, limit: int | None = None,
-                      order: str = "newest", include_personal: bool = False) -> pd.DataFrame:
+                      order: str = "newest", include_personal: bool = False,
+                      columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Appeals filtered in SQL (the window is reported_at in [since, until)). ``area`` is
         (level, code) with level subdistrict|community|grid. ``order``: newest | oldest | tier (red
-        first, then newest). Personal columns are omitted unless asked."""
+        first, then newest). Personal columns are omitted unless asked. ``columns`` names a subset of
+        APPEAL_COLUMNS to return (less to read and convert when a caller needs a few)."""
 
     # -- aggregates (SQL in both stores) ------------------------------------------------------------
     @abc.abstractmethod

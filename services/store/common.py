@@ -382,9 +382,15 @@ def py(v: Any) -> Any:
     return v
 
 
-def columns_for(include_personal: bool) -> tuple[str, ...]:
-    """Appeal columns returned to a caller."""
-    return APPEAL_COLUMNS if include_personal else tuple(c for c in APPEAL_COLUMNS if c not in PERSONAL_COLUMNS)
+def columns_for(include_personal: bool, columns: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Appeal columns returned to a caller: all (personal ones only when asked), or the named subset."""
+    allowed = APPEAL_COLUMNS if include_personal else tuple(c for c in APPEAL_COLUMNS if c not in PERSONAL_COLUMNS)
+    if columns is None:
+        return allowed
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise ValidationError(f"cannot select appeal column(s) {', '.join(map(str, unknown))}")
+    return tuple(c for c in allowed if c in set(columns))
 
 
 class SQLStore(Store, abc.ABC):

@@ -172,6 +172,10 @@ def _copy(cur: psycopg.Cursor, table: str, columns: Sequence[str], data: Sequenc
             cp.write(chunk)
 
 
+# Bulk inserts of at least this many appeals refresh the planner's statistics afterwards.
+ANALYZE_AFTER_ROWS = 50_000
+
+
 class PostGISStore(SQLStore):
     """Appeals, events, orders and reference data in PostgreSQL/PostGIS."""
 
@@ -342,6 +346,11 @@ class PostGISStore(SQLStore):
                     ecols = [c for c in EVENT_COLUMNS[2:] if not evs.all_null(c)]
                     _copy(cur, "appeal_event", ("appeal_id", *ecols),
                           [("int8", appeal_ids, None), *(evs.column(c) for c in ecols)])
+        if len(rows) >= ANALYZE_AFTER_ROWS:
+            # A large load changes the table's statistics more than autovacuum notices soon enough: without
+            # them the planner ignores the partial open-appeal index the wall's queries rely on.
+            with self._pool.connection() as conn:
+                conn.execute("ANALYZE appeal")
         return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
 
     def _select_appeal(self, cx: psycopg.Connection, appeal_id: int, lock: bool = False) -> dict[str, Any] | None:
@@ -384,7 +393,8 @@ class PostGISStore(SQLStore):
                       categories: Sequence[str] | None = None,
                       since: datetime | None = None, until: datetime | None = None,
                       area: tuple[str, str] | None = None, limit: int | None = None,
-                      order: str = "newest", include_personal: bool = False) -> pd.DataFrame:
+                      order: str = "newest", include_personal: bool = False,
+                      columns: Sequence[str] | None = None) -> pd.DataFrame:
         where, params = _window(since, until)
         if statuses is not None:
             fixed, values = status_filter(statuses)
@@ -403,7 +413,7 @@ class PostGISStore(SQLStore):
             where.append(f"{level_column(area[0])} = %s")
             params.append(area[1])
         ordering = order_sql(order)
-        cols = columns_for(include_personal)
+        cols = columns_for(include_personal, columns)
         text = f"SELECT {', '.join(cols)} FROM appeal"
         if where:
             text += " WHERE " + " AND ".join(where)

@@ -361,7 +361,8 @@ class SQLiteStore(SQLStore):
                       categories: Sequence[str] | None = None,
                       since: datetime | None = None, until: datetime | None = None,
                       area: tuple[str, str] | None = None, limit: int | None = None,
-                      order: str = "newest", include_personal: bool = False) -> pd.DataFrame:
+                      order: str = "newest", include_personal: bool = False,
+                      columns: Sequence[str] | None = None) -> pd.DataFrame:
         where, params = _window(since, until)
         if statuses is not None:
             fixed, values = status_filter(statuses)
@@ -380,7 +381,7 @@ class SQLiteStore(SQLStore):
             where.append(f"{level_column(area[0])} = ?")
             params.append(area[1])
         ordering = order_sql(order)
-        cols = columns_for(include_personal)
+        cols = columns_for(include_personal, columns)
         sql = f"SELECT {', '.join(cols)} FROM appeal"
         if where:
             sql += " WHERE " + " AND ".join(where)
