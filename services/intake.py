@@ -92,13 +92,12 @@ import pandas as pd
 
 from geo.assign import OUTSIDE, PolygonIndex, assign_points
 from geo.coords import SOURCE_SYSTEMS, to_wgs84
-from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, Store
+from services.store.base import APPEAL_COLUMNS, BulkLoad, Store
 from services.tiers import appeal_classes, compute_tiers
 from services.vocabulary import (
     CATEGORY_LOOKUP,
     CATEGORY_SERVICE,
     CHANNEL_LOOKUP,
-    CHANNELS_NOTE,
     SERVICE_TYPE_LOOKUP,
     URGENCY_LOOKUP,
     normalise,
@@ -777,18 +776,18 @@ def _codes(codes: pd.DataFrame, col: str, n: int) -> np.ndarray:
     return table[idx]
 
 
-def report_events(appeals: pd.DataFrame, actor: str) -> pd.DataFrame:
-    """One ``report`` event per new appeal at its reported_at, noting the channel (扫码上报, 书记在线…)."""
-    return pd.DataFrame({
-        "id": np.arange(len(appeals), dtype=np.int64),
-        "appeal_id": appeals["id"].to_numpy(),
-        "at": appeals["reported_at"].reset_index(drop=True),
-        "actor": actor,
-        "action": "report",
-        "from_status": None,
-        "to_status": "reported",
-        "note": appeals["channel"].map(CHANNELS_NOTE).fillna("").to_numpy(object),
-    }, columns=list(EVENT_COLUMNS))
+def estimate_rows(fmt: str, size: int, head: bytes) -> int:
+    """A rough count of the records in a file of ``size`` bytes from its first bytes (``head``): what the
+    store's bulk load needs to choose how to load (services.store.base.Store.bulk_load). Lines for CSV
+    and JSON Lines; for whole documents, records of ~300 bytes (a GeoJSON feature or Open311 request)."""
+    if not head:
+        return 0
+    if fmt in ("csv", "jsonl"):
+        lines = head.count(b"\n")
+        if lines == 0:
+            return 1
+        return max(1, round(size * lines / len(head)) - (1 if fmt == "csv" else 0))
+    return max(1, size // 300)
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -851,6 +850,7 @@ class Intake:
         self.future_tolerance = future_tolerance
         self._seen: dict[str, int] = {}
         self._quarantined: set[tuple[str, int, str]] | None = None
+        self._load: BulkLoad | None = None  # the store's bulk load of the file being imported
 
     # -- files -------------------------------------------------------------------------------------
     def import_file(self, path: str | os.PathLike[str], fmt: str = "auto", encoding: str | None = None,
@@ -892,20 +892,23 @@ class Intake:
                     raise IntakeError(f"文件编码不是{enc}：{exc}（use --encoding）") from None
                 chunks = _document_chunks(text, fmt, self.chunk_size)
             try:
-                for chunk in chunks:
-                    appeals, quarantine = self.check(chunk)
-                    summary.rows += len(chunk.line)
-                    self._store(appeals, quarantine, path.name, summary)
-                    if bar is not None:
-                        if fmt in ("csv", "jsonl"):
-                            bar.update(chunk.progress - done)
-                            done = chunk.progress
-                        else:
-                            if bar.total is None:
-                                bar.reset(total=None)
-                            bar.update(len(chunk.line))
-                    summary.fmt = chunk.fmt
+                with self.store.bulk_load(estimate_rows(fmt, size, head)) as load:
+                    self._load = load
+                    for chunk in chunks:
+                        appeals, quarantine = self.check(chunk)
+                        summary.rows += len(chunk.line)
+                        self._store(appeals, quarantine, path.name, summary)
+                        if bar is not None:
+                            if fmt in ("csv", "jsonl"):
+                                bar.update(chunk.progress - done)
+                                done = chunk.progress
+                            else:
+                                if bar.total is None:
+                                    bar.reset(total=None)
+                                bar.update(len(chunk.line))
+                        summary.fmt = chunk.fmt
             finally:
+                self._load = None
                 if bar is not None:
                     bar.close()
         summary.seconds = time.perf_counter() - t0
@@ -915,7 +918,9 @@ class Intake:
     def _store(self, appeals: pd.DataFrame, quarantine: pd.DataFrame, file: str, summary: Summary) -> None:
         """Write one checked chunk: new appeals (duplicates counted by the store) and new quarantine rows."""
         if len(appeals):
-            result = self.store.insert_appeals(appeals, report_events(appeals, f"intake:{self.source}"))
+            actor = f"intake:{self.source}"
+            result = (self._load.add(appeals, actor=actor) if self._load is not None
+                      else self.store.insert_appeals(appeals, actor=actor))
             summary.stored += result.stored
             summary.duplicates += result.duplicates
         if len(quarantine):
@@ -926,7 +931,7 @@ class Intake:
             new = self._new_quarantine(quarantine)
             summary.already_quarantined += len(quarantine) - len(new)
             if len(new):
-                self.store.quarantine(new.reset_index(drop=True))
+                (self._load or self.store).quarantine(new.reset_index(drop=True))
 
     def _new_quarantine(self, q: pd.DataFrame) -> pd.DataFrame:
         """Rows not already quarantined for this source (same file name, line and verbatim text)."""

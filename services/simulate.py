@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from services.errors import DomainError
-from services.intake import build_appeals, report_events
+from services.intake import build_appeals
 from services.store.base import OPEN_STATUSES, Store
 from services.vocabulary import CATEGORIES, CATEGORY_LAND_USE, CATEGORY_ZH, CHANNELS, SERVICE_TYPES
 
@@ -286,7 +286,7 @@ class Simulator:
         if off.any():  # jittered past the district's edge: the building's own point
             frame.loc[off, "lon"], frame.loc[off, "lat"] = frame.loc[off, "b_lon"], frame.loc[off, "b_lat"]
             appeals = build_appeals(frame.drop(columns=["_order", "b_lon", "b_lat"]), self.source)
-        result = self.store.insert_appeals(appeals, report_events(appeals, ACTOR))
+        result = self.store.insert_appeals(appeals, actor=ACTOR)
         self.stats["appeals"] += result.stored
         self.stats["duplicates"] += result.duplicates
         if result.stored != len(appeals):

@@ -231,8 +231,8 @@ def test_insert_computes_tier_class_and_deadlines(store):
     assert a5["reported_at"].tzinfo is not None and a5["gathering_id"] is None
     ev = store.events(ids[0])
     assert list(ev.columns) == list(EVENT_COLUMNS)
-    assert ev[["action", "from_status", "to_status", "note"]].values.tolist() == \
-        [["report", None, "reported", "hotline"]]
+    assert ev[["actor", "action", "from_status", "to_status", "note"]].values.tolist() == \
+        [["intake", "report", None, "reported", "12345热线转办"]]  # the channel's note (services.vocabulary)
     with pytest.raises(NotFound):
         store.get_appeal(999_999)
 
@@ -343,7 +343,7 @@ def test_events_are_append_only(store):
     for statement in ("UPDATE appeal_event SET note = 'edited'", "DELETE FROM appeal_event"):
         with pytest.raises(Exception, match="append-only"), store._tx() as cx:  # noqa: B017
             cx.execute(statement)
-    assert store.events(aid)["note"].tolist() == ["hotline"]
+    assert store.events(aid)["note"].tolist() == ["12345热线转办"]
 
 
 def test_query_appeals_filters_in_sql(store):
@@ -591,7 +591,7 @@ def test_text_and_numbers_round_trip_exactly(store):
     assert [g["description"] for g in got] == texts
     assert [g["amount_involved"] for g in got] == [0.0, None, 1234.5, 1e9, 0.1, 3.0]
     assert got[2]["lon"] == 113.123456789012
-    assert store.events(ids[0])["note"].tolist() == ["hotline"]
+    assert store.events(ids[0])["note"].tolist() == ["12345热线转办"]
 
 
 def test_concurrent_actions_on_one_appeal_let_exactly_one_win(store):

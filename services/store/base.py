@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,6 +61,27 @@ class InsertResult:
     stored: int = 0
     duplicates: int = 0
     ids: list[int] = field(default_factory=list)
+
+
+class BulkLoad(abc.ABC):
+    """An open bulk load (``Store.bulk_load``): appeals added batch by batch, stored together in one
+    transaction when the load ends without error, or not at all. ``stored``/``duplicates`` count every
+    batch so far."""
+
+    stored: int = 0
+    duplicates: int = 0
+
+    @abc.abstractmethod
+    def add(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
+            actor: str = "intake") -> InsertResult:
+        """Add one batch, exactly as ``Store.insert_appeals`` would take it: duplicates of stored rows or
+        of rows added earlier in this load are counted and left out. The ids returned are final once the
+        load commits."""
+
+    @abc.abstractmethod
+    def quarantine(self, rows: pd.DataFrame) -> int:
+        """Store rejected input rows as ``Store.quarantine`` does, without waiting for the load to end (in
+        SQLite, which has one writer, inside the load's transaction)."""
 
 
 class Store(abc.ABC):
@@ -113,16 +135,33 @@ class Store(abc.ABC):
 
     # -- appeals ------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None) -> InsertResult:
+    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
+                       actor: str = "intake") -> InsertResult:
         """Bulk insert in one transaction (COPY in PostGIS, executemany in SQLite).
 
         ``appeals`` has APPEAL_COLUMNS (``id`` optional: it only keys ``events``; the store assigns its
         own ids) with lon/lat or a point geometry; missing optional columns are filled (status
         ``reported``, handling level ``community``, ...; DERIVED_COLUMNS computed). Rows whose
         (source, external_id) exist are counted as duplicates and changed in no way. Without ``events``,
-        each new appeal gets a ``report`` event at reported_at; with ``events`` (columns of
+        each new appeal gets a ``report`` event by ``actor`` at reported_at, noting its channel (扫码上报,
+        书记在线…; ``services.vocabulary.CHANNELS_NOTE``); with ``events`` (columns of
         EVENT_COLUMNS, ``appeal_id`` referring to the frame's ``id`` column), those events are stored for
         the new appeals, re-keyed to their stored ids (events of duplicates are dropped)."""
+
+    @abc.abstractmethod
+    def bulk_load(self, expected_rows: int | None = None) -> AbstractContextManager[BulkLoad]:
+        """A load of many batches in one transaction (``with store.bulk_load(n) as load: load.add(...)``):
+        what intake uses for a file. All or nothing: an exception inside the block stores no appeal of
+        the load. Other writers of appeals wait until it ends.
+
+        ``expected_rows`` (an estimate is enough) lets the store load the way the PostgreSQL manual
+        advises for large loads (Populating a Database: "Remove Indexes"): when the load is at least
+        ``REBUILD_MIN_ROWS`` and brings at least as many appeals as are stored, the secondary indexes
+        of appeals and events (spatial, time, open-appeal, event look-up) are dropped at the start and
+        built again at the end, inside the same transaction — building an index once over sorted data
+        costs a fraction of maintaining it row by row. Unique keys and primary keys stay throughout.
+        In PostGIS, readers of the appeal table then wait for the load too; smaller loads keep every
+        index and block no reader."""
 
     @abc.abstractmethod
     def get_appeal(self, appeal_id: int, *, include_personal: bool = True) -> dict[str, Any]:

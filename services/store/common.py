@@ -9,8 +9,8 @@ services.lifecycle / clocks / orders, called here inside the store's transaction
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,9 +28,12 @@ from services.store.base import (
     OPEN_STATUSES,
     PERSONAL_COLUMNS,
     TIMESTAMP_COLUMNS,
+    BulkLoad,
+    InsertResult,
     Store,
 )
 from services.tiers import TIER_RANK, TIERS, appeal_classes, compute_tiers
+from services.vocabulary import CHANNELS_NOTE
 
 INSERT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c != "id")
 INT_COLUMNS = ("people_involved", "urgency", "reopened_count")
@@ -342,6 +345,115 @@ def rekey(src_ids: np.ndarray, ids: np.ndarray, events: Rows) -> tuple[Rows, np.
     return events, np.asarray(ids, np.int64)[pos]
 
 
+# -- bulk loads (Store.bulk_load) ------------------------------------------------------------------------
+# Secondary indexes a large load drops and builds again (names as in both schemas; SQLite has no
+# appeal_geom). Primary keys and the unique (source, external_id) stay: duplicates and ids rely on them.
+REBUILD_INDEXES = ("appeal_geom", "appeal_reported_at", "appeal_open_deadline", "appeal_open_tier",
+                   "appeal_event_appeal")
+# Loads smaller than this keep every index: dropping and building costs more than it saves.
+REBUILD_MIN_ROWS = 20_000
+
+
+def plan_rebuild(expected_rows: int | None, stored_rows: int) -> bool:
+    """Whether a load of ``expected_rows`` into a table of ``stored_rows`` drops and rebuilds indexes:
+    only when it is large and brings at least as many appeals as are stored (then one build over all
+    rows is cheaper than maintaining the indexes row by row)."""
+    return expected_rows is not None and expected_rows >= REBUILD_MIN_ROWS and expected_rows >= stored_rows
+
+
+def report_event_rows(rows: Rows, actor: str) -> Rows:
+    """One ``report`` event by ``actor`` per appeal of ``rows`` (keyed by ``src_id``) at its reported_at,
+    noting how it came in (扫码上报, 书记在线…; the channel code itself when it has no note): what the
+    stores write when no events are given."""
+    n = len(rows)
+    # A handful of channels: each distinct one is looked up once, then spread by its code.
+    codes, channels = pd.factorize(rows.values["channel"], use_na_sentinel=True)
+    table = np.array([CHANNELS_NOTE.get(c, c) for c in channels] + [None], dtype=object)
+    note = table[codes]  # code -1 (no channel) takes the trailing None
+    null = codes < 0
+    return Rows({"src_id": rows.values["src_id"], "at": rows.values["reported_at"],
+                 "actor": np.full(n, str(actor), object), "action": np.full(n, "report", object),
+                 "from_status": np.full(n, None, object), "to_status": np.full(n, "reported", object),
+                 "note": note},
+                {"src_id": None, "at": None, "actor": None, "action": None, "from_status": np.ones(n, bool),
+                 "to_status": None, "note": null if null.any() else None}, EVENT_KINDS)
+
+
+class SQLBulkLoad(BulkLoad, abc.ABC):
+    """The store-independent part of a bulk load: preparing each batch, duplicates within the load
+    (a set of keys per source) and against stored rows, ids, events. A store supplies the look-up of
+    stored keys, id reservation and the write, and opens/ends the transaction."""
+
+    def __init__(self, expected_rows: int | None) -> None:
+        self.expected_rows = expected_rows
+        self.stored = 0
+        self.duplicates = 0
+        self.rebuild = False
+        self._seen: dict[str, set[str]] = {}
+        self._open = True
+
+    # -- what a store supplies --------------------------------------------------------------------
+    @abc.abstractmethod
+    def _stored_mask(self, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+        """True where (source, external_id) was stored before this load began."""
+
+    @abc.abstractmethod
+    def _reserve_ids(self, n: int) -> np.ndarray:
+        """``n`` new appeal ids, ascending."""
+
+    @abc.abstractmethod
+    def _write(self, rows: Rows, ids: np.ndarray, events: Rows, event_appeal_ids: np.ndarray) -> None:
+        """Write (or queue for writing, inside the load's transaction) new appeals and their events."""
+
+    # -- shared ---------------------------------------------------------------------------------------
+    def _remember(self, source: np.ndarray, external_id: np.ndarray) -> None:
+        for src in pd.unique(source):
+            self._seen.setdefault(str(src), set()).update(external_id[source == src].tolist())
+
+    def _seen_mask(self, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(source), bool)
+        for src in pd.unique(source):
+            seen = self._seen.get(str(src))
+            if seen:
+                m = source == src
+                out[m] = [e in seen for e in external_id[m].tolist()]
+        return out
+
+    def add(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
+            actor: str = "intake") -> InsertResult:
+        if not self._open:
+            raise RuntimeError("this bulk load has ended")
+        rows, ev, repeats = prepare_appeals(appeals, events)
+        if not len(rows):
+            self.duplicates += repeats
+            return InsertResult(0, repeats, [])
+        src, ext = rows.values["source"], rows.values["external_id"]
+        dup = self._seen_mask(src, ext)
+        if not self.rebuild and not dup.all():  # a rebuilding load knows every stored key already
+            fresh = np.flatnonzero(~dup)
+            dup[fresh] = self._stored_mask(src[fresh], ext[fresh])
+        duplicates = repeats + int(dup.sum())
+        self.duplicates += duplicates
+        if dup.any():
+            rows = rows.take(~dup)
+        if not len(rows):
+            return InsertResult(0, duplicates, [])
+        self._remember(rows.values["source"], rows.values["external_id"])
+        ids = self._reserve_ids(len(rows))
+        evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
+        self._write(rows, ids, evs, appeal_ids)
+        self.stored += len(rows)
+        return InsertResult(len(rows), duplicates, ids.tolist())
+
+    def _finish(self) -> None:
+        """Complete the writes, rebuild what was dropped and commit."""
+        self._open = False
+
+    def _abort(self) -> None:
+        """Roll everything back."""
+        self._open = False
+
+
 def local_frame(df: pd.DataFrame, ts_columns: Iterable[str]) -> pd.DataFrame:
     """Convert the given timestamp columns (tz-aware, any zone) to Asia/Shanghai in place and return df."""
     for c in ts_columns:
@@ -439,7 +551,21 @@ class SQLStore(Store, abc.ABC):
     def _known_departments(self, cx: Any, codes: list[str]) -> set[str]:
         """Which of ``codes`` are departments."""
 
+    @abc.abstractmethod
+    def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
+        """Begin a bulk load: its transaction, the rebuild plan, and (when rebuilding) the stored keys."""
+
     # -- shared flows --------------------------------------------------------------------------------
+    @contextmanager
+    def bulk_load(self, expected_rows: int | None = None) -> Iterator[BulkLoad]:
+        load = self._open_bulk_load(expected_rows)
+        try:
+            yield load
+        except BaseException:
+            load._abort()
+            raise
+        load._finish()
+
     def get_appeal(self, appeal_id: int, *, include_personal: bool = True) -> dict[str, Any]:
         with self._read() as cx:
             row = self._select_appeal(cx, int(appeal_id))

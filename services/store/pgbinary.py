@@ -85,6 +85,28 @@ def _text_fields(values: Any, null: np.ndarray | None) -> list[pa.Array]:
     return [prefix, pc.fill_null(arr, "").cast(pa.binary())]
 
 
+def _constant_text(values: Any, null: np.ndarray | None) -> str | None:
+    """The str every row holds, when it is one (the source, the status, an event's action...), else None."""
+    if null is not None or not isinstance(values, np.ndarray) or values.dtype != object or not len(values):
+        return None
+    first = values[0]
+    if not isinstance(first, str) or any(not isinstance(v, str) or v != first
+                                         for v in (values[-1], values[len(values) // 2])):
+        return None
+    try:
+        same = values == first  # elementwise; pd.NA among the values makes this ambiguous: not constant
+        return first if bool(np.asarray(same, dtype=bool).all()) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _constant_fields(value: str, n: int) -> pa.Array:
+    """``n`` copies of one encoded text field (length word and UTF-8 bytes), tiled by numpy."""
+    raw = value.encode()
+    field = np.frombuffer(struct.pack(">i", len(raw)) + raw, np.uint8)
+    return _binary(n, np.arange(0, (n + 1) * len(field), len(field), dtype=np.int64), np.tile(field, n))
+
+
 SMALL = 16  # rows up to which a plain loop beats the fixed cost of the Arrow calls (the simulator's inserts)
 _PACK = {"int8": struct.Struct(">iq"), "int4": struct.Struct(">ii"), "float8": struct.Struct(">id"),
          "timestamptz": struct.Struct(">iq"), "bool": struct.Struct(">iB")}
@@ -137,7 +159,8 @@ def encode_rows(columns: Sequence[Column]) -> bytes:
     parts = [_binary(n, np.arange(0, 2 * n + 1, 2, dtype=np.int64), np.tile(count, n))]
     for kind, values, null in columns:
         if kind == "text":
-            parts += _text_fields(values, null)
+            const = _constant_text(values, null)
+            parts += [_constant_fields(const, n)] if const is not None else _text_fields(values, null)
         elif kind in _FIXED:
             parts.append(_fixed_fields(kind, np.asarray(values), null))
         else:

@@ -20,7 +20,9 @@ created on open; tests use it to get a fresh, disposable schema.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -44,7 +46,10 @@ from services.store.common import (
     ORDER_TS,
     POINT_COLUMNS,
     QUARANTINE_COLUMNS,
+    REBUILD_INDEXES,
     WALL_INDEXES,
+    Rows,
+    SQLBulkLoad,
     SQLStore,
     columns_for,
     kpi_dict,
@@ -53,14 +58,16 @@ from services.store.common import (
     lonlat_frame,
     now,
     order_sql,
+    plan_rebuild,
     prepare_appeals,
     py,
     rekey,
+    report_event_rows,
     shape_appeals,
     stats_frame,
     status_filter,
 )
-from services.store.pgbinary import Column, column, encode_chunks
+from services.store.pgbinary import HEADER, TRAILER, Column, column, encode_chunks, encode_rows
 
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine")
@@ -146,6 +153,19 @@ FOR EACH STATEMENT EXECUTE FUNCTION appeal_event_append_only()""",
     2: [*WALL_INDEXES, "ANALYZE appeal"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+# Keys a rebuilding bulk load drops as well, with how to make them again: the events' primary key (its
+# ids are drawn from the sequence as one run, so they cannot collide meanwhile). The unique index is
+# built first and then becomes the key, so the table's exclusive lock is held for an instant only.
+_REBUILD_KEYS = {"appeal_event_pkey": "CREATE UNIQUE INDEX appeal_event_pkey ON appeal_event USING btree (id); "
+                                      "ALTER TABLE appeal_event ADD CONSTRAINT appeal_event_pkey "
+                                      "PRIMARY KEY USING INDEX appeal_event_pkey"}
+
+
+def index_ddl(version: int) -> dict[str, str]:
+    """Every index the migrations up to ``version`` create, by name (what repair_indexes builds when one
+    is missing), with the keys a bulk load may drop."""
+    return {m.group(1): statement for v in sorted(MIGRATIONS) if v <= version for statement in MIGRATIONS[v]
+            if (m := re.match(r"CREATE INDEX (\w+) ON ", statement))} | _REBUILD_KEYS
 _SEP = "\x1f"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -172,6 +192,40 @@ def _copy(cur: psycopg.Cursor, table: str, columns: Sequence[str], data: Sequenc
             cp.write(chunk)
 
 
+def _existing(cur: psycopg.Cursor, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+    """True where (source, external_id) is already stored (as the cursor's transaction sees it)."""
+    exists = np.zeros(len(source), bool)
+    for src in pd.unique(source):
+        mask = source == src
+        ext = external_id[mask]
+        # One text parameter split by the server: far cheaper to send than a 100k-element array.
+        if any(_SEP in x for x in ext.tolist()):
+            raise ValidationError("external_id may not contain the unit separator (U+001F)")
+        joined = _SEP.join(ext.tolist())
+        # First whether any stored id of the source lies between the smallest and largest of ours
+        # (min/max by the server, in the column's collation; one index probe): intake files and
+        # the simulator bring ids after the ones stored, and then the look-up of every id (a sort
+        # and an index probe per id, ~5 ms per 1,000) is not needed.
+        cur.execute("SELECT EXISTS (SELECT 1 FROM appeal, (SELECT min(x) AS lo, max(x) AS hi FROM "
+                    "unnest(string_to_array(%s, chr(31))) x) k WHERE source = %s "
+                    "AND external_id BETWEEN k.lo AND k.hi)", (joined, src))
+        if not cur.fetchone()[0]:
+            continue
+        cur.execute("SELECT external_id FROM appeal WHERE source = %s "
+                    "AND external_id = ANY(string_to_array(%s, chr(31)))", (src, joined))
+        found = [r[0] for r in cur.fetchall()]
+        if found:
+            exists[np.flatnonzero(mask)[pd.Series(ext, copy=False).isin(found).to_numpy()]] = True
+    return exists
+
+
+# Every writer of new appeals holds this lock for its transaction: ids are drawn as one run and
+# duplicates are looked up without a race.
+_INSERT_LOCK = "SELECT pg_advisory_xact_lock(hashtext('gm_insert_appeals:' || current_schema()))"
+_SESSION_LOCK = "SELECT pg_advisory_lock(hashtext('gm_insert_appeals:' || current_schema()))"
+_SESSION_UNLOCK = "SELECT pg_advisory_unlock(hashtext('gm_insert_appeals:' || current_schema()))"
+_TRY_SESSION_LOCK = "SELECT pg_try_advisory_lock(hashtext('gm_insert_appeals:' || current_schema()))"
+
 # Bulk inserts of at least this many appeals refresh the planner's statistics afterwards.
 ANALYZE_AFTER_ROWS = 50_000
 
@@ -185,6 +239,7 @@ class PostGISStore(SQLStore):
         if self.schema is not None and not _SCHEMA_NAME.match(self.schema):
             raise ValidationError(f"bad schema name {self.schema!r} (lower-case letters, digits, _)")
         self.url = url
+        self._analyzer: threading.Thread | None = None
         self._pool = ConnectionPool(conninfo, min_size=min_size, max_size=max_size, open=False,
                                     kwargs={"autocommit": True}, configure=self._configure)
         self._bootstrap(conninfo)
@@ -214,7 +269,43 @@ class PostGISStore(SQLStore):
             yield conn
 
     def close(self) -> None:
+        if self._analyzer is not None:
+            self._analyzer.join()
         self._pool.close()
+
+    def analyze_later(self) -> None:
+        """Refresh the planner's statistics of appeals in a background thread (after a large load: the
+        wall's queries need them to choose the open-appeal index; autovacuum would do it within a
+        minute or so). ``close`` waits for it."""
+        if self._analyzer is not None and self._analyzer.is_alive():
+            return  # one at a time: the running one sees the newest committed rows anyway
+
+        def run() -> None:
+            try:
+                with self._pool.connection() as conn:
+                    conn.execute("ANALYZE appeal")
+            except Exception:  # noqa: BLE001 - statistics are an optimisation; autovacuum will redo them
+                pass
+
+        self._analyzer = threading.Thread(target=run, name="gm-analyze", daemon=True)
+        self._analyzer.start()
+
+    def repair_indexes(self) -> list[str]:
+        """Build any index of the schema that is missing (a bulk load that died between its commit and
+        its index builds leaves them so); returns their names. Skipped while a load runs."""
+        with self._pool.connection() as conn:
+            if not conn.execute(_TRY_SESSION_LOCK).fetchone()[0]:
+                return []
+            try:
+                have = {r[0] for r in conn.execute(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()").fetchall()}
+                version = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+                missing = [(name, ddl) for name, ddl in index_ddl(version).items() if name not in have]
+                for _, ddl in missing:
+                    conn.execute(ddl)
+            finally:
+                conn.execute(_SESSION_UNLOCK)
+        return [name for name, _ in missing]
 
     @property
     def closed(self) -> bool:
@@ -248,6 +339,7 @@ class PostGISStore(SQLStore):
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+        self.repair_indexes()
 
     def reset(self) -> None:
         with self._tx() as conn:
@@ -289,39 +381,22 @@ class PostGISStore(SQLStore):
         return df
 
     # -- appeals -------------------------------------------------------------------------------------
-    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None) -> InsertResult:
+    def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
+        return _BulkLoad(self, expected_rows)
+
+    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
+                       actor: str = "intake") -> InsertResult:
         rows, ev, repeats = prepare_appeals(appeals, events)
         if not len(rows):
             return InsertResult(0, repeats, [])
         source, external_id = rows.values["source"], rows.values["external_id"]
         with self._tx() as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('gm_insert_appeals:' || current_schema()))")
+            cur.execute(_INSERT_LOCK)
             # A bulk load need not wait for the WAL flush: set for this transaction only. A crash within
             # the next few hundred milliseconds may lose the newest batches whole (never part of one, nor
             # an appeal without its events); intake re-run with the same file stores exactly those again.
             cur.execute("SET LOCAL synchronous_commit = off")
-            exists = np.zeros(len(rows), bool)
-            for src in pd.unique(source):
-                mask = source == src
-                ext = external_id[mask]
-                # One text parameter split by the server: far cheaper to send than a 100k-element array.
-                if any(_SEP in x for x in ext.tolist()):
-                    raise ValidationError("external_id may not contain the unit separator (U+001F)")
-                joined = _SEP.join(ext.tolist())
-                # First whether any stored id of the source lies between the smallest and largest of ours
-                # (min/max by the server, in the column's collation; one index probe): intake files and
-                # the simulator bring ids after the ones stored, and then the look-up of every id (a sort
-                # and an index probe per id, ~5 ms per 1,000) is not needed.
-                cur.execute("SELECT EXISTS (SELECT 1 FROM appeal, (SELECT min(x) AS lo, max(x) AS hi FROM "
-                            "unnest(string_to_array(%s, chr(31))) x) k WHERE source = %s "
-                            "AND external_id BETWEEN k.lo AND k.hi)", (joined, src))
-                if not cur.fetchone()[0]:
-                    continue
-                cur.execute("SELECT external_id FROM appeal WHERE source = %s "
-                            "AND external_id = ANY(string_to_array(%s, chr(31)))", (src, joined))
-                found = [r[0] for r in cur.fetchall()]
-                if found:
-                    exists[np.flatnonzero(mask)[pd.Series(ext, copy=False).isin(found).to_numpy()]] = True
+            exists = _existing(cur, source, external_id)
             if exists.any():
                 rows = rows.take(~exists)
             if not len(rows):
@@ -335,17 +410,11 @@ class PostGISStore(SQLStore):
             # Columns NULL in every row are left out of the copy (their default is NULL).
             cols = [c for c in INSERT_COLUMNS if c in _DEFAULTED or not rows.all_null(c)]
             _copy(cur, "appeal", ("id", *cols), [("int8", ids, None), *(rows.column(c) for c in cols)])
-            if ev is None:
-                # One report event per new appeal, made by the server from the rows just copied.
-                cur.execute("INSERT INTO appeal_event (appeal_id, at, actor, action, from_status, to_status, note) "
-                            "SELECT id, reported_at, 'intake', 'report', NULL, 'reported', channel FROM appeal "
-                            "WHERE id BETWEEN %s AND %s ORDER BY id", (int(ids[0]), int(ids[-1])))
-            else:
-                evs, appeal_ids = rekey(rows.values["src_id"], ids, ev)
-                if len(evs):
-                    ecols = [c for c in EVENT_COLUMNS[2:] if not evs.all_null(c)]
-                    _copy(cur, "appeal_event", ("appeal_id", *ecols),
-                          [("int8", appeal_ids, None), *(evs.column(c) for c in ecols)])
+            evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
+            if len(evs):
+                ecols = [c for c in EVENT_COLUMNS[2:] if not evs.all_null(c)]
+                _copy(cur, "appeal_event", ("appeal_id", *ecols),
+                      [("int8", appeal_ids, None), *(evs.column(c) for c in ecols)])
         if len(rows) >= ANALYZE_AFTER_ROWS:
             # A large load changes the table's statistics more than autovacuum notices soon enough: without
             # them the planner ignores the partial open-appeal index the wall's queries rely on.
@@ -600,3 +669,210 @@ def _point_columns(kind: str) -> tuple[str, ...]:
     if kind not in POINT_COLUMNS:
         raise ValidationError(f"unknown point layer {kind!r}; expected station or building")
     return POINT_COLUMNS[kind]
+
+
+def _copy_stream(columns: Sequence[Column]) -> bytes:
+    """A whole binary COPY stream (header, rows, trailer)."""
+    return HEADER + encode_rows(columns) + TRAILER
+
+
+class _BulkLoad(SQLBulkLoad):
+    """A PostGIS bulk load: the appeals and events of every batch in one transaction, fed by a writer
+    thread.
+
+    The caller's thread prepares and encodes each batch (numpy/Arrow) while the writer thread streams
+    the previous one into COPY, so the server parses and indexes one batch as the client builds the
+    next. Ids come from the identity sequence as one run reserved up front (sequences are not
+    transactional); duplicate look-ups go through a second connection. The load holds the appeal
+    writers' advisory lock for its whole length (session level), so no other writer of new appeals
+    draws ids or adds keys meanwhile.
+
+    A rebuilding load (``plan_rebuild``) drops the secondary indexes in their own short transaction
+    before the data transaction and builds them again after it commits, two at a time on two
+    connections (``CREATE INDEX`` takes a SHARE lock: readers go on, writers wait). Readers are never
+    blocked; for the few hundred milliseconds of the build their queries read without those indexes.
+    Should the process die in between, the next open of the store builds what is missing
+    (``PostGISStore.repair_indexes``).
+    """
+
+    def __init__(self, store: PostGISStore, expected_rows: int | None) -> None:
+        super().__init__(expected_rows)
+        self._store = store
+        self._indexes: list[tuple[str, str]] = []
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[list[tuple[str, tuple[str, ...], bytes]] | None] = queue.Queue(maxsize=2)
+        self._ids = np.empty(0, np.int64)
+        self._event_ids = np.empty(0, np.int64)
+        self._tx: psycopg.Transaction | None = None
+        self._thread: threading.Thread | None = None
+        self._locked = False
+        self._conn = store._pool.getconn()
+        self._aux: psycopg.Connection | None = None
+        try:
+            self._aux = store._pool.getconn()
+            cx = self._conn
+            cx.execute(_SESSION_LOCK)
+            self._locked = True
+            self._sequence, self._event_sequence = cx.execute(
+                "SELECT pg_get_serial_sequence('appeal', 'id'), pg_get_serial_sequence('appeal_event', 'id')").fetchone()
+            stored = int(cx.execute("SELECT count(*) FROM appeal").fetchone()[0])
+            self.rebuild = plan_rebuild(expected_rows, stored)
+            if self.rebuild:
+                with cx.cursor() as cur:
+                    cur.execute("SELECT source, external_id FROM appeal")
+                    for src, ext in cur:
+                        self._seen.setdefault(src, set()).add(ext)
+                self._indexes = [(name, _REBUILD_KEYS.get(name, ddl)) for name, ddl in cx.execute(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                    "AND indexname = ANY(%s)", ([*REBUILD_INDEXES, *_REBUILD_KEYS],)).fetchall()]
+                with cx.transaction():
+                    for name, _ in self._indexes:
+                        if name in _REBUILD_KEYS:
+                            cx.execute(sql.SQL("ALTER TABLE appeal_event DROP CONSTRAINT {}").format(
+                                sql.Identifier(name)))
+                        else:
+                            cx.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+            if expected_rows:  # one event per appeal is the usual: intake's report events
+                self._ids = self._draw_ids(self._sequence, int(expected_rows))
+                self._event_ids = self._draw_ids(self._event_sequence, int(expected_rows))
+            self._tx = cx.transaction()
+            self._tx.__enter__()
+            cx.execute("SET LOCAL synchronous_commit = off")  # as insert_appeals: a crash loses the load whole
+            self._thread = threading.Thread(target=self._run, name="gm-bulk-copy", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self._close(commit=False)
+            raise
+
+    # -- the writer thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            jobs = self._queue.get()
+            if jobs is None:
+                return
+            if self._error is not None:
+                continue  # drain: the caller raises the error at its next call
+            try:
+                with self._conn.cursor() as cur:
+                    for table, cols, data in jobs:
+                        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp:
+                            cp.write(data)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- SQLBulkLoad --------------------------------------------------------------------------------
+    def _draw_ids(self, sequence: str, n: int) -> np.ndarray:
+        """A run of ``n`` values of ``sequence`` (setval is not transactional: others draw after it)."""
+        last = self._aux.execute("SELECT setval(%s::regclass, nextval(%s::regclass) + %s - 1)",
+                                 (sequence, sequence, n)).fetchone()[0]
+        return np.arange(last - n + 1, last + 1, dtype=np.int64)
+
+    def _take_ids(self, which: str, sequence: str, n: int) -> np.ndarray:
+        """``n`` ids from the run reserved for ``which`` (``_ids``/``_event_ids``), drawing more as needed
+        (ids stay ascending)."""
+        have = getattr(self, which)
+        if len(have) < n:
+            have = np.concatenate([have, self._draw_ids(sequence, max(n - len(have), 10_000))])
+        setattr(self, which, have[n:])
+        return have[:n]
+
+    def _stored_mask(self, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+        with self._aux.cursor() as cur:
+            return _existing(cur, source, external_id)
+
+    def _reserve_ids(self, n: int) -> np.ndarray:
+        return self._take_ids("_ids", self._sequence, n)
+
+    def _write(self, rows: Rows, ids: np.ndarray, events: Rows, event_appeal_ids: np.ndarray) -> None:
+        self._raise_error()
+        cols = [c for c in INSERT_COLUMNS if c in _DEFAULTED or not rows.all_null(c)]
+        jobs = [("appeal", ("id", *cols), _copy_stream([("int8", ids, None), *(rows.column(c) for c in cols)]))]
+        if len(events):
+            ecols = [c for c in EVENT_COLUMNS[2:] if not events.all_null(c)]
+            event_ids = self._take_ids("_event_ids", self._event_sequence, len(events))
+            jobs.append(("appeal_event", ("id", "appeal_id", *ecols),
+                         _copy_stream([("int8", event_ids, None), ("int8", event_appeal_ids, None),
+                                       *(events.column(c) for c in ecols)])))
+        self._queue.put(jobs)
+
+    def quarantine(self, rows: pd.DataFrame) -> int:
+        return self._store.quarantine(rows)  # its own transaction: the load locks no quarantine row
+
+    def _finish(self) -> None:
+        super()._finish()
+        try:
+            self._stop_writer()
+            self._raise_error()
+        except BaseException:
+            self._close(commit=False)
+            raise
+        self._close(commit=True)
+        if self.stored >= ANALYZE_AFTER_ROWS:
+            self._store.analyze_later()
+
+    def _abort(self) -> None:
+        super()._abort()
+        self._close(commit=False)
+
+    def _stop_writer(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._thread = None
+
+    def _close(self, commit: bool) -> None:
+        """End the data transaction (commit or roll back), build the dropped indexes again, unlock and
+        give the connections back; whatever fails, the later steps still run."""
+        try:
+            self._stop_writer()
+            if self._tx is not None:
+                self._tx.__exit__(*((None, None, None) if commit else
+                                    (RuntimeError, RuntimeError("bulk load failed"), None)))
+                self._tx = None
+            if self._indexes:
+                _build_indexes([c for c in (self._conn, self._aux) if c is not None], self._indexes)
+                self._indexes = []
+        finally:
+            try:
+                if self._locked and not self._conn.closed:
+                    self._conn.execute(_SESSION_UNLOCK)
+            finally:
+                self._store._pool.putconn(self._conn)
+                if self._aux is not None:
+                    self._store._pool.putconn(self._aux)
+
+
+def _build_indexes(conns: Sequence[psycopg.Connection], indexes: Sequence[tuple[str, str]]) -> None:
+    """Run the ``(name, CREATE INDEX …)`` statements on the given connections at once: the GiST index
+    (the longest build) on the first, the rest shared out. Each build commits on its own."""
+    shares: list[list[str]] = [[] for _ in conns]
+    load = [0] * len(conns)
+    # Longest first, each to the least loaded connection; a GiST build takes about twice a b-tree's.
+    for _, ddl in sorted(indexes, key=lambda ix: (" using gist " not in ix[1].lower(), ix[0])):
+        i = load.index(min(load))
+        shares[i].append(ddl)
+        load[i] += 2 if " using gist " in ddl.lower() else 1
+    errors: list[BaseException] = []
+
+    def build(conn: psycopg.Connection, ddls: list[str]) -> None:
+        for ddl in ddls:
+            try:
+                conn.execute("SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0")
+                conn.execute(ddl)
+            except BaseException as exc:  # noqa: BLE001 - collected and raised below
+                errors.append(exc)
+            finally:
+                conn.execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers")
+
+    threads = [threading.Thread(target=build, args=(c, d), daemon=True) for c, d in zip(conns, shares, strict=True)
+               if d]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

@@ -39,7 +39,10 @@ from services.store.common import (
     ORDER_TS,
     POINT_COLUMNS,
     QUARANTINE_COLUMNS,
+    REBUILD_INDEXES,
     WALL_INDEXES,
+    Rows,
+    SQLBulkLoad,
     SQLStore,
     columns_for,
     kpi_dict,
@@ -47,9 +50,11 @@ from services.store.common import (
     lonlat_frame,
     now,
     order_sql,
+    plan_rebuild,
     prepare_appeals,
     py,
     rekey,
+    report_event_rows,
     shape_appeals,
     stats_frame,
     status_filter,
@@ -295,7 +300,11 @@ class SQLiteStore(SQLStore):
         return df
 
     # -- appeals -------------------------------------------------------------------------------------
-    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None) -> InsertResult:
+    def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
+        return _BulkLoad(self, expected_rows)
+
+    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
+                       actor: str = "intake") -> InsertResult:
         rows, ev, repeats = prepare_appeals(appeals, events)
         if not len(rows):
             return InsertResult(0, repeats, [])
@@ -309,19 +318,9 @@ class SQLiteStore(SQLStore):
             ids = np.arange(start + 1, start + 1 + len(rows), dtype=np.int64)
             _insert_rows(cx, "appeal", [("id", ids, None), *((c, *rows.column(c)[1:]) for c in INSERT_COLUMNS)],
                          keep=_DEFAULTED)
-            if ev is None:
-                # One report event per new appeal, made by SQLite from the rows just inserted.
-                cx.execute("INSERT INTO appeal_event (appeal_id, at, actor, action, from_status, to_status, note) "
-                           "SELECT id, reported_at, 'intake', 'report', NULL, 'reported', channel FROM appeal "
-                           "WHERE id BETWEEN ? AND ? ORDER BY id", (int(ids[0]), int(ids[-1])))
-            else:
-                evs, appeal_ids = rekey(rows.values["src_id"], ids, ev)
-                if len(evs):
-                    # Explicit ids in frame order: events() orders ties in time by id.
-                    first = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal_event").fetchone()[0]) + 1
-                    _insert_rows(cx, "appeal_event", [
-                        ("id", np.arange(first, first + len(evs), dtype=np.int64), None), ("appeal_id", appeal_ids, None),
-                        *((c, *evs.column(c)[1:]) for c in EVENT_COLUMNS[2:])])
+            evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
+            if len(evs):
+                _insert_events_rows(cx, evs, appeal_ids)
         return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
 
     def _select_appeal(self, cx: sqlite3.Connection, appeal_id: int, lock: bool = False) -> dict[str, Any] | None:
@@ -523,16 +522,8 @@ ORDER BY d.department_code"""
 
     # -- quarantine ----------------------------------------------------------------------------------
     def quarantine(self, rows: pd.DataFrame) -> int:
-        df = rows.copy()
-        received = now()
-        cols = QUARANTINE_COLUMNS[1:]
-        data = []
-        for r in df.to_dict("records"):
-            data.append((to_us(r.get("received_at") if py(r.get("received_at")) is not None else received),
-                         *(py(r.get(c)) for c in cols[1:])))
         with self._tx() as cx:
-            cx.executemany(f"INSERT INTO quarantine ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", data)
-        return len(data)
+            return _insert_quarantine(cx, rows)
 
     def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
         sql = f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine"
@@ -550,6 +541,29 @@ ORDER BY d.department_code"""
 _DEFAULTED = frozenset({"handling_level", "reopened_count"})
 _MAX_NULLABLE = 62  # NULL patterns are bit masks in an int64
 _LITERAL_MIN_ROWS = 64  # below this, binding costs less than compiling a statement of its own
+
+
+def _insert_quarantine(cx: sqlite3.Connection, rows: pd.DataFrame) -> int:
+    """Insert quarantine rows (received_at default now); returns how many."""
+    received = now()
+    cols = QUARANTINE_COLUMNS[1:]
+    data = [(to_us(r.get("received_at") if py(r.get("received_at")) is not None else received),
+             *(py(r.get(c)) for c in cols[1:])) for r in rows.to_dict("records")]
+    cx.executemany(f"INSERT INTO quarantine ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", data)
+    return len(data)
+
+
+def _insert_events_rows(cx: sqlite3.Connection, events: Rows, appeal_ids: np.ndarray,
+                        first_id: int | None = None) -> int:
+    """Insert events (Rows) for the given stored appeal ids with explicit ids from ``first_id`` (default:
+    after the largest stored): events() orders ties in time by id, so ids follow the frame order.
+    Returns the next free id."""
+    if first_id is None:
+        first_id = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal_event").fetchone()[0]) + 1
+    _insert_rows(cx, "appeal_event", [
+        ("id", np.arange(first_id, first_id + len(events), dtype=np.int64), None), ("appeal_id", appeal_ids, None),
+        *((c, *events.column(c)[1:]) for c in EVENT_COLUMNS[2:])])
+    return first_id + len(events)
 
 
 def _existing(cx: sqlite3.Connection, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
@@ -671,3 +685,76 @@ def _point_columns(kind: str) -> tuple[str, ...]:
     if kind not in POINT_COLUMNS:
         raise ValidationError(f"unknown point layer {kind!r}; expected station or building")
     return POINT_COLUMNS[kind]
+
+
+class _BulkLoad(SQLBulkLoad):
+    """A SQLite bulk load: one write transaction on one connection, batches inserted as they come.
+
+    A rebuilding load (``plan_rebuild``) drops the secondary indexes inside the transaction and creates
+    them again before it commits (SQLite's DDL is transactional, and WAL readers keep reading the last
+    committed state, indexes included, meanwhile)."""
+
+    def __init__(self, store: SQLiteStore, expected_rows: int | None) -> None:
+        super().__init__(expected_rows)
+        self._borrowed = store._borrow()
+        self._cx = self._borrowed.__enter__()
+        self._indexes: list[tuple[str, str]] = []
+        self._in_tx = False
+        try:
+            cx = self._cx
+            cx.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+            stored = int(cx.execute("SELECT COUNT(*) FROM appeal").fetchone()[0])
+            self.rebuild = plan_rebuild(expected_rows, stored)
+            if self.rebuild:
+                for src, ext in cx.execute("SELECT source, external_id FROM appeal"):
+                    self._seen.setdefault(src, set()).add(ext)
+                self._indexes = cx.execute(
+                    f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name IN "
+                    f"({', '.join('?' * len(REBUILD_INDEXES))}) ORDER BY name", REBUILD_INDEXES).fetchall()
+                for name, _ in self._indexes:
+                    cx.execute(f'DROP INDEX "{name}"')
+            self._next_id = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal").fetchone()[0]) + 1
+            self._next_event = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal_event").fetchone()[0]) + 1
+        except BaseException:
+            self._close(commit=False)
+            raise
+
+    def _stored_mask(self, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+        return _existing(self._cx, source, external_id)
+
+    def _reserve_ids(self, n: int) -> np.ndarray:
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        return ids
+
+    def _write(self, rows: Rows, ids: np.ndarray, events: Rows, event_appeal_ids: np.ndarray) -> None:
+        _insert_rows(self._cx, "appeal", [("id", ids, None), *((c, *rows.column(c)[1:]) for c in INSERT_COLUMNS)],
+                     keep=_DEFAULTED)
+        if len(events):
+            self._next_event = _insert_events_rows(self._cx, events, event_appeal_ids, self._next_event)
+
+    def quarantine(self, rows: pd.DataFrame) -> int:
+        return _insert_quarantine(self._cx, rows)  # in the load's transaction: SQLite has one writer
+
+    def _finish(self) -> None:
+        super()._finish()
+        try:
+            for _, ddl in self._indexes:
+                self._cx.execute(ddl)
+        except BaseException:
+            self._close(commit=False)
+            raise
+        self._close(commit=True)
+
+    def _abort(self) -> None:
+        super()._abort()
+        self._close(commit=False)
+
+    def _close(self, commit: bool) -> None:
+        try:
+            if self._in_tx:
+                self._cx.execute("COMMIT" if commit else "ROLLBACK")
+                self._in_tx = False
+        finally:
+            self._borrowed.__exit__(None, None, None)
