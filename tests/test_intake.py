@@ -172,6 +172,49 @@ def test_csv_every_row_stored_or_quarantined_and_reimport_changes_nothing(store,
     assert len(store.query_appeals()) == first.stored
 
 
+def test_a_file_is_one_load_all_or_nothing(store, known, tmp_path, monkeypatch):
+    """Intake loads a file through one Store.bulk_load, told roughly how many rows to expect; a failure
+    in the middle of the file stores none of its appeals, and the next run stores them all."""
+    rows = [r for r in csv_rows(known) if r[1] == "stored"]
+    write_csv(tmp_path / "appeals.csv", rows)
+    expected: list[int | None] = []
+    real_bulk_load = store.bulk_load
+
+    def spy(expected_rows=None):
+        expected.append(expected_rows)
+        return real_bulk_load(expected_rows)
+
+    monkeypatch.setattr(store, "bulk_load", spy)
+    calls = {"n": 0}
+    real_store = Intake._store
+
+    def failing(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return real_store(self, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(Intake, "_store", failing)
+        with pytest.raises(RuntimeError, match="disk full"):
+            run(store, tmp_path / "appeals.csv", chunk_size=2)
+    assert store.query_appeals().empty and store.event_count() == 0
+    summary = run(store, tmp_path / "appeals.csv", chunk_size=2)
+    assert summary.stored == len(rows) == len(store.query_appeals())
+    assert len(expected) == 2 and all(len(rows) / 2 <= e <= len(rows) * 2 for e in expected)
+
+
+def test_estimate_rows():
+    from services.intake import estimate_rows
+
+    head = b"external_id,lon\nA,1\nB,2\n"                          # 3 lines in 25 bytes
+    assert estimate_rows("csv", len(head), head) == 2                  # the header is not a record
+    assert estimate_rows("csv", 100 * len(head), head) == 299
+    assert estimate_rows("jsonl", 10 * len(head), head) == 30
+    assert estimate_rows("csv", 5, b"a,b,c") == 1 and estimate_rows("csv", 0, b"") == 0
+    assert estimate_rows("geojson", 3_000_000, b"{") == 10_000
+
+
 def test_undecodable_bytes_are_quarantined_and_gb18030_is_read(sqlite_store, known, tmp_path):
     p = f"{known['lon']:.8f},{known['lat']:.8f}"
     good = f"E1,法律服务,扫码,,中文描述,{p},1,,1,2025-06-01 10:00,\n".encode()
