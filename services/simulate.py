@@ -531,9 +531,31 @@ def run(sim: Simulator, *, speed: float = 1.0, duration_s: float | None = None, 
             break
         elapsed = clock() - wall0
         now = start + timedelta(seconds=elapsed * speed)
-        counts = sim.step(now)
+        try:
+            counts = sim.step(now)
+        except Exception as exc:
+            if not store_busy(exc):
+                raise
+            # A large import holds the store (SQLite has one writer): new arrivals wait in the
+            # simulator and go in at a later step; a lifecycle step that failed is skipped.
+            print(f"存储繁忙，稍后重试 store busy, retrying at the next step: {exc}", file=sys.stderr)
+            continue
         if on_step is not None:
             on_step(now, counts)
+
+
+def store_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store is busy with another writer or briefly unreachable (worth retrying),
+    rather than that something is wrong with what was written."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a requirement
+        return False
+    return isinstance(exc, psycopg.OperationalError)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -94,6 +94,38 @@ def test_run_stops_between_steps_when_asked(store):
     assert seen == sorted(seen) and seen[-1] > START
 
 
+def test_a_busy_store_delays_arrivals_instead_of_stopping_the_feed(store, monkeypatch, capsys):
+    """While a large import holds the SQLite store, a step fails with "database is locked": the feed
+    says so, goes on, and the appeals that arrived meanwhile are stored at a later step."""
+    import sqlite3
+
+    sim = Simulator(store, np.random.default_rng(5), rate_per_s=5, run_tag="busy")
+    real = store.insert_appeals
+    calls = {"n": 0}
+
+    def locked_twice(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_appeals", locked_twice)
+    stop = threading.Event()
+    steps: list[datetime] = []
+
+    def on_step(now, counts):
+        steps.append(now)
+        if len(steps) == 3:
+            stop.set()
+
+    run(sim, speed=60, tick_s=0.01, start=START, stop=stop, on_step=on_step)
+    assert calls["n"] >= 3 and "store busy" in capsys.readouterr().err
+    assert sim.stats["appeals"] > 0 and len(store.query_appeals()) == sim.stats["appeals"]
+    with pytest.raises(ValueError):                                   # anything else still stops the feed
+        monkeypatch.setattr(store, "insert_appeals", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad")))
+        run(sim, speed=60, tick_s=0.01, start=steps[-1] + timedelta(seconds=5), stop=threading.Event())
+
+
 def test_sigint_stops_cleanly_with_a_summary(tmp_path):
     db = tmp_path / "sigint.sqlite3"
     cmd = [sys.executable, "-m", "services.simulate", "--store", f"sqlite:///{db}", "--rate", "1/s",
