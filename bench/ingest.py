@@ -1,7 +1,9 @@
 """Benchmark: loading 100,000 appeals into each store (SQLite file, PostGIS schema) the way intake does.
 
-Run from the repo root: ``python bench/ingest.py [--rows N] [--repeat R] [--no-postgis | --no-sqlite]``. The appeals are
-the sample's history resampled with new external ids. Two paths are timed per store:
+Run from the repo root: ``python bench/ingest.py [--rows N] [--repeat R] [--no-postgis | --no-sqlite]``.
+The appeals are the sample's history resampled with new external ids. Three paths are timed per store,
+each ``--repeat`` times (default 5) on a fresh empty store; each figure is the best run, as ``timeit``
+reports (other processes on a shared machine only slow a run down), and ``*_median`` gives the median:
 
 * ``valid``: rows that are already valid go through ``services.intake.build_appeals`` (tier, class, area
   codes) and into one ``Store.bulk_load`` in batches of 10,000, each appeal with its report event —
@@ -114,9 +116,12 @@ PATHS = {
 
 
 def bench_store(name: str, open_fresh, frame: pd.DataFrame, csv_path: Path, chunk: int,
-                repeat: int = 3) -> dict[str, float]:
-    """Every path ``repeat`` times, each on a fresh empty store; returns the median rows/s of each
-    (medians: this machine is shared and noisy, and a best-of would flatter)."""
+                repeat: int = 5) -> dict[str, float]:
+    """Every path ``repeat`` times, each on a fresh empty store; returns the best rows/s of each and, as
+    ``<path>_median``, the median. The best is the figure of the code, as ``timeit`` reports it: on a
+    shared machine other processes only ever slow a run down. The median is what to expect on this
+    machine as it is (here it swings by a third within minutes: compare SQLite's figures, which do
+    not depend on any server)."""
     runs: dict[str, list[float]] = {"valid": [], "insert": [], "csv": []}
     failed = False
     for _ in range(max(1, repeat)):
@@ -141,9 +146,11 @@ def bench_store(name: str, open_fresh, frame: pd.DataFrame, csv_path: Path, chun
         failed |= stored != len(frame)
     if failed:
         print(f"FAIL: {name} did not store every row", file=sys.stderr)
-    out = {key: float(np.median(values)) for key, values in runs.items()}
-    print(f"{name:8s} medians of {len(runs['valid'])}: " + ", ".join(f"{k} {v:,.0f} rows/s" for k, v in out.items()))
-    return out | ({"failed": 1.0} if failed else {})
+    out = {key: float(max(values)) for key, values in runs.items()}
+    medians = {f"{key}_median": float(np.median(values)) for key, values in runs.items()}
+    print(f"{name:8s} best of {len(runs['valid'])}: " + ", ".join(f"{k} {v:,.0f}" for k, v in out.items())
+          + " rows/s; medians: " + ", ".join(f"{k[:-7]} {v:,.0f}" for k, v in medians.items()) + " rows/s")
+    return out | medians | ({"failed": 1.0} if failed else {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="appeals to load (default 100000)")
     parser.add_argument("--seed", type=int, default=20240601, help="random seed for resampling")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, help="rows per insert (default 10000)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per store and path; the median is reported")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per store and path; the best and the median are reported")
     parser.add_argument("--no-postgis", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostGIS only")
     args = parser.parse_args(argv)
@@ -175,13 +183,15 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.no_sqlite:
             print("sqlite: skipped (--no-sqlite)")
-            result |= {"sqlite_rows_per_s": None, "sqlite_insert_rows_per_s": None, "sqlite_csv_rows_per_s": None}
+            result |= {"sqlite_rows_per_s": None, "sqlite_rows_per_s_median": None, "sqlite_insert_rows_per_s": None,
+                       "sqlite_csv_rows_per_s": None}
         else:
             counter = iter(range(1000))
             figs = bench_store("sqlite", lambda: SQLiteStore(Path(tmp) / f"bench{next(counter)}.sqlite3"), frame,
                                csv_path, args.chunk_size, args.repeat)
             failed |= bool(figs.get("failed"))
             result["sqlite_rows_per_s"] = round(figs["valid"])
+            result["sqlite_rows_per_s_median"] = round(figs["valid_median"])
             result["sqlite_insert_rows_per_s"] = round(figs["insert"])
             result["sqlite_csv_rows_per_s"] = round(figs["csv"])
 
@@ -189,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if url is None:
             print("postgis: skipped (no TEST_DATABASE_URL / DATABASE_URL, or --no-postgis)")
             result["postgis_rows_per_s"] = None
+            result["postgis_rows_per_s_median"] = None
             result["postgis_insert_rows_per_s"] = None
             result["postgis_csv_rows_per_s"] = None
         else:
@@ -200,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             figs = bench_store("postgis", fresh, frame, csv_path, args.chunk_size, args.repeat)
             failed |= bool(figs.get("failed"))
             result["postgis_rows_per_s"] = round(figs["valid"])
+            result["postgis_rows_per_s_median"] = round(figs["valid_median"])
             result["postgis_insert_rows_per_s"] = round(figs["insert"])
             result["postgis_csv_rows_per_s"] = round(figs["csv"])
-    result["measured"] = ("median rows/s; *_rows_per_s: build_appeals + one bulk_load into an empty store; "
-                          "*_insert_*: insert_appeals per 10k batch; *_csv_*: full intake from CSV")
+    result["measured"] = (f"best of {args.repeat} (rows/s; *_median: the median); *_rows_per_s: build_appeals + "
+                          "one bulk_load into an empty store; *_insert_*: insert_appeals per 10k batch; "
+                          "*_csv_*: full intake from CSV")
     print(json.dumps(result, ensure_ascii=False))
     return 1 if failed else 0
 
