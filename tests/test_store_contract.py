@@ -666,6 +666,11 @@ def test_postgis_repairs_indexes_a_dead_load_left_missing(pg_store):
         assert reopened.repair_indexes() == []
     finally:
         reopened.close()
+    with pg_store._pool.connection() as conn:                   # a store that stays open: its next load
+        conn.execute("DROP INDEX appeal_reported_at")
+    with pg_store.bulk_load(expected_rows=None) as load:
+        load.add(hand_frame().iloc[:1])
+    assert _all_indexes(pg_store) == indexes
 
 
 # ------------------------------------------------------------------------------------------- agreement

@@ -293,20 +293,15 @@ class PostGISStore(SQLStore):
 
     def repair_indexes(self) -> list[str]:
         """Build any index of the schema that is missing (a bulk load that died between its commit and
-        its index builds leaves them so); returns their names. Skipped while a load runs."""
+        its index builds leaves them so); returns their names. Runs on every open of the store and at
+        the start of every bulk load; skipped while a load runs."""
         with self._pool.connection() as conn:
             if not conn.execute(_TRY_SESSION_LOCK).fetchone()[0]:
                 return []
             try:
-                have = {r[0] for r in conn.execute(
-                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()").fetchall()}
-                version = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
-                missing = [(name, ddl) for name, ddl in index_ddl(version).items() if name not in have]
-                for _, ddl in missing:
-                    conn.execute(ddl)
+                return _create_missing_indexes(conn)
             finally:
                 conn.execute(_SESSION_UNLOCK)
-        return [name for name, _ in missing]
 
     @property
     def closed(self) -> bool:
@@ -722,6 +717,7 @@ class _BulkLoad(SQLBulkLoad):
             cx = self._conn
             cx.execute(_SESSION_LOCK)
             self._locked = True
+            _create_missing_indexes(cx)  # what a load that died before its index builds left missing
             self._sequence, self._event_sequence = cx.execute(
                 "SELECT pg_get_serial_sequence('appeal', 'id'), pg_get_serial_sequence('appeal_event', 'id')").fetchone()
             stored = int(cx.execute("SELECT count(*) FROM appeal").fetchone()[0])
@@ -862,6 +858,18 @@ class _BulkLoad(SQLBulkLoad):
                 self._store._pool.putconn(self._conn)
                 if self._aux is not None:
                     self._store._pool.putconn(self._aux)
+
+
+def _create_missing_indexes(conn: psycopg.Connection) -> list[str]:
+    """Create the indexes the applied migrations define that the schema lacks; returns their names.
+    The caller holds the appeal writers' lock (no load is between its commit and its index builds)."""
+    have = {r[0] for r in conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()").fetchall()}
+    version = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+    missing = [(name, ddl) for name, ddl in index_ddl(version).items() if name not in have]
+    for _, ddl in missing:
+        conn.execute(ddl)
+    return [name for name, _ in missing]
 
 
 def _build_weight(name: str, ddl: str) -> float:
