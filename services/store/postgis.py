@@ -152,6 +152,12 @@ FOR EACH STATEMENT EXECUTE FUNCTION appeal_event_append_only()""",
     # Partial indexes of open appeals for the wall display (services.store.common.WALL_INDEXES). Built
     # in the migration's transaction: writes to appeal wait for it (seconds at a million appeals).
     2: [*WALL_INDEXES, "ANALYZE appeal"],
+    # The key of idempotent intake compared byte by byte ("C"): the same order as the database's
+    # C.UTF-8 for UTF-8 text, but PostgreSQL compares "C" text with memcmp instead of strcoll, which
+    # made keeping the unique key up to date in a bulk load a fifth cheaper. The unique index is
+    # rebuilt; the table is not rewritten.
+    3: ['ALTER TABLE appeal ALTER COLUMN source TYPE text COLLATE "C", '
+        'ALTER COLUMN external_id TYPE text COLLATE "C"'],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 # Keys a rebuilding bulk load drops as well, with how to make them again: the events' primary key (its
