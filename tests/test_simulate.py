@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -79,16 +80,22 @@ def test_rate_and_duration_parsing():
         parse_duration("soon")
 
 
-def test_run_stops_between_steps_when_asked(store):
-    sim = Simulator(store, np.random.default_rng(1), rate_per_s=0.05, run_tag="t3")
+def stop_after(steps: int) -> tuple[threading.Event, list[datetime], Callable[[datetime, dict], None]]:
+    """A stop event set by the ``on_step`` callback after ``steps`` steps, and the list of step times."""
     stop = threading.Event()
     seen: list[datetime] = []
 
     def on_step(now, counts):
         seen.append(now)
-        if len(seen) == 3:
+        if len(seen) == steps:
             stop.set()
 
+    return stop, seen, on_step
+
+
+def test_run_stops_between_steps_when_asked(store):
+    sim = Simulator(store, np.random.default_rng(1), rate_per_s=0.05, run_tag="t3")
+    stop, seen, on_step = stop_after(3)
     run(sim, speed=600, tick_s=0.01, start=START, stop=stop, on_step=on_step)
     assert len(seen) == 3  # the step in progress finished, no further step began
     assert seen == sorted(seen) and seen[-1] > START
@@ -110,14 +117,7 @@ def test_a_busy_store_delays_arrivals_instead_of_stopping_the_feed(store, monkey
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store, "insert_appeals", locked_twice)
-    stop = threading.Event()
-    steps: list[datetime] = []
-
-    def on_step(now, counts):
-        steps.append(now)
-        if len(steps) == 3:
-            stop.set()
-
+    stop, steps, on_step = stop_after(3)
     run(sim, speed=60, tick_s=0.01, start=START, stop=stop, on_step=on_step)
     assert calls["n"] >= 3 and "store busy" in capsys.readouterr().err
     assert sim.stats["appeals"] > 0 and len(store.query_appeals()) == sim.stats["appeals"]
