@@ -75,6 +75,13 @@ WALL_INDEXES = (
 OPEN_WINDOW_SQL = f"({TIER_RANK_SQL}) IN (0, 1, 2)"
 
 
+def point_columns(kind: str) -> tuple[str, ...]:
+    """The columns of a point layer (station or building)."""
+    if kind not in POINT_COLUMNS:
+        raise ValidationError(f"unknown point layer {kind!r}; expected station or building")
+    return POINT_COLUMNS[kind]
+
+
 def status_filter(statuses: Sequence[str]) -> tuple[str | None, list[str] | None]:
     """How to filter on ``statuses``: (``OPEN_SQL``, None) when they are exactly the open statuses (so a
     partial index of open appeals applies), (None, None) when they are every status, else (None, the
@@ -522,30 +529,8 @@ class SQLStore(Store, abc.ABC):
         """One appeal as a dict with Python values and Asia/Shanghai datetimes (locked if ``lock``)."""
 
     @abc.abstractmethod
-    def _update_appeal(self, cx: Any, appeal_id: int, changes: dict[str, Any]) -> None:
-        """Write changed columns of one appeal."""
-
-    @abc.abstractmethod
-    def _insert_events(self, cx: Any, events: list[dict[str, Any]]) -> None:
-        """Append events (dicts of EVENT_COLUMNS without id)."""
-
-    @abc.abstractmethod
     def _insert_order(self, cx: Any, order: dict[str, Any], departments: list[str]) -> int:
         """Insert an order and its departments; returns the order id."""
-
-    @abc.abstractmethod
-    def _select_order_rows(self, cx: Any, order_id: int | None = None, appeal_id: int | None = None,
-                           open_only: bool = False, lock: bool = False) -> pd.DataFrame:
-        """Orders joined with their departments (ORDER_COLUMNS), Asia/Shanghai timestamps."""
-
-    @abc.abstractmethod
-    def _update_order_department(self, cx: Any, order_id: int, department_code: str,
-                                 changes: dict[str, Any]) -> None:
-        """Write check-in or outcome of one department of an order."""
-
-    @abc.abstractmethod
-    def _close_order(self, cx: Any, order_id: int, at: datetime) -> None:
-        """Mark an order closed at ``at``."""
 
     @abc.abstractmethod
     def _known_departments(self, cx: Any, codes: list[str]) -> set[str]:
@@ -554,6 +539,198 @@ class SQLStore(Store, abc.ABC):
     @abc.abstractmethod
     def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
         """Begin a bulk load: its transaction, the rebuild plan, and (when rebuilding) the stored keys."""
+
+    # -- the dialect: all that differs between the two stores' SQL, so that the queries below are
+    # written once ---------------------------------------------------------------------------------
+    P = "?"  # the driver's parameter placeholder
+
+    @abc.abstractmethod
+    def _param_ts(self, value: Any) -> Any:
+        """A timestamp as the driver stores it (None, NaT stay None)."""
+
+    @abc.abstractmethod
+    def _any_of(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
+        """The condition "``column`` is one of ``values``" and its one parameter."""
+
+    @abc.abstractmethod
+    def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        """``df`` with its timestamp ``columns`` (as the driver returned them) in Asia/Shanghai."""
+
+    def _bytewise(self, expr: str) -> str:
+        """``expr`` for ORDER BY in byte order (codes sort the same in both stores)."""
+        return expr
+
+    def _lock_clause(self, tables: str) -> str:
+        """What locks the selected rows of ``tables`` until the transaction ends ("" where the write
+        transaction already excludes every other writer)."""
+        return ""
+
+    def _fetch(self, cx: Any, sql: str, params: Sequence[Any] | dict[str, Any], binary: bool = False) -> list[Any]:
+        """Every row of a query (``binary``: a hint that results are many and wide)."""
+        return cx.execute(sql, params).fetchall()
+
+    def _executemany(self, cx: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        cx.executemany(sql, rows)
+
+    def _window(self, since: datetime | None, until: datetime | None) -> tuple[list[str], list[Any]]:
+        """Conditions and parameters of a report-time window [since, until)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            where.append(f"reported_at >= {self.P}")
+            params.append(self._param_ts(since))
+        if until is not None:
+            where.append(f"reported_at < {self.P}")
+            params.append(self._param_ts(until))
+        return where, params
+
+    # -- primitives written once in the dialect ---------------------------------------------------------
+    def _update_appeal(self, cx: Any, appeal_id: int, changes: dict[str, Any]) -> None:
+        """Write changed columns of one appeal."""
+        cols = [c for c in changes if c in APPEAL_COLUMNS and c != "id"]
+        if len(cols) != len(changes):
+            raise ValidationError(f"not appeal columns: {sorted(set(changes) - set(cols))}")
+        values = [self._param_ts(changes[c]) if c in TIMESTAMP_COLUMNS else py(changes[c]) for c in cols]
+        cx.execute(f"UPDATE appeal SET {', '.join(f'{c} = {self.P}' for c in cols)} WHERE id = {self.P}",
+                   (*values, appeal_id))
+
+    def _insert_events(self, cx: Any, events: list[dict[str, Any]]) -> None:
+        """Append events (dicts of EVENT_COLUMNS without id)."""
+        p = self.P
+        self._executemany(
+            cx, "INSERT INTO appeal_event (appeal_id, at, actor, action, from_status, to_status, note) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+            [(e["appeal_id"], self._param_ts(e["at"]), e.get("actor"), e["action"], e.get("from_status"),
+              e.get("to_status"), e.get("note")) for e in events])
+
+    def _select_order_rows(self, cx: Any, order_id: int | None = None, appeal_id: int | None = None,
+                           open_only: bool = False, lock: bool = False) -> pd.DataFrame:
+        """Orders joined with their departments (ORDER_COLUMNS), Asia/Shanghai timestamps."""
+        where: list[str] = []
+        params: list[Any] = []
+        if order_id is not None:
+            where.append(f"o.id = {self.P}")
+            params.append(order_id)
+        if appeal_id is not None:
+            where.append(f"o.appeal_id = {self.P}")
+            params.append(appeal_id)
+        if open_only:
+            where.append("o.status = 'open'")
+        sql = ("SELECT o.id, o.appeal_id, o.community_code, o.issued_by, o.issued_at, o.category, o.tier, "
+               "o.arrival_minutes, o.arrive_by, o.leader_level, o.people_required, o.resolution_hours, "
+               "o.resolve_by, o.status, o.closed_at, o.note, d.department_code, d.checked_in_at, d.outcome, "
+               "d.outcome_at FROM appeal_order o JOIN order_department d ON d.order_id = o.id")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY o.id, {self._bytewise('d.department_code')}"
+        if lock:
+            sql += self._lock_clause("o, d")
+        rows = self._fetch(cx, sql, params)
+        return self._local_times(pd.DataFrame(rows, columns=list(ORDER_COLUMNS)), ORDER_TS)
+
+    def _update_order_department(self, cx: Any, order_id: int, department_code: str,
+                                 changes: dict[str, Any]) -> None:
+        """Write check-in or outcome of one department of an order."""
+        cols = list(changes)
+        values = [self._param_ts(changes[c]) if c in ORDER_TS else py(changes[c]) for c in cols]
+        cx.execute(f"UPDATE order_department SET {', '.join(f'{c} = {self.P}' for c in cols)} "
+                   f"WHERE order_id = {self.P} AND department_code = {self.P}", (*values, order_id, department_code))
+
+    def _close_order(self, cx: Any, order_id: int, at: datetime) -> None:
+        """Mark an order closed at ``at``."""
+        cx.execute(f"UPDATE appeal_order SET status = 'closed', closed_at = {self.P} WHERE id = {self.P}",
+                   (self._param_ts(at), order_id))
+
+    # -- reads written once in the dialect ------------------------------------------------------------
+    def events(self, appeal_id: int) -> pd.DataFrame:
+        with self._read() as cx:
+            rows = self._fetch(cx, f"SELECT {', '.join(EVENT_COLUMNS)} FROM appeal_event WHERE appeal_id = {self.P} "
+                                   "ORDER BY at, id", (int(appeal_id),))
+        return self._local_times(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)), ["at"])
+
+    def event_count(self) -> int:
+        with self._read() as cx:
+            return int(self._fetch(cx, "SELECT COUNT(*) FROM appeal_event", ())[0][0])
+
+    def query_appeals(self, *, statuses: Sequence[str] | None = None, tiers: Sequence[str] | None = None,
+                      categories: Sequence[str] | None = None,
+                      since: datetime | None = None, until: datetime | None = None,
+                      area: tuple[str, str] | None = None, limit: int | None = None,
+                      order: str = "newest", include_personal: bool = False,
+                      columns: Sequence[str] | None = None) -> pd.DataFrame:
+        where, params = self._window(since, until)
+        if statuses is not None:
+            fixed, values = status_filter(statuses)
+            if fixed:
+                where.append(fixed)
+                if since is not None or until is not None:
+                    where.append(OPEN_WINDOW_SQL)
+            elif values is not None:
+                cond, param = self._any_of("status", values)
+                where.append(cond)
+                params.append(param)
+        for col, values in (("tier", tiers), ("category", categories)):
+            if values is not None:
+                cond, param = self._any_of(col, list(values))
+                where.append(cond)
+                params.append(param)
+        if area is not None:
+            where.append(f"{level_column(area[0])} = {self.P}")
+            params.append(area[1])
+        cols = columns_for(include_personal, columns)
+        sql = f"SELECT {', '.join(cols)} FROM appeal"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order_sql(order)}"
+        if limit is not None:
+            sql += f" LIMIT {self.P}"
+            params.append(int(limit))
+        with self._read() as cx:
+            rows = self._fetch(cx, sql, params, binary=True)
+        return shape_appeals(self._local_times(pd.DataFrame(rows, columns=list(cols)), TIMESTAMP_COLUMNS))
+
+    def counts(self, level: str, *, since: datetime | None = None, until: datetime | None = None,
+               open_only: bool = False) -> pd.DataFrame:
+        col = level_column(level)
+        where, params = self._window(since, until)
+        if open_only:
+            where += [OPEN_SQL, OPEN_WINDOW_SQL] if where else [OPEN_SQL]
+        sql = f"SELECT {col} AS code, tier, status, COUNT(*) AS n FROM appeal"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += (f" GROUP BY 1, 2, 3 ORDER BY {col} IS NULL, "
+                + ", ".join(self._bytewise(c) for c in (col, "tier", "status")))
+        with self._read() as cx:
+            rows = self._fetch(cx, sql, params)
+        df = pd.DataFrame(rows, columns=["code", "tier", "status", "n"])
+        df["n"] = df["n"].astype("int64")
+        return df
+
+    def departments(self) -> pd.DataFrame:
+        with self._read() as cx:
+            rows = self._fetch(cx, f"SELECT code, name, name_en FROM department ORDER BY {self._bytewise('code')}", ())
+        return pd.DataFrame(rows, columns=["code", "name", "name_en"])
+
+    def points(self, kind: str) -> pd.DataFrame:
+        cols = point_columns(kind)
+        with self._read() as cx:
+            rows = self._fetch(cx, f"SELECT {', '.join(cols)} FROM {kind} ORDER BY {self._bytewise('code')}", ())
+        df = pd.DataFrame(rows, columns=list(cols))
+        for c in ("offers_appeal", "offers_legal", "offers_psychological"):
+            if c in df:
+                df[c] = df[c].astype("boolean")
+        return df
+
+    def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
+        sql = f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine"
+        params: list[Any] = []
+        if source is not None:
+            sql += f" WHERE source = {self.P}"
+            params.append(source)
+        sql += " ORDER BY received_at DESC, id DESC"
+        with self._read() as cx:
+            rows = self._fetch(cx, sql, params)
+        return self._local_times(pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS)), ["received_at"])
 
     # -- shared flows --------------------------------------------------------------------------------
     @contextmanager

@@ -41,32 +41,24 @@ from services.errors import ValidationError
 from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, TIMESTAMP_COLUMNS, InsertResult
 from services.store.common import (
     INSERT_COLUMNS,
-    OPEN_SQL,
-    OPEN_WINDOW_SQL,
-    ORDER_COLUMNS,
-    ORDER_TS,
-    POINT_COLUMNS,
     QUARANTINE_COLUMNS,
     REBUILD_INDEXES,
     WALL_INDEXES,
     Rows,
     SQLBulkLoad,
     SQLStore,
-    columns_for,
     kpi_dict,
-    level_column,
     local_frame,
     lonlat_frame,
     now,
-    order_sql,
     plan_rebuild,
+    point_columns,
     prepare_appeals,
     py,
     rekey,
     report_event_rows,
     shape_appeals,
     stats_frame,
-    status_filter,
 )
 from services.store.pgbinary import HEADER, TRAILER, Column, column, encode_chunks, encode_rows
 
@@ -356,13 +348,8 @@ class PostGISStore(SQLStore):
                             "DO UPDATE SET name = excluded.name, name_en = excluded.name_en", rows)
         return len(rows)
 
-    def departments(self) -> pd.DataFrame:
-        with self._read() as conn:
-            rows = conn.execute("SELECT code, name, name_en FROM department ORDER BY code COLLATE \"C\"").fetchall()
-        return pd.DataFrame(rows, columns=["code", "name", "name_en"])
-
     def load_points(self, kind: str, frame: pd.DataFrame) -> int:
-        cols = _point_columns(kind)
+        cols = point_columns(kind)
         df = lonlat_frame(frame).reset_index(drop=True)
         data = [column(POINT_KINDS.get(c, "text"), df[c] if c in df else pd.Series([None] * len(df), dtype=object))
                 for c in cols]
@@ -372,15 +359,34 @@ class PostGISStore(SQLStore):
                 _copy(cur, kind, cols, data)
         return len(df)
 
-    def points(self, kind: str) -> pd.DataFrame:
-        cols = _point_columns(kind)
-        with self._read() as conn:
-            rows = conn.execute(f"SELECT {', '.join(cols)} FROM {kind} ORDER BY code COLLATE \"C\"").fetchall()
-        df = pd.DataFrame(rows, columns=list(cols))
-        for c in ("offers_appeal", "offers_legal", "offers_psychological"):
-            if c in df:
-                df[c] = df[c].astype("boolean")
-        return df
+    # -- dialect (services.store.common.SQLStore) ------------------------------------------------------
+    P = "%s"
+
+    def _param_ts(self, value: Any) -> Any:
+        value = py(value)
+        return None if value is None else as_local(value)
+
+    def _any_of(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
+        return f"{column} = ANY(%s)", list(values)
+
+    def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        return local_frame(df, columns)
+
+    def _bytewise(self, expr: str) -> str:
+        return f'{expr} COLLATE "C"'
+
+    def _lock_clause(self, tables: str) -> str:
+        return f" FOR UPDATE OF {tables}"
+
+    def _fetch(self, cx: psycopg.Connection, sql: str, params: Sequence[Any] | dict[str, Any],
+               binary: bool = False) -> list[Any]:
+        # Binary results: the same Python values, parsed faster than text (a third less per row).
+        with cx.cursor(binary=binary) as cur:
+            return cur.execute(sql, params).fetchall()
+
+    def _executemany(self, cx: psycopg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with cx.cursor() as cur:
+            cur.executemany(sql, rows)
 
     # -- appeals -------------------------------------------------------------------------------------
     def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
@@ -435,85 +441,7 @@ class PostGISStore(SQLStore):
                 out[c] = as_local(out[c])
         return out
 
-    def _update_appeal(self, cx: psycopg.Connection, appeal_id: int, changes: dict[str, Any]) -> None:
-        cols = [c for c in changes if c in APPEAL_COLUMNS and c != "id"]
-        if len(cols) != len(changes):
-            raise ValidationError(f"not appeal columns: {sorted(set(changes) - set(cols))}")
-        cx.execute(f"UPDATE appeal SET {', '.join(f'{c} = %s' for c in cols)} WHERE id = %s",
-                   (*(py(changes[c]) for c in cols), appeal_id))
-
-    def _insert_events(self, cx: psycopg.Connection, events: list[dict[str, Any]]) -> None:
-        with cx.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO appeal_event (appeal_id, at, actor, action, from_status, to_status, note) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [(e["appeal_id"], e["at"], e.get("actor"), e["action"], e.get("from_status"),
-                  e.get("to_status"), e.get("note")) for e in events])
-
-    def events(self, appeal_id: int) -> pd.DataFrame:
-        with self._read() as conn:
-            rows = conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM appeal_event WHERE appeal_id = %s "
-                                "ORDER BY at, id", (int(appeal_id),)).fetchall()
-        return local_frame(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)), ["at"])
-
-    def event_count(self) -> int:
-        with self._read() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM appeal_event").fetchone()[0])
-
-    def query_appeals(self, *, statuses: Sequence[str] | None = None, tiers: Sequence[str] | None = None,
-                      categories: Sequence[str] | None = None,
-                      since: datetime | None = None, until: datetime | None = None,
-                      area: tuple[str, str] | None = None, limit: int | None = None,
-                      order: str = "newest", include_personal: bool = False,
-                      columns: Sequence[str] | None = None) -> pd.DataFrame:
-        where, params = _window(since, until)
-        if statuses is not None:
-            fixed, values = status_filter(statuses)
-            if fixed:
-                where.append(fixed)
-                if since is not None or until is not None:
-                    where.append(OPEN_WINDOW_SQL)
-            elif values is not None:
-                where.append("status = ANY(%s)")
-                params.append(values)
-        for col, values in (("tier", tiers), ("category", categories)):
-            if values is not None:
-                where.append(f"{col} = ANY(%s)")
-                params.append(list(values))
-        if area is not None:
-            where.append(f"{level_column(area[0])} = %s")
-            params.append(area[1])
-        ordering = order_sql(order)
-        cols = columns_for(include_personal, columns)
-        text = f"SELECT {', '.join(cols)} FROM appeal"
-        if where:
-            text += " WHERE " + " AND ".join(where)
-        text += f" ORDER BY {ordering}"
-        if limit is not None:
-            text += " LIMIT %s"
-            params.append(int(limit))
-        with self._read() as conn, conn.cursor(binary=True) as cur:
-            # Binary results: the same Python values, parsed faster than text (a third less per row).
-            rows = cur.execute(text, params).fetchall()
-        return shape_appeals(pd.DataFrame(rows, columns=list(cols)))
-
     # -- aggregates ----------------------------------------------------------------------------------
-    def counts(self, level: str, *, since: datetime | None = None, until: datetime | None = None,
-               open_only: bool = False) -> pd.DataFrame:
-        col = level_column(level)
-        where, params = _window(since, until)
-        if open_only:
-            where += [OPEN_SQL, OPEN_WINDOW_SQL] if where else [OPEN_SQL]
-        text = f"SELECT {col} AS code, tier, status, COUNT(*) AS n FROM appeal"
-        if where:
-            text += " WHERE " + " AND ".join(where)
-        text += f' GROUP BY 1, 2, 3 ORDER BY {col} IS NULL, {col} COLLATE "C", tier COLLATE "C", status COLLATE "C"'
-        with self._read() as conn:
-            rows = conn.execute(text, params).fetchall()
-        df = pd.DataFrame(rows, columns=["code", "tier", "status", "n"])
-        df["n"] = df["n"].astype("int64")
-        return df
-
     def overdue(self, now: datetime, *, limit: int | None = None) -> pd.DataFrame:
         text = ("SELECT id, tier, appeal_class, status, category, subdistrict_code, community_code, grid_code, "
                 "next_deadline_kind, next_deadline_at, "
@@ -572,40 +500,6 @@ FROM appeal WHERE reported_at >= %(since)s AND reported_at < %(until)s"""
                             [(order_id, d) for d in departments])
         return int(order_id)
 
-    def _select_order_rows(self, cx: psycopg.Connection, order_id: int | None = None,
-                           appeal_id: int | None = None, open_only: bool = False,
-                           lock: bool = False) -> pd.DataFrame:
-        where, params = [], []
-        if order_id is not None:
-            where.append("o.id = %s")
-            params.append(order_id)
-        if appeal_id is not None:
-            where.append("o.appeal_id = %s")
-            params.append(appeal_id)
-        if open_only:
-            where.append("o.status = 'open'")
-        text = ("SELECT o.id, o.appeal_id, o.community_code, o.issued_by, o.issued_at, o.category, o.tier, "
-                "o.arrival_minutes, o.arrive_by, o.leader_level, o.people_required, o.resolution_hours, "
-                "o.resolve_by, o.status, o.closed_at, o.note, d.department_code, d.checked_in_at, d.outcome, "
-                "d.outcome_at FROM appeal_order o JOIN order_department d ON d.order_id = o.id")
-        if where:
-            text += " WHERE " + " AND ".join(where)
-        text += ' ORDER BY o.id, d.department_code COLLATE "C"'
-        if lock:
-            text += " FOR UPDATE OF o, d"
-        rows = cx.execute(text, params).fetchall()
-        return local_frame(pd.DataFrame(rows, columns=list(ORDER_COLUMNS)), ORDER_TS)
-
-    def _update_order_department(self, cx: psycopg.Connection, order_id: int, department_code: str,
-                                 changes: dict[str, Any]) -> None:
-        cols = list(changes)
-        cx.execute(f"UPDATE order_department SET {', '.join(f'{c} = %s' for c in cols)} "
-                   "WHERE order_id = %s AND department_code = %s",
-                   (*(py(changes[c]) for c in cols), order_id, department_code))
-
-    def _close_order(self, cx: psycopg.Connection, order_id: int, at: datetime) -> None:
-        cx.execute("UPDATE appeal_order SET status = 'closed', closed_at = %s WHERE id = %s", (at, order_id))
-
     def department_stats(self, since: datetime, until: datetime) -> pd.DataFrame:
         text = """
 SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
@@ -642,36 +536,6 @@ ORDER BY d.department_code COLLATE "C"
             cur.executemany(f"INSERT INTO quarantine ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
                             data)
         return len(data)
-
-    def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
-        text = f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine"
-        params: list[Any] = []
-        if source is not None:
-            text += " WHERE source = %s"
-            params.append(source)
-        text += " ORDER BY received_at DESC, id DESC"
-        with self._read() as conn:
-            rows = conn.execute(text, params).fetchall()
-        return local_frame(pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS)), ["received_at"])
-
-
-def _window(since: datetime | None, until: datetime | None) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        where.append("reported_at >= %s")
-        params.append(as_local(since))
-    if until is not None:
-        where.append("reported_at < %s")
-        params.append(as_local(until))
-    return where, params
-
-
-def _point_columns(kind: str) -> tuple[str, ...]:
-    if kind not in POINT_COLUMNS:
-        raise ValidationError(f"unknown point layer {kind!r}; expected station or building")
-    return POINT_COLUMNS[kind]
-
 
 _PART_ROWS = 5_000  # rows per COPY of a bulk load
 

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from services.clocks import TZ, as_local, clock_rules
-from services.errors import ValidationError
 from services.store.base import (
     APPEAL_COLUMNS,
     EVENT_COLUMNS,
@@ -33,31 +32,24 @@ from services.store.base import (
 )
 from services.store.common import (
     INSERT_COLUMNS,
-    OPEN_SQL,
-    OPEN_WINDOW_SQL,
-    ORDER_COLUMNS,
     ORDER_TS,
-    POINT_COLUMNS,
     QUARANTINE_COLUMNS,
     REBUILD_INDEXES,
     WALL_INDEXES,
     Rows,
     SQLBulkLoad,
     SQLStore,
-    columns_for,
     kpi_dict,
-    level_column,
     lonlat_frame,
     now,
-    order_sql,
     plan_rebuild,
+    point_columns,
     prepare_appeals,
     py,
     rekey,
     report_event_rows,
     shape_appeals,
     stats_frame,
-    status_filter,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -274,13 +266,8 @@ class SQLiteStore(SQLStore):
                            "DO UPDATE SET name = excluded.name, name_en = excluded.name_en", rows)
         return len(rows)
 
-    def departments(self) -> pd.DataFrame:
-        with self._read() as cx:
-            rows = cx.execute("SELECT code, name, name_en FROM department ORDER BY code").fetchall()
-        return pd.DataFrame(rows, columns=["code", "name", "name_en"])
-
     def load_points(self, kind: str, frame: pd.DataFrame) -> int:
-        cols = _point_columns(kind)
+        cols = point_columns(kind)
         df = lonlat_frame(frame)
         data = [_obj_list(df[c]) if c in df else [None] * len(df) for c in cols]
         with self._tx() as cx:
@@ -289,15 +276,17 @@ class SQLiteStore(SQLStore):
                            list(zip(*data, strict=True)))
         return len(df)
 
-    def points(self, kind: str) -> pd.DataFrame:
-        cols = _point_columns(kind)
-        with self._read() as cx:
-            rows = cx.execute(f"SELECT {', '.join(cols)} FROM {kind} ORDER BY code").fetchall()
-        df = pd.DataFrame(rows, columns=list(cols))
-        for c in ("offers_appeal", "offers_legal", "offers_psychological"):
-            if c in df:
-                df[c] = df[c].astype("boolean")
-        return df
+    # -- dialect (services.store.common.SQLStore) ------------------------------------------------------
+    P = "?"
+
+    def _param_ts(self, value: Any) -> Any:
+        return to_us(py(value))
+
+    def _any_of(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
+        return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values), ensure_ascii=False)
+
+    def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        return _ts_frame(df, columns)
 
     # -- appeals -------------------------------------------------------------------------------------
     def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
@@ -332,85 +321,7 @@ class SQLiteStore(SQLStore):
             out[c] = from_us(out[c])
         return out
 
-    def _update_appeal(self, cx: sqlite3.Connection, appeal_id: int, changes: dict[str, Any]) -> None:
-        cols = [c for c in changes if c in APPEAL_COLUMNS and c != "id"]
-        if len(cols) != len(changes):
-            raise ValidationError(f"not appeal columns: {sorted(set(changes) - set(cols))}")
-        values = [to_us(changes[c]) if c in TIMESTAMP_COLUMNS else py(changes[c]) for c in cols]
-        cx.execute(f"UPDATE appeal SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?", (*values, appeal_id))
-
-    def _insert_events(self, cx: sqlite3.Connection, events: list[dict[str, Any]]) -> None:
-        cx.executemany(
-            "INSERT INTO appeal_event (appeal_id, at, actor, action, from_status, to_status, note) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(e["appeal_id"], to_us(e["at"]), e.get("actor"), e["action"], e.get("from_status"),
-              e.get("to_status"), e.get("note")) for e in events])
-
-    def events(self, appeal_id: int) -> pd.DataFrame:
-        with self._read() as cx:
-            rows = cx.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM appeal_event WHERE appeal_id = ? "
-                              "ORDER BY at, id", (int(appeal_id),)).fetchall()
-        return _ts_frame(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)), ["at"])
-
-    def event_count(self) -> int:
-        with self._read() as cx:
-            return int(cx.execute("SELECT COUNT(*) FROM appeal_event").fetchone()[0])
-
-    def query_appeals(self, *, statuses: Sequence[str] | None = None, tiers: Sequence[str] | None = None,
-                      categories: Sequence[str] | None = None,
-                      since: datetime | None = None, until: datetime | None = None,
-                      area: tuple[str, str] | None = None, limit: int | None = None,
-                      order: str = "newest", include_personal: bool = False,
-                      columns: Sequence[str] | None = None) -> pd.DataFrame:
-        where, params = _window(since, until)
-        if statuses is not None:
-            fixed, values = status_filter(statuses)
-            if fixed:
-                where.append(fixed)
-                if since is not None or until is not None:
-                    where.append(OPEN_WINDOW_SQL)
-            elif values is not None:
-                where.append("status IN (SELECT value FROM json_each(?))")
-                params.append(json.dumps(values))
-        for col, values in (("tier", tiers), ("category", categories)):
-            if values is not None:
-                where.append(f"{col} IN (SELECT value FROM json_each(?))")
-                params.append(json.dumps(list(values)))
-        if area is not None:
-            where.append(f"{level_column(area[0])} = ?")
-            params.append(area[1])
-        ordering = order_sql(order)
-        cols = columns_for(include_personal, columns)
-        sql = f"SELECT {', '.join(cols)} FROM appeal"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {ordering}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._read() as cx:
-            rows = cx.execute(sql, params).fetchall()
-        df = pd.DataFrame(rows, columns=list(cols))
-        df = _ts_frame(df, TIMESTAMP_COLUMNS)
-        return shape_appeals(df)
-
     # -- aggregates ----------------------------------------------------------------------------------
-    def counts(self, level: str, *, since: datetime | None = None, until: datetime | None = None,
-               open_only: bool = False) -> pd.DataFrame:
-        col = level_column(level)
-        where, params = _window(since, until)
-        if open_only:
-            where += [OPEN_SQL, OPEN_WINDOW_SQL] if where else [OPEN_SQL]
-        sql = f"SELECT {col} AS code, tier, status, COUNT(*) AS n FROM appeal"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" GROUP BY 1, 2, 3 ORDER BY {col} IS NULL, {col}, tier, status"
-        with self._read() as cx:
-            rows = cx.execute(sql, params).fetchall()
-        df = pd.DataFrame(rows, columns=["code", "tier", "status", "n"])
-        df["n"] = df["n"].astype("int64")
-        return df
-
     def overdue(self, now: datetime, *, limit: int | None = None) -> pd.DataFrame:
         t = to_us(now)
         sql = ("SELECT id, tier, appeal_class, status, category, subdistrict_code, community_code, grid_code, "
@@ -467,38 +378,6 @@ FROM appeal WHERE reported_at >= ? AND reported_at < ?"""
                        [(order_id, d) for d in departments])
         return order_id
 
-    def _select_order_rows(self, cx: sqlite3.Connection, order_id: int | None = None,
-                           appeal_id: int | None = None, open_only: bool = False,
-                           lock: bool = False) -> pd.DataFrame:
-        where, params = [], []
-        if order_id is not None:
-            where.append("o.id = ?")
-            params.append(order_id)
-        if appeal_id is not None:
-            where.append("o.appeal_id = ?")
-            params.append(appeal_id)
-        if open_only:
-            where.append("o.status = 'open'")
-        sql = ("SELECT o.id, o.appeal_id, o.community_code, o.issued_by, o.issued_at, o.category, o.tier, "
-               "o.arrival_minutes, o.arrive_by, o.leader_level, o.people_required, o.resolution_hours, "
-               "o.resolve_by, o.status, o.closed_at, o.note, d.department_code, d.checked_in_at, d.outcome, "
-               "d.outcome_at FROM appeal_order o JOIN order_department d ON d.order_id = o.id")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY o.id, d.department_code"
-        rows = cx.execute(sql, params).fetchall()
-        return _ts_frame(pd.DataFrame(rows, columns=list(ORDER_COLUMNS)), ORDER_TS)
-
-    def _update_order_department(self, cx: sqlite3.Connection, order_id: int, department_code: str,
-                                 changes: dict[str, Any]) -> None:
-        cols = list(changes)
-        values = [to_us(changes[c]) if c in ORDER_TS else changes[c] for c in cols]
-        cx.execute(f"UPDATE order_department SET {', '.join(f'{c} = ?' for c in cols)} "
-                   "WHERE order_id = ? AND department_code = ?", (*values, order_id, department_code))
-
-    def _close_order(self, cx: sqlite3.Connection, order_id: int, at: datetime) -> None:
-        cx.execute("UPDATE appeal_order SET status = 'closed', closed_at = ? WHERE id = ?", (to_us(at), order_id))
-
     def department_stats(self, since: datetime, until: datetime) -> pd.DataFrame:
         sql = """
 SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
@@ -524,18 +403,6 @@ ORDER BY d.department_code"""
     def quarantine(self, rows: pd.DataFrame) -> int:
         with self._tx() as cx:
             return _insert_quarantine(cx, rows)
-
-    def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
-        sql = f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine"
-        params: list[Any] = []
-        if source is not None:
-            sql += " WHERE source = ?"
-            params.append(source)
-        sql += " ORDER BY received_at DESC, id DESC"
-        with self._read() as cx:
-            rows = cx.execute(sql, params).fetchall()
-        return _ts_frame(pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS)), ["received_at"])
-
 
 # Columns with a default other than NULL: always bound (leaving one out would mean its default, not NULL).
 _DEFAULTED = frozenset({"handling_level", "reopened_count"})
@@ -667,24 +534,6 @@ def _statements(script: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
-
-
-def _window(since: datetime | None, until: datetime | None) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        where.append("reported_at >= ?")
-        params.append(to_us(since))
-    if until is not None:
-        where.append("reported_at < ?")
-        params.append(to_us(until))
-    return where, params
-
-
-def _point_columns(kind: str) -> tuple[str, ...]:
-    if kind not in POINT_COLUMNS:
-        raise ValidationError(f"unknown point layer {kind!r}; expected station or building")
-    return POINT_COLUMNS[kind]
 
 
 class _BulkLoad(SQLBulkLoad):
