@@ -1,9 +1,13 @@
-"""What the two stores share: preparing frames for bulk insert, shaping results, and the action flows.
+"""What the two stores share: preparing frames for bulk insert, bulk loads, shaping results, the queries
+and the action flows.
 
-``SQLStore`` implements the contract's actions (act, mark_gathering, orders) once, on top of a few
-primitives each store writes in its own SQL (``_tx``, ``_select_appeal``, ``_update_appeal``,
-``_insert_events``, ...). So the two stores differ only in SQL, never in a rule: the rules come from
-services.lifecycle / clocks / orders, called here inside the store's transaction.
+``SQLStore`` implements the contract's actions (act, mark_gathering, orders) and the queries that differ
+between the databases only in dialect (appeal queries, counts, events, orders, quarantine) once, over a
+small dialect each store supplies (placeholder, how timestamps go in and come out, "one of these
+values", byte order, row locks) and a few primitives it writes in its own SQL (``_tx``,
+``_select_appeal``, ``_insert_order``, the aggregates, the bulk paths). So the two stores differ only in
+SQL, never in a rule: the rules come from services.lifecycle / clocks / orders, called here inside the
+store's transaction. ``SQLBulkLoad`` is the store-independent half of ``Store.bulk_load``.
 """
 
 from __future__ import annotations
