@@ -415,14 +415,9 @@ class PostGISStore(SQLStore):
             last = cur.execute("SELECT setval(s, nextval(s) + %s - 1) FROM pg_get_serial_sequence('appeal', 'id') s",
                                (len(rows),)).fetchone()[0]
             ids = np.arange(last - len(rows) + 1, last + 1, dtype=np.int64)
-            # Columns NULL in every row are left out of the copy (their default is NULL).
-            cols = [c for c in INSERT_COLUMNS if c in _DEFAULTED or not rows.all_null(c)]
-            _copy(cur, "appeal", ("id", *cols), [("int8", ids, None), *(rows.column(c) for c in cols)])
             evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
-            if len(evs):
-                ecols = [c for c in EVENT_COLUMNS[2:] if not evs.all_null(c)]
-                _copy(cur, "appeal_event", ("appeal_id", *ecols),
-                      [("int8", appeal_ids, None), *(evs.column(c) for c in ecols)])
+            for table, cols, data in _copies(rows, ids, evs, appeal_ids):
+                _copy(cur, table, cols, data)
         if len(rows) >= ANALYZE_AFTER_ROWS:
             # A large load changes the table's statistics more than autovacuum notices soon enough: without
             # them the planner ignores the partial open-appeal index the wall's queries rely on.
@@ -540,9 +535,19 @@ ORDER BY d.department_code COLLATE "C"
 _PART_ROWS = 5_000  # rows per COPY of a bulk load
 
 
-def _slice(rows: Rows, cols: Sequence[str], part: slice) -> list[Column]:
-    """The columns ``cols`` of ``rows`` for the rows in ``part``."""
-    return [(k, v[part], None if m is None else m[part]) for k, v, m in (rows.column(c) for c in cols)]
+def _copies(rows: Rows, ids: np.ndarray, events: Rows, event_appeal_ids: np.ndarray,
+            event_ids: np.ndarray | None = None) -> list[tuple[str, tuple[str, ...], list[Column]]]:
+    """The COPYs (table, columns, data) that store new appeals with their ids and their events
+    (event ids from the identity default unless given). Columns NULL in every row are left out (their
+    default is NULL)."""
+    cols = [c for c in INSERT_COLUMNS if c in _DEFAULTED or not rows.all_null(c)]
+    out = [("appeal", ("id", *cols), [("int8", ids, None), *(rows.column(c) for c in cols)])]
+    if len(events):
+        ecols = [c for c in EVENT_COLUMNS[2:] if not events.all_null(c)]
+        given = [("int8", event_ids, None)] if event_ids is not None else []
+        out.append(("appeal_event", (*(["id"] if given else []), "appeal_id", *ecols),
+                    [*given, ("int8", event_appeal_ids, None), *(events.column(c) for c in ecols)]))
+    return out
 
 
 def _copy_stream(columns: Sequence[Column]) -> bytes:
@@ -665,21 +670,13 @@ class _BulkLoad(SQLBulkLoad):
     def _write(self, rows: Rows, ids: np.ndarray, events: Rows, event_appeal_ids: np.ndarray) -> None:
         # In parts of a few thousand rows: the writer starts on the first part while the rest is
         # encoded, and the last part leaves the server little to do after the client has finished.
-        cols = [c for c in INSERT_COLUMNS if c in _DEFAULTED or not rows.all_null(c)]
-        ecols = [c for c in EVENT_COLUMNS[2:] if len(events) and not events.all_null(c)]
         event_ids = self._take_ids("_event_ids", self._event_sequence, len(events))
         for start in range(0, len(rows), _PART_ROWS):
             self._raise_error()
             part = slice(start, start + _PART_ROWS)
-            jobs = [("appeal", ("id", *cols),
-                     _copy_stream([("int8", ids[part], None), *_slice(rows, cols, part)]))]
             mine = (event_appeal_ids >= ids[part][0]) & (event_appeal_ids <= ids[part][-1])
-            if mine.any():
-                ev = events.take(mine)
-                jobs.append(("appeal_event", ("id", "appeal_id", *ecols),
-                             _copy_stream([("int8", event_ids[mine], None), ("int8", event_appeal_ids[mine], None),
-                                           *(ev.column(c) for c in ecols)])))
-            self._queue.put(jobs)
+            self._queue.put([(table, cols, _copy_stream(data)) for table, cols, data in _copies(
+                rows.take(part), ids[part], events.take(mine), event_appeal_ids[mine], event_ids[mine])])
 
     def quarantine(self, rows: pd.DataFrame) -> int:
         return self._store.quarantine(rows)  # its own transaction: the load locks no quarantine row

@@ -305,11 +305,8 @@ class SQLiteStore(SQLStore):
                 return InsertResult(0, repeats + int(exists.sum()), [])
             start = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal").fetchone()[0])
             ids = np.arange(start + 1, start + 1 + len(rows), dtype=np.int64)
-            _insert_rows(cx, "appeal", [("id", ids, None), *((c, *rows.column(c)[1:]) for c in INSERT_COLUMNS)],
-                         keep=_DEFAULTED)
             evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
-            if len(evs):
-                _insert_events_rows(cx, evs, appeal_ids)
+            _insert_appeal_rows(cx, rows, ids, evs, appeal_ids)
         return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
 
     def _select_appeal(self, cx: sqlite3.Connection, appeal_id: int, lock: bool = False) -> dict[str, Any] | None:
@@ -418,6 +415,16 @@ def _insert_quarantine(cx: sqlite3.Connection, rows: pd.DataFrame) -> int:
              *(py(r.get(c)) for c in cols[1:])) for r in rows.to_dict("records")]
     cx.executemany(f"INSERT INTO quarantine ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", data)
     return len(data)
+
+
+def _insert_appeal_rows(cx: sqlite3.Connection, rows: Rows, ids: np.ndarray, events: Rows,
+                        event_appeal_ids: np.ndarray, first_event_id: int | None = None) -> int | None:
+    """Insert new appeals with their ids and their events; returns the next free event id."""
+    _insert_rows(cx, "appeal", [("id", ids, None), *((c, *rows.column(c)[1:]) for c in INSERT_COLUMNS)],
+                 keep=_DEFAULTED)
+    if not len(events):
+        return first_event_id
+    return _insert_events_rows(cx, events, event_appeal_ids, first_event_id)
 
 
 def _insert_events_rows(cx: sqlite3.Connection, events: Rows, appeal_ids: np.ndarray,
@@ -578,10 +585,7 @@ class _BulkLoad(SQLBulkLoad):
         return ids
 
     def _write(self, rows: Rows, ids: np.ndarray, events: Rows, event_appeal_ids: np.ndarray) -> None:
-        _insert_rows(self._cx, "appeal", [("id", ids, None), *((c, *rows.column(c)[1:]) for c in INSERT_COLUMNS)],
-                     keep=_DEFAULTED)
-        if len(events):
-            self._next_event = _insert_events_rows(self._cx, events, event_appeal_ids, self._next_event)
+        self._next_event = _insert_appeal_rows(self._cx, rows, ids, events, event_appeal_ids, self._next_event)
 
     def quarantine(self, rows: pd.DataFrame) -> int:
         return _insert_quarantine(self._cx, rows)  # in the load's transaction: SQLite has one writer
