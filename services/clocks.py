@@ -14,11 +14,13 @@ The rules (config/rules.toml [clocks]):
   ``return_visit_working_days`` of the previous step; a reopened appeal restarts its resolution clock at
   the return visit that reopened it.
 
-Working days come from the ``chinese-calendar`` package (holidays off, adjusted weekend workdays 调休
-on). Past the last year the package knows (2026 for chinese-calendar 1.11.0) — or before its first —
-Monday to Friday count as working days and a ``CalendarFallbackWarning`` is issued once per year:
-holidays of those years are unknown until the package is upgraded, so deadlines there may fall on a
-holiday or miss an adjusted workday.
+Working days come from ``services.work_calendar``: for each year the State Council's schedule as an
+administrator entered it in ``config/calendar/official.toml`` (``GM_CALENDAR_FILE`` or
+``use_calendar_file`` point elsewhere), else the ``chinese-calendar`` package (2004–2026 in 1.11.0), else
+computed from the law's statutory holidays (全国年节及纪念日放假办法 as amended in 2024, with make-up days
+for those on a weekend; adjusted workdays 调休 unknown). A computed year is unofficial: a
+``CalendarComputedWarning`` is issued once per year, ``calendar_basis`` / ``unofficial_years`` tell
+screens which deadlines stand on it, and ``unofficial_note`` is the sentence they show.
 
 ``next_deadline`` works on one appeal (a dict); ``next_deadlines`` is the same rule vectorised over a
 frame, and ``next_deadlines_us`` over arrays of microseconds (what bulk inserts use: one calendar look-up
@@ -27,25 +29,27 @@ per distinct day, no datetime objects). They give the same answer (tested).
 
 from __future__ import annotations
 
-import warnings
+import os
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 import numpy as np
 import pandas as pd
 
+from services import work_calendar
 from services.config import rules
+from services.work_calendar import (  # noqa: F401 - the warning and the error are re-exported for callers
+    Basis,
+    CalendarComputedWarning,
+    CalendarFileError,
+    WorkCalendar,
+)
 
 TZ = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
 DEADLINE_KINDS = ("respond", "accept", "resolve", "confirm", "feedback", "return_visit")
-
-
-class CalendarFallbackWarning(UserWarning):
-    """The official calendar does not cover a year; Monday-Friday was used instead."""
 
 
 class Deadline(NamedTuple):
@@ -71,29 +75,61 @@ def as_local(ts: datetime) -> datetime:
     return ts.astimezone(TZ)
 
 
-_warned_years: set[int] = set()
-
-
-def _calendar_range() -> tuple[int, int]:
-    from chinese_calendar import constants
-
-    years = [d.year for d in constants.holidays] + [d.year for d in constants.workdays]
-    return min(years), max(years)
-
-
 def is_workday(day: date) -> bool:
-    """True on an official working day (adjusted workdays included); Monday-Friday outside the calendar."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        if day.year not in _warned_years:
-            _warned_years.add(day.year)
-            first, last = _calendar_range()
-            warnings.warn(
-                f"chinese-calendar covers {first}-{last} only; counting Monday-Friday as working days in "
-                f"{day.year} (holidays and adjusted workdays unknown; upgrade chinese-calendar)",
-                CalendarFallbackWarning, stacklevel=2)
-        return day.weekday() < 5
+    """True on a working day (adjusted workdays 调休 included), on the year's best basis: the official
+    file, the package, or the computed statutory holidays (with a ``CalendarComputedWarning``)."""
+    return work_calendar.calendar().is_workday(day)
+
+
+def _year(when: date | datetime | int) -> int:
+    if isinstance(when, datetime):
+        return as_local(when).year
+    return when if isinstance(when, int) else when.year
+
+
+def calendar_basis(when: date | datetime | int) -> Basis:
+    """Where the working days of ``when``'s year come from: ``"official_file"`` (the State Council's
+    schedule entered in the official file), ``"package"`` (chinese-calendar) or ``"computed"`` (the
+    statutory holidays only: unofficial)."""
+    return work_calendar.calendar().basis(_year(when))
+
+
+def unofficial_years(start: date | datetime | int, end: date | datetime | int) -> list[int]:
+    """The years from ``start``'s to ``end``'s (inclusive) whose working days are computed, not official:
+    deadlines falling in them may move when the State Council's schedule is entered."""
+    cal = work_calendar.calendar()
+    return [y for y in range(_year(start), _year(end) + 1) if cal.basis(y) == "computed"]
+
+
+def unofficial_years_consulted() -> list[int]:
+    """The computed (unofficial) years this process has counted working days in so far: what a CLI run
+    must warn about, as its deadlines there stand on the computed calendar."""
+    cal = work_calendar.calendar()
+    return [y for y in cal.built_years() if cal.basis(y) == "computed"]
+
+
+def unofficial_note(years: list[int], lang: str | None = None) -> str | None:
+    """The sentence a screen shows under deadlines that fall in ``years`` when some are unofficial (None
+    when all are official), e.g. ``截止时间按推算的法定节假日计算（2027年国务院安排尚未录入）``."""
+    from services.i18n import normalise_lang, t
+
+    if not years:
+        return None
+    sep = "、" if normalise_lang(lang) == "zh" else ", "
+    return t("calendar.unofficial", lang, years=sep.join(str(y) for y in sorted(set(years))))
+
+
+def use_calendar_file(path: str | os.PathLike[str] | None = None,
+                      cfg: dict[str, Any] | None = None) -> WorkCalendar:
+    """Count working days with the official schedule file ``path`` from now on (None: ``GM_CALENDAR_FILE``
+    or the shipped file) and forget every cached deadline day; the file is checked at once
+    (``CalendarFileError``). For tests and for reloading after an administrator edited the file."""
+    cal = WorkCalendar(path, cfg)
+    cal.official  # noqa: B018 - read and check the file now, not at the first deadline
+    work_calendar.set_calendar(cal)
+    nth_working_day_after.cache_clear()
+    _day_end_us.cache_clear()
+    return cal
 
 
 @lru_cache(maxsize=4096)

@@ -15,7 +15,7 @@ import pytest
 
 from services import clocks
 from services.clocks import (
-    CalendarFallbackWarning,
+    CalendarComputedWarning,
     Deadline,
     is_workday,
     next_deadline,
@@ -114,16 +114,19 @@ def test_overdue_minutes():
     assert overdue_minutes(appeal("closed"), t(2025, 9, 30, 15, 5)) is None
 
 
-def test_past_the_calendar_falls_back_to_monday_to_friday_with_a_warning(monkeypatch):
-    monkeypatch.setattr(clocks, "_warned_years", set())
-    nth_working_day_after.cache_clear()
-    with pytest.warns(CalendarFallbackWarning, match="Monday-Friday"):
-        # Friday 3 May 2030: Mon 6, Tue 7, Wed 8 (a May Day holiday, if any, is unknown).
-        assert nth_working_day_after(date(2030, 5, 3), 3) == date(2030, 5, 8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # warned once per year only
-        assert is_workday(date(2030, 5, 4)) is False
-    nth_working_day_after.cache_clear()
+def test_past_the_package_the_calendar_is_computed_with_a_warning_once_per_year(tmp_path):
+    empty = tmp_path / "official.toml"
+    empty.write_text("", encoding="utf-8")
+    clocks.use_calendar_file(empty)
+    try:
+        with pytest.warns(CalendarComputedWarning, match="2030 are computed"):
+            # Wed 1 and Thu 2 May 2030 are Labour Day: reported Tue 30 Apr, Fri 3, Mon 6, Tue 7.
+            assert nth_working_day_after(date(2030, 4, 30), 3) == date(2030, 5, 7)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # warned once per year only
+            assert is_workday(date(2030, 5, 4)) is False
+    finally:
+        clocks.use_calendar_file(None)
 
 
 def test_vectorised_deadlines_equal_the_scalar_rule():
