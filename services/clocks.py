@@ -119,6 +119,15 @@ def unofficial_note(years: list[int], lang: str | None = None) -> str | None:
     return t("calendar.unofficial", lang, years=sep.join(str(y) for y in sorted(set(years))))
 
 
+def unofficial_cli_note() -> str | None:
+    """The warning a CLI prints on stderr after its run when deadlines it computed fall in a computed
+    (unofficial) year, in Chinese and English; None when all were official."""
+    years = unofficial_years_consulted()
+    if not years:
+        return None
+    return f"注意 warning: {unofficial_note(years, 'zh')} / {unofficial_note(years, 'en')}"
+
+
 def use_calendar_file(path: str | os.PathLike[str] | None = None,
                       cfg: dict[str, Any] | None = None) -> WorkCalendar:
     """Count working days with the official schedule file ``path`` from now on (None: ``GM_CALENDAR_FILE``

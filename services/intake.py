@@ -1235,6 +1235,7 @@ def main(argv: list[str] | None = None) -> int:
     if not path.is_file():
         print(f"找不到文件 no such file: {path}", file=sys.stderr)
         return 1
+    from services.clocks import unofficial_cli_note
     from services.store import create_store
 
     source = args.source or path.stem
@@ -1251,6 +1252,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         store.close()
     print(summary.text())
+    if note := unofficial_cli_note():  # deadlines on a computed calendar: say so
+        print(note, file=sys.stderr)
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
     return 0 if summary.accounted else 1

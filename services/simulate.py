@@ -594,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bad --start {args.start!r}: use ISO 8601, e.g. 2025-06-01T09:00", file=sys.stderr)
             return 2
         start = start.replace(tzinfo=TZ) if start.tzinfo is None else start
+    from services.clocks import unofficial_cli_note
     from services.store import create_store
 
     stop = threading.Event()
@@ -621,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
             on_step=show)
         print("模拟结束 stopped." if stop.is_set() else "模拟结束 done.")
         print(sim.summary(), flush=True)
+        if note := unofficial_cli_note():  # deadlines on a computed calendar: say so
+            print(note, file=sys.stderr)
     finally:
         store.close()
     return 0

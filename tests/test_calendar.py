@@ -224,3 +224,38 @@ def test_lunar_and_solar_term_days_agree_with_the_package_since_2008():
         if chinese_calendar.get_holiday_detail(new_year) != (True, "Spring Festival"):
             wrong.append((new_year, "春节", chinese_calendar.get_holiday_detail(new_year)))
     assert wrong == []
+
+
+def test_the_intake_cli_warns_when_deadlines_fall_in_a_computed_year(official, quiet, tmp_path, capsys, layers):
+    from services.intake import main
+
+    # 2003 is before the package's first year: a major appeal (15 people) imported from then is due on
+    # the computed calendar, and the CLI says so on stderr.
+    p = layers["community"].geometry.iloc[0].representative_point()
+    (tmp_path / "old.csv").write_text(
+        "external_id,service_type,channel,category,description,lon,lat,people_involved,amount_involved,"
+        f"urgency,reported_at,source_crs\nO1,纠纷调处,来访,邻里纠纷,欠薪,{p.x},{p.y},15,,1,2003-06-10 10:00,\n",
+        encoding="utf-8")
+    assert main([str(tmp_path / "old.csv"), "--store", f"sqlite:///{tmp_path / 'gm.sqlite3'}",
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "截止时间按推算的法定节假日计算（2003年国务院安排尚未录入）" in err
+    assert "2003 schedule is not yet entered" in err
+
+
+def test_the_simulator_cli_warns_when_deadlines_cross_into_2027(official, quiet, tmp_path, capsys):
+    from services.simulate import main
+
+    assert main(["--start", "2026-12-30T09:00", "--duration", "1s", "--tick", "0.5", "--speed", "600",
+                 "--rate", "30/min", "--seed", "3", "--adopt", "none", "--quiet",
+                 "--store", f"sqlite:///{tmp_path / 'gm.sqlite3'}"]) == 0
+    assert "2027年国务院安排尚未录入" in capsys.readouterr().err
+
+
+def test_an_official_run_prints_no_calendar_warning(official, tmp_path, capsys):
+    from services.simulate import main
+
+    assert main(["--start", "2026-06-01T09:00", "--duration", "1s", "--tick", "0.5", "--speed", "600",
+                 "--rate", "30/min", "--seed", "3", "--adopt", "none", "--quiet",
+                 "--store", f"sqlite:///{tmp_path / 'gm.sqlite3'}"]) == 0
+    assert "国务院安排尚未录入" not in capsys.readouterr().err
