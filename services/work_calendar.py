@@ -236,7 +236,7 @@ class YearTable:
     workday: np.ndarray
 
     def is_workday(self, day: date) -> bool:
-        return bool(self.workday[day.timetuple().tm_yday - 1])
+        return bool(self.workday[day.toordinal() - _JAN1[self.year]])
 
 
 def _package_range() -> tuple[int, int]:
@@ -343,6 +343,15 @@ class WorkCalendar:
 _PACKAGE_NAMES = {"New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明",
                   "Labour Day": "劳动节", "Dragon Boat Festival": "端午", "Mid-autumn Festival": "中秋",
                   "National Day": "国庆", "Anti-Fascist 70th Day": "抗战胜利70周年纪念日"}
+
+
+class _Jan1(dict):
+    def __missing__(self, year: int) -> int:
+        v = self[year] = date(year, 1, 1).toordinal()
+        return v
+
+
+_JAN1 = _Jan1()   # year -> ordinal of its January 1st
 
 
 def _days(year: int) -> list[date]:
