@@ -115,7 +115,9 @@ def _target(path: Path, where: str, entry: object) -> tuple[str, str | None]:
 
 def parse_service_map(path: Path, data: dict) -> ServiceMap:
     """Validate a parsed mapping file (see the module docstring); raises ServiceMapError naming the entry."""
+    original = path
     sources: dict[str, SourceMap] = {}
+    path = Path(ServiceMap(path).display)  # named in messages as a clerk finds it
     for source, tables in data.items():
         if not isinstance(tables, dict):
             raise ServiceMapError(f"{path}：[{source}] 应为表（{path}: [{source}] must be a table）")
@@ -135,7 +137,7 @@ def parse_service_map(path: Path, data: dict) -> ServiceMap:
                 k = str(key).strip()
                 out[k.lower() if fld == "service_name" else k] = target
         sources[str(source)] = SourceMap(codes, names)
-    return ServiceMap(path, sources)
+    return ServiceMap(Path(original), sources)
 
 
 def load_service_map(path: str | Path | None = None) -> ServiceMap:
