@@ -27,8 +27,18 @@ row. Rows are processed in chunks (default 10,000) with numpy/pandas, not one by
   milliseconds (UTC). A timestamp without a zone is Asia/Shanghai time. Unparseable timestamps,
   impossible dates, unknown or impossible zones (``CST`` is ambiguous and refused), times more than
   five minutes in the future and times before 2000 are quarantined. No timestamp: the time of import.
-- Tier and class come from ``services.tiers``; status is ``reported``; people involved defaults to 1,
-  urgency to 1 (一般), amount to 0.
+- Tier and class come from ``services.tiers``; people involved defaults to 1, urgency to 1 (一般),
+  amount to 0.
+- Status (``status``: open/closed, 已办结…): without one, or open, an appeal starts at ``reported`` with
+  a ``report`` event. Closed: stored ``closed`` (responded, accepted, resolved and closed at
+  ``updated_datetime``, else the requested time), with a ``report`` and an ``import_close`` event and
+  no next deadline. Open and reported more than ``[intake] backlog_hours`` before the import: imported
+  backlog, its clocks start at the import (see ``imported_state``).
+- Foreign service codes: ``config/open311_services.toml`` maps a source's own ``service_code`` /
+  ``service_name`` to our service type and category (``services.service_map``); an unmapped one is
+  quarantined as ``unknown_service_type`` naming the code and that file.
+- The checks run in the order a clerk must act on them (``REASONS``): a point outside the district is
+  reported as such before any unknown vocabulary.
 - Quarantine is idempotent too: a row already quarantined for the same source, file name, line and
   verbatim text is not stored again (it is counted as quarantined, "already in quarantine").
 
@@ -36,9 +46,10 @@ Fields
 ------
 Required: external_id, service_type (or a category), channel, lon, lat. Optional: category,
 description, source_crs, people_involved, amount_involved, urgency, reported_at, reporter_name,
-reporter_phone, building_code, address. Column names are matched case-insensitively and may be
-Chinese (编号, 服务类型, 渠道, 类别, 描述, 经度, 纬度, 坐标系, 涉及人数, 涉案金额, 紧急程度, 上报时间,
-上报人, 联系电话, 楼栋编码, 地址); see ``FIELD_ALIASES``.
+reporter_phone, building_code, address, status, updated_at, status_notes. Column names are matched
+case-insensitively and may be Chinese (编号, 服务类型, 渠道, 类别, 描述, 经度, 纬度, 坐标系, 涉及人数,
+涉案金额, 紧急程度, 上报时间, 上报人, 联系电话, 楼栋编码, 地址, 状态, 办结时间, 办理说明); see
+``FIELD_ALIASES``.
 
 Open311 GeoReport v2
 --------------------
@@ -49,8 +60,12 @@ or POST-style objects) maps onto ours as follows:
 Open311 field                       appeal field
 ==================================  =====================================================================
 service_request_id                  external_id (unique per ``--source``)
-service_code                        service_type (our codes or Chinese names; see services.vocabulary)
-service_name                        service_type when service_code is not one of ours
+service_code                        service_type: the source's mapping (config/open311_services.toml),
+                                    else our codes or Chinese names (services.vocabulary)
+service_name                        the same, when service_code is neither mapped nor ours
+status                              closed -> stored closed; open -> open (backlog when old)
+updated_datetime                    closed_at of a closed request (else requested_datetime)
+status_notes                        appended to the import_close event's note
 description                         description
 address / address_string            appended to description as "（地址：…）"
 lat, long                           lat, lon (WGS84 by the standard; ``--crs`` overrides for GCJ-02 feeds)
@@ -59,9 +74,8 @@ last_name + first_name, phone       reporter_name (family name first), reporter_
 attributes{...} / attribute[...]    our extension fields: channel, category, people_involved,
                                     amount_involved, urgency, building_code
 (no channel given)                  channel ``hotline`` (12345 hotline hand-over), or --default-channel
-status, status_notes, agency_responsible, service_notice, updated_datetime, expected_datetime,
-address_id, zipcode, media_url, email, device_id, account_id, jurisdiction_id: not stored (intake starts
-every appeal at ``reported``; the lifecycle is ours).
+agency_responsible, service_notice, expected_datetime, address_id, zipcode, media_url, email,
+device_id, account_id, jurisdiction_id: not stored (the lifecycle from here on is ours).
 ==================================  =====================================================================
 
 Exit status: 0 when every row was stored, a duplicate or quarantined; 1 when the file cannot be read
@@ -92,12 +106,15 @@ import pandas as pd
 
 from geo.assign import OUTSIDE, PolygonIndex, assign_points
 from geo.coords import SOURCE_SYSTEMS, to_wgs84
+from services.config import rules
+from services.service_map import ServiceMap, ServiceMapError, load_service_map
 from services.store.base import APPEAL_COLUMNS, BulkLoad, Store
 from services.tiers import appeal_classes, compute_tiers
 from services.vocabulary import (
     CATEGORY_LOOKUP,
     CATEGORY_SERVICE,
     CHANNEL_LOOKUP,
+    CHANNELS_NOTE,
     SERVICE_TYPE_LOOKUP,
     URGENCY_LOOKUP,
     normalise,
@@ -131,6 +148,9 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "reporter_phone": ("reporter_phone", "phone", "联系电话", "电话", "手机"),
     "building_code": ("building_code", "building", "楼栋编码", "楼栋编号"),
     "address": ("address", "address_string", "地址"),
+    "status": ("status", "状态", "办理状态"),
+    "updated_at": ("updated_datetime", "updated_at", "办结时间"),
+    "status_notes": ("status_notes", "办理说明", "办结说明"),
 }
 FIELDS = tuple(FIELD_ALIASES)
 REQUIRED = ("external_id", "service_type", "channel", "lon", "lat")
@@ -138,11 +158,18 @@ FIELD_ZH = {"external_id": "编号", "service_type": "服务类型", "channel": 
             "description": "描述", "lon": "经度", "lat": "纬度", "source_crs": "坐标系",
             "people_involved": "涉及人数", "amount_involved": "涉案金额", "urgency": "紧急程度",
             "reported_at": "上报时间", "reporter_name": "上报人", "reporter_phone": "联系电话",
-            "building_code": "楼栋编码", "address": "地址", "service_name": "服务名称"}
+            "building_code": "楼栋编码", "address": "地址", "service_name": "服务名称",
+            "status": "状态", "updated_at": "办结时间", "status_notes": "办理说明"}
+# Status values (Open311 ``status`` is open or closed; Chinese exports say 已办结 and the like), lower-cased.
+STATUS_LOOKUP = {"open": "open", "closed": "closed", "未办结": "open", "办理中": "open", "处理中": "open",
+                 "待办": "open", "已办结": "closed", "办结": "closed", "已关闭": "closed", "关闭": "closed",
+                 "已完成": "closed", "完成": "closed"}
 _ALIAS_TO_FIELD = {a: f for f, names in FIELD_ALIASES.items() for a in names}
 
-# reason_code -> (Chinese, English) short label, in the order checks run (the first failing one is the
-# row's reason_code; the message lists every failing check).
+# reason_code -> (Chinese, English) short label, in the order a clerk must act on them, which is the order
+# the checks run in (the first failing one is the row's reason_code; the message lists every failing
+# check): the row cannot be read; where the point is (a point outside the district means the row is not
+# ours, whatever else is wrong with it); then the vocabularies, numbers, times and status.
 REASONS: dict[str, tuple[str, str]] = {
     "malformed_row": ("CSV行格式错误", "malformed CSV line"),
     "invalid_json": ("JSON无法解析", "invalid JSON"),
@@ -152,16 +179,17 @@ REASONS: dict[str, tuple[str, str]] = {
     "missing_field": ("缺少必填字段", "missing required field"),
     "not_a_number": ("不是数字", "not a number"),
     "not_finite": ("数值为NaN或无穷大", "NaN or infinite number"),
-    "out_of_range": ("数值超出范围", "value out of range"),
     "unknown_crs": ("未知坐标系", "unknown coordinate system"),
+    "lonlat_swapped": ("经纬度颠倒", "longitude and latitude swapped"),
+    "outside_district": ("坐标不在光明区内", "point outside the district"),
     "unknown_service_type": ("未知服务类型", "unknown service type"),
     "unknown_channel": ("未知渠道", "unknown channel"),
     "unknown_category": ("未知诉求类别", "unknown category"),
+    "out_of_range": ("数值超出范围", "value out of range"),
     "bad_timestamp": ("时间无法识别", "unparseable timestamp"),
     "bad_timezone": ("时区无效", "invalid time zone"),
     "future_timestamp": ("时间晚于当前时间", "timestamp in the future"),
-    "lonlat_swapped": ("经纬度颠倒", "longitude and latitude swapped"),
-    "outside_district": ("坐标不在光明区内", "point outside the district"),
+    "unknown_status": ("未知办理状态", "unknown status"),
     "duplicate_in_file": ("同一文件内编号重复", "external id repeated in the file"),
 }
 
@@ -174,7 +202,8 @@ _CRS_LOOKUP = {
 
 
 class IntakeError(Exception):
-    """The file as a whole cannot be read (exit status 1); no row of it was processed."""
+    """The file as a whole cannot be read, or the service mapping is invalid (exit status 1); no row of
+    it was processed."""
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -747,6 +776,62 @@ def build_appeals(valid: pd.DataFrame, source: str) -> pd.DataFrame:
     return object_frame({c: data[c] for c in APPEAL_COLUMNS})
 
 
+def backlog_age() -> pd.Timedelta:
+    """How long before its import an open appeal must have been reported to be imported backlog
+    (config/rules.toml [intake] backlog_hours)."""
+    return pd.Timedelta(hours=float(rules().get("intake", {}).get("backlog_hours", 72)))
+
+
+# Steps of the loop a closed import is stamped with, all at its closing time (see imported_state).
+CLOSED_STAMPS = ("responded_at", "accepted_at", "resolved_at", "closed_at")
+
+
+def imported_state(appeals: pd.DataFrame, actor: str, source: str, now: pd.Timestamp, *, closed: np.ndarray,
+                   closed_at: pd.Series, backlog: np.ndarray, requested_at: pd.Series,
+                   status_notes: pd.Series | None = None) -> pd.DataFrame | None:
+    """Give imported appeals the state they have in the sending system, and return the events of every
+    appeal of ``appeals`` (None when no appeal is closed or backlog: the store's own report events fit).
+
+    - Closed (``closed``): status ``closed``; responded, accepted, resolved and closed at ``closed_at``
+      (the other system's steps are not known: the closing time is the latest each can have happened,
+      so no rate counts a step as on time that we cannot show was, and resolved never exceeds accepted);
+      no satisfaction (not rated). Events: ``report`` at reported_at and ``import_close`` at closed_at,
+      both by ``actor`` and noting the import. The store computes no next deadline for a closed appeal.
+    - Backlog (``backlog``): reported_at is ``now`` (the appeal reaches us now and its clocks start now).
+      Events: ``report`` at the original ``requested_at`` and ``import_backlog`` at ``now``, noting both.
+    ``appeals`` is changed in place; its ``id`` column keys the events.
+    """
+    if not closed.any() and not backlog.any():
+        return None
+    n = len(appeals)
+    at_closed = pd.to_datetime(closed_at).dt.tz_convert(TZ).reset_index(drop=True)
+    for c in CLOSED_STAMPS:
+        appeals[c] = at_closed.where(pd.Series(closed)).astype(appeals["reported_at"].dtype)
+    appeals["status"] = np.where(closed, "closed", appeals["status"].to_numpy(object)).astype(object)
+    requested = pd.to_datetime(requested_at).dt.tz_convert(TZ).reset_index(drop=True)
+    imported = closed | backlog
+    channel_note = np.array([CHANNELS_NOTE.get(c, c) for c in appeals["channel"]], dtype=object)
+    tag = f"导入：来自{source}（imported from {source}）"
+    report_note = np.where(imported, [f"{c}；{tag}" if c else tag for c in channel_note], channel_note)
+    ids = appeals["id"].to_numpy()
+    report = pd.DataFrame({"appeal_id": ids, "at": appeals["reported_at"].where(~pd.Series(backlog), requested),
+                           "actor": actor, "action": "report", "from_status": None, "to_status": "reported",
+                           "note": report_note})
+    notes = (status_notes if status_notes is not None else pd.Series(pd.NA, index=range(n))).reset_index(drop=True)
+    close_note = [f"导入：{source}中已办结（imported: closed in {source}）" + ("" if pd.isna(x) else f"；{x}")
+                  for x in notes[closed]]
+    close = pd.DataFrame({"appeal_id": ids[closed], "at": at_closed[closed].array, "actor": actor,
+                          "action": "import_close", "from_status": "reported", "to_status": "closed",
+                          "note": close_note})
+    local_now = pd.Timestamp(now).tz_convert(TZ)
+    back_note = [f"积压导入：原于{r:%Y-%m-%d %H:%M}上报，时限自导入时{local_now:%Y-%m-%d %H:%M}起算（imported "
+                 f"backlog: reported {r:%Y-%m-%d %H:%M}, clocks start at import）" for r in requested[backlog]]
+    back = pd.DataFrame({"appeal_id": ids[backlog], "at": local_now, "actor": actor, "action": "import_backlog",
+                         "from_status": "reported", "to_status": "reported", "note": back_note})
+    parts = [f for f in (report, close, back) if len(f)]
+    return pd.concat(parts, ignore_index=True)
+
+
 def object_frame(data: dict[str, Any]) -> pd.DataFrame:
     """A frame whose object arrays stay object columns. Why: pandas would infer Arrow-backed strings, and
     converting them back to Python objects for the database costs more than building the frame."""
@@ -838,9 +923,19 @@ class Intake:
 
     def __init__(self, store: Store, *, source: str, crs: str = "wgs84", now: datetime | None = None,
                  default_channel: str | None = None, chunk_size: int = DEFAULT_CHUNK,
-                 future_tolerance: timedelta = FUTURE_TOLERANCE) -> None:
+                 future_tolerance: timedelta = FUTURE_TOLERANCE,
+                 service_map: str | os.PathLike[str] | ServiceMap | None = None) -> None:
+        """``service_map``: the foreign service codes of each source (a file, default
+        config/open311_services.toml); an invalid file raises IntakeError naming the entry."""
         if crs.lower() not in SOURCE_SYSTEMS:
             raise ValueError(f"unknown --crs {crs!r}; choose one of {', '.join(SOURCE_SYSTEMS)}")
+        if isinstance(service_map, ServiceMap):
+            self.service_map = service_map
+        else:
+            try:
+                self.service_map = load_service_map(service_map)
+            except ServiceMapError as exc:
+                raise IntakeError(str(exc)) from None
         self.store = store
         self.source = source
         self.crs = crs.lower()
@@ -895,9 +990,9 @@ class Intake:
                 with self.store.bulk_load(estimate_rows(fmt, size, head)) as load:
                     self._load = load
                     for chunk in chunks:
-                        appeals, quarantine = self.check(chunk)
+                        appeals, quarantine, events = self.check(chunk)
                         summary.rows += len(chunk.line)
-                        self._store(appeals, quarantine, path.name, summary)
+                        self._store(appeals, quarantine, path.name, summary, events)
                         if bar is not None:
                             if fmt in ("csv", "jsonl"):
                                 bar.update(chunk.progress - done)
@@ -915,12 +1010,14 @@ class Intake:
         return summary
 
     # -- one chunk -----------------------------------------------------------------------------------
-    def _store(self, appeals: pd.DataFrame, quarantine: pd.DataFrame, file: str, summary: Summary) -> None:
-        """Write one checked chunk: new appeals (duplicates counted by the store) and new quarantine rows."""
+    def _store(self, appeals: pd.DataFrame, quarantine: pd.DataFrame, file: str, summary: Summary,
+               events: pd.DataFrame | None = None) -> None:
+        """Write one checked chunk: new appeals with their events (None: the store's report events;
+        duplicates counted by the store) and new quarantine rows."""
         if len(appeals):
             actor = f"intake:{self.source}"
-            result = (self._load.add(appeals, actor=actor) if self._load is not None
-                      else self.store.insert_appeals(appeals, actor=actor))
+            result = (self._load.add(appeals, events, actor=actor) if self._load is not None
+                      else self.store.insert_appeals(appeals, events, actor=actor))
             summary.stored += result.stored
             summary.duplicates += result.duplicates
         if len(quarantine):
@@ -946,8 +1043,10 @@ class Intake:
         self._quarantined.update(keys)
         return q[fresh]
 
-    def check(self, chunk: Chunk) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Split a chunk into store-ready appeals and quarantine rows (line, raw, reason, reason_code)."""
+    def check(self, chunk: Chunk) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        """Split a chunk into store-ready appeals, quarantine rows (line, raw, reason, reason_code), and
+        the appeals' events when some are imported closed or as backlog (else None: the store writes one
+        ``report`` event per appeal, the fast path)."""
         records = chunk.records.reset_index(drop=True)
         n = len(chunk.line)
         na = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
@@ -965,31 +1064,11 @@ class Intake:
                                             "（undecodable characters: save as UTF-8/GB18030 or pass --encoding）")
         live = ~failed_read
 
-        # Vocabularies (before "missing", so that a category can stand in for the service type).
-        svc_text = rec["service_type"]
-        svc = normalise(svc_text, SERVICE_TYPE_LOOKUP)
-        svc = svc.where(svc.notna(), normalise(rec["service_name"], SERVICE_TYPE_LOOKUP))
-        cat_text = rec["category"]
-        cat = normalise(cat_text, CATEGORY_LOOKUP)
-        svc = svc.where(svc.notna() | svc_text.notna(), cat.map(CATEGORY_SERVICE))
-        chan_text = rec["channel"]
-        if self.default_channel:
-            chan_text = chan_text.where(chan_text.notna(), self.default_channel)
-        chan = normalise(chan_text, CHANNEL_LOOKUP)
-
+        # The checks run in the order a clerk must act on them (the first failing one is the row's
+        # reason_code): where the point is comes first, since a point outside the district means the row
+        # is not ours at all, whatever else is wrong with it; then the vocabularies, numbers and times.
         ext = rec["external_id"]
-        present = {"external_id": ext.notna(), "service_type": svc_text.notna() | svc.notna(),
-                   "channel": chan_text.notna(), "lon": rec["lon"].notna(), "lat": rec["lat"].notna()}
-        miss = np.zeros(n, bool)
-        miss_names = pd.Series("", index=rec.index, dtype=object)
-        for f in REQUIRED:
-            m = live & ~present[f].to_numpy(bool)
-            miss |= m
-            miss_names[m] = miss_names[m] + f"、{FIELD_ZH[f]}({f})"
-        checks.add("missing_field", miss, [f"缺少必填字段：{s[1:]}（missing required field: "
-                                           f"{', '.join(re.findall(r'[(]([a-z_]+)[)]', s))}）"
-                                           for s in miss_names[miss]])
-
+        self._missing_checks(checks, live, {"lon": rec["lon"].notna(), "lat": rec["lat"].notna()})
         lon, lon_missing, lon_nan, lon_inf = parse_numbers(rec["lon"])
         lat, lat_missing, lat_nan, lat_inf = parse_numbers(rec["lat"])
         for name, raw_col, bad_num, bad_inf in (("lon", rec["lon"], lon_nan, lon_inf),
@@ -1003,11 +1082,56 @@ class Intake:
                                             f"（unknown coordinate system {_show(v)}）" for v in crs_text[bad_crs]])
         crs = crs.where(crs.notna(), self.crs)
 
-        bad_svc = live & svc_text.notna().to_numpy() & svc.isna().to_numpy()
-        checks.add("unknown_service_type", bad_svc,
-                   [f"未知服务类型{_show(v)}，可用：纠纷调处、投诉建议、帮扶救助、法律服务、心理服务"
-                    f"（unknown service type {_show(v)}; use dispute, complaint, assistance, legal, psychological）"
-                    for v in svc_text[bad_svc]])
+        # Coordinates: convert per source system, then inside/swapped/outside.
+        numeric = live & np.isfinite(lon) & np.isfinite(lat) & (crs.notna().to_numpy())
+        wlon = np.full(n, np.nan)
+        wlat = np.full(n, np.nan)
+        slon = np.full(n, np.nan)
+        slat = np.full(n, np.nan)
+        for system in SOURCE_SYSTEMS:
+            m = numeric & (crs == system).to_numpy()
+            if m.any():
+                wlon[m], wlat[m] = to_wgs84(lon[m], lat[m], system)
+                slon[m], slat[m] = to_wgs84(lat[m], lon[m], system)
+        inside = np.zeros(n, bool)
+        if numeric.any():
+            inside[numeric] = inside_district(wlon[numeric], wlat[numeric])
+        outside = numeric & ~inside
+        swapped = np.zeros(n, bool)
+        if outside.any():
+            swapped[outside] = inside_district(slon[outside], slat[outside])
+        checks.add("lonlat_swapped", swapped,
+                   [f"经纬度颠倒：经度{_fmt(a)}、纬度{_fmt(b)}交换后位于光明区内，请交换经度与纬度两列"
+                    f"（longitude and latitude are swapped: lon={_fmt(a)}, lat={_fmt(b)} swapped falls inside "
+                    f"the district; swap the two columns）" for a, b in zip(lon[swapped], lat[swapped], strict=True)])
+        far = outside & ~swapped
+        checks.add("outside_district", far,
+                   [f"坐标({_fmt(a)}, {_fmt(b)}，{c})不在光明区内，请核对坐标与坐标系{_hint(a, b)}（point ({_fmt(a)}, "
+                    f"{_fmt(b)}, {c}) is outside Guangming district; check the coordinates and --crs）"
+                    for a, b, c in zip(lon[far], lat[far], crs[far], strict=True)])
+
+        # Vocabularies: a source's own service codes (config/open311_services.toml) first, then ours; a
+        # category stands in for a missing service type.
+        svc_text = rec["service_type"]
+        name_text = rec["service_name"]
+        mapped_svc, mapped_cat = self.service_map.apply(self.source, svc_text, name_text)
+        svc = mapped_svc.where(mapped_svc.notna(), normalise(svc_text, SERVICE_TYPE_LOOKUP))
+        svc = svc.where(svc.notna(), normalise(name_text, SERVICE_TYPE_LOOKUP))
+        cat_text = rec["category"]
+        cat = normalise(cat_text, CATEGORY_LOOKUP)
+        cat = cat.where(cat.notna() | cat_text.notna(), mapped_cat)
+        named = svc_text.notna() | name_text.notna()
+        svc = svc.where(svc.notna() | named, cat.map(CATEGORY_SERVICE))
+        chan_text = rec["channel"]
+        if self.default_channel:
+            chan_text = chan_text.where(chan_text.notna(), self.default_channel)
+        chan = normalise(chan_text, CHANNEL_LOOKUP)
+        self._missing_checks(checks, live, {"external_id": ext.notna(), "service_type": named | svc.notna(),
+                                                 "channel": chan_text.notna()})
+
+        bad_svc = live & named.to_numpy() & svc.isna().to_numpy()
+        checks.add("unknown_service_type", bad_svc, [self._unknown_service(c, nm) for c, nm in
+                                                     zip(svc_text[bad_svc], name_text[bad_svc], strict=True)])
         bad_chan = live & chan_text.notna().to_numpy() & chan.isna().to_numpy()
         checks.add("unknown_channel", bad_chan,
                    [f"未知渠道{_show(v)}，可用：扫码、热线、书记在线、来访、主动发现（unknown channel {_show(v)}; "
@@ -1055,35 +1179,40 @@ class Intake:
                     f"{v.isoformat()} is in the future; check the time zone）" for v in reported[future]])
         checks.add("bad_timestamp", old, [f"上报时间{v.tz_convert(TZ):%Y-%m-%d}早于2000年（reported_at before 2000）"
                                           for v in reported[old]])
-        reported = reported.where(~pd.Series(t_missing), now)
 
-        # Coordinates: convert per source system, then inside/swapped/outside.
-        numeric = live & np.isfinite(lon) & np.isfinite(lat) & (crs.notna().to_numpy())
-        wlon = np.full(n, np.nan)
-        wlat = np.full(n, np.nan)
-        slon = np.full(n, np.nan)
-        slat = np.full(n, np.nan)
-        for system in SOURCE_SYSTEMS:
-            m = numeric & (crs == system).to_numpy()
-            if m.any():
-                wlon[m], wlat[m] = to_wgs84(lon[m], lat[m], system)
-                slon[m], slat[m] = to_wgs84(lat[m], lon[m], system)
-        inside = np.zeros(n, bool)
-        if numeric.any():
-            inside[numeric] = inside_district(wlon[numeric], wlat[numeric])
-        outside = numeric & ~inside
-        swapped = np.zeros(n, bool)
-        if outside.any():
-            swapped[outside] = inside_district(slon[outside], slat[outside])
-        checks.add("lonlat_swapped", swapped,
-                   [f"经纬度颠倒：经度{_fmt(a)}、纬度{_fmt(b)}交换后位于光明区内，请交换经度与纬度两列"
-                    f"（longitude and latitude are swapped: lon={_fmt(a)}, lat={_fmt(b)} swapped falls inside "
-                    f"the district; swap the two columns）" for a, b in zip(lon[swapped], lat[swapped], strict=True)])
-        far = outside & ~swapped
-        checks.add("outside_district", far,
-                   [f"坐标({_fmt(a)}, {_fmt(b)}，{c})不在光明区内，请核对坐标与坐标系{_hint(a, b)}（point ({_fmt(a)}, "
-                    f"{_fmt(b)}, {c}) is outside Guangming district; check the coordinates and --crs）"
-                    for a, b, c in zip(lon[far], lat[far], crs[far], strict=True)])
+        # Status: a closed request (Open311 ``status`` closed) is stored closed at its closing time
+        # (``updated_datetime``, else its requested time); an open one stays open.
+        st_text = rec["status"]
+        status = st_text.str.lower().map(STATUS_LOOKUP)
+        bad_st = live & st_text.notna().to_numpy() & status.isna().to_numpy()
+        checks.add("unknown_status", bad_st, [f"未知办理状态{_show(v)}，应为open（办理中）或closed（已办结）"
+                                              f"（unknown status {_show(v)}; use open or closed）"
+                                              for v in st_text[bad_st]])
+        closed = (status == "closed").fillna(False).to_numpy(bool)
+        updated, u_missing, u_code, u_detail = parse_timestamps(rec["updated_at"].where(pd.Series(closed)))
+        for code, zh, en in (("bad_timestamp", "办结时间无法识别或日期不存在", "unparseable or impossible updated_datetime"),
+                             ("bad_timezone", "办结时间的时区无效或有歧义（如CST）",
+                              "updated_datetime has an unknown, impossible or ambiguous time zone")):
+            m = live & closed & (u_code == code)
+            checks.add(code, m, [f"{zh}：{_show(v)}（{en}: {_show(v)}）" for v in u_detail[m]])
+        # No requested time: a closed request was reported no later than it closed.
+        reported = reported.where(~pd.Series(t_missing) | updated.isna(), updated)
+        reported = reported.where(reported.notna() | ~pd.Series(t_missing), now)
+        closed_at = updated.where(updated.notna(), reported)
+        u_future = live & closed & (closed_at > now + pd.Timedelta(self.future_tolerance)).fillna(False).to_numpy(bool)
+        checks.add("future_timestamp", u_future,
+                   [f"办结时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（updated_datetime "
+                    f"{v.isoformat()} is in the future; check the time zone）" for v in closed_at[u_future]])
+        early = live & closed & (closed_at < reported).fillna(False).to_numpy(bool)
+        checks.add("bad_timestamp", early,
+                   [f"办结时间{c.tz_convert(TZ):%Y-%m-%d %H:%M}早于上报时间{r.tz_convert(TZ):%Y-%m-%d %H:%M}"
+                    f"（updated_datetime {c.isoformat()} is before requested_datetime {r.isoformat()}）"
+                    for c, r in zip(closed_at[early], reported[early], strict=True)])
+        # A request the sender says is open, reported long before it reaches us, is imported backlog: its
+        # clocks start now. A row without a status is a report like any other (a clerk's list, a history
+        # backfill) and keeps its report time as the start of its clocks.
+        backlog = ((status == "open").fillna(False).to_numpy(bool) & ~t_missing
+                   & (reported < now - backlog_age()).fillna(False).to_numpy(bool))
 
         # Repeated external id in this file (earlier chunk or earlier row of this one).
         ok_so_far = ~checks.failed
@@ -1113,12 +1242,20 @@ class Intake:
             "lon": wlon[good], "lat": wlat[good], "source_crs": crs[good].to_numpy(object),
             "people_involved": people[good].astype(np.int64), "amount_involved": amount[good],
             "urgency": urgency[good].astype(np.int64),
-            "reported_at": reported[good].reset_index(drop=True),
+            "reported_at": reported.where(~pd.Series(backlog), now)[good].reset_index(drop=True),
             "reporter_name": rec["reporter_name"][good].to_numpy(object),
             "reporter_phone": rec["reporter_phone"][good].to_numpy(object),
             "building_code": rec["building_code"][good].to_numpy(object),
         })
-        appeals = build_appeals(valid, self.source) if len(valid) else valid
+        events = None
+        if len(valid):
+            appeals = build_appeals(valid, self.source)
+            events = imported_state(appeals, f"intake:{self.source}", self.source, now,
+                                    closed=closed[good], closed_at=closed_at[good].reset_index(drop=True),
+                                    backlog=backlog[good], requested_at=reported[good].reset_index(drop=True),
+                                    status_notes=rec["status_notes"][good].reset_index(drop=True))
+        else:
+            appeals = valid
         bad = np.flatnonzero(checks.failed)
         quarantine = pd.DataFrame({
             "line": chunk.line[bad].astype(np.int64),
@@ -1126,7 +1263,28 @@ class Intake:
             "reason": checks.message[bad],
             "reason_code": checks.code[bad],
         })
-        return appeals, quarantine
+        return appeals, quarantine, events
+
+    def _unknown_service(self, code: Any, name: Any) -> str:
+        """The quarantine message of a service code/name that is neither ours nor mapped for the source."""
+        what = " / ".join(_show(v) for v in (code, name) if not pd.isna(v))
+        where = self.service_map.display
+        return (f"未知服务类型{what}：不是本系统的服务类型（纠纷调处、投诉建议、帮扶救助、法律服务、心理服务），"
+                f"{where}中来源[{self.source}]也没有它的映射，请改用本系统服务类型或在{where}中加入映射"
+                f"（unknown service type {what}: not one of ours (dispute, complaint, assistance, legal, "
+                f"psychological) and not mapped for source {self.source!r} in {where}; add it there）")
+
+    @staticmethod
+    def _missing_checks(checks: _Checks, live: np.ndarray, present: dict[str, pd.Series]) -> None:
+        """``missing_field`` for the rows that lack any of the given required fields (one message each)."""
+        miss = np.zeros(len(live), bool)
+        names = pd.Series("", index=pd.RangeIndex(len(live)), dtype=object)
+        for f, ok in present.items():
+            m = live & ~ok.to_numpy(bool)
+            miss |= m
+            names[m] = names[m] + f"、{FIELD_ZH[f]}({f})"
+        checks.add("missing_field", miss, [f"缺少必填字段：{s[1:]}（missing required field: "
+                                           f"{', '.join(re.findall(r'[(]([a-z_]+)[)]', s))}）" for s in names[miss]])
 
     @staticmethod
     def _number_checks(checks: _Checks, live: np.ndarray, name: str, raw: pd.Series, bad_num: np.ndarray,

@@ -315,8 +315,9 @@ def test_open311(sqlite_store, known, tmp_path):
     assert pd.Timestamp(a["reported_at"]) == pd.Timestamp("2025-06-01 09:30", tz=TZ)
     b = appeals["638345"]
     assert (b["service_type"], b["channel"], b["category"], b["people_involved"], b["status"]) == \
-        ("dispute", "qr_scan", "wage_arrears", 20, "reported")
+        ("dispute", "qr_scan", "wage_arrears", 20, "closed")  # status closed: stored closed
     assert pd.Timestamp(b["reported_at"]) == pd.Timestamp("2025-06-01 09:30", tz=TZ)
+    assert pd.Timestamp(b["closed_at"]) == pd.Timestamp(b["reported_at"])  # no updated_datetime: requested
     d = appeals["638347"]
     assert (d["channel"], d["urgency"], d["appeal_class"]) == ("walk_in", 3, "class1")
     assert quarantine_by_line(sqlite_store, "open311")[3]["reason_code"] == "unknown_service_type"
