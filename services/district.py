@@ -20,6 +20,7 @@ from data import sample
 from geo import mapview
 from geo.crs import area_m2
 from services.i18n import LANGS, label, normalise_lang, t, table
+from services.vocabulary import ACTOR_ALIASES
 
 BASE_LAYERS = ("subdistrict", "community", "grid", "subgrid", "happiness_unit", "station", "building")
 DEFAULT_VISIBLE = ("subdistrict", "community", "grid", "happiness_unit", "station")
@@ -70,6 +71,9 @@ def _actor_codes() -> dict[str, str]:
             out[code] = code
             for lang in LANGS:
                 out[texts[lang].strip().lower()] = code
+    for code, aliases in ACTOR_ALIASES.items():
+        for alias in aliases:
+            out.setdefault(alias.strip().lower(), code)
     return out
 
 

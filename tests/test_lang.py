@@ -95,6 +95,9 @@ def test_every_actor_code_is_labelled_in_both_languages():
     assert district.actor_name("指挥中心值班员", "en") == label("actor", "duty_officer", "en")
     assert district.actor_code("Duty officer ") == district.actor_code("指挥中心值班员") == "duty_officer"
     assert district.actor_code("张三") == "张三"
+    # the wall's pre-filled operator name, in either language, is stored as the code
+    assert {district.actor_code(t("wall.operator_default", lang)) for lang in ("zh", "en")} == {"duty_officer"}
+    assert district.actor_name("市民", "en") == label("actor", "citizen", "en")
 
 
 def test_every_actor_in_the_sample_events_reads_in_both_languages(layers):
