@@ -41,7 +41,7 @@ from services.vocabulary import (
     SERVICE_TYPES,
 )
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 DEFAULT_SEED = 20191
 TZ = ZoneInfo("Asia/Shanghai")
 HERE = Path(__file__).resolve().parent
@@ -59,13 +59,21 @@ N_APPEALS = 17_000
 # Subdistricts with their real names; the seed points (lon, lat) place them roughly where they are.
 # Community names are the real communities of each subdistrict as best known; their polygons are synthetic.
 SUBDISTRICTS = [
-    # code suffix, zh, en, seed lon, seed lat, communities
-    ("001", "光明街道", "Guangming", 113.947, 22.785, ["光明", "碧眼", "白花", "东周", "迳口"]),
-    ("002", "公明街道", "Gongming", 113.885, 22.790, ["公明", "上村", "下村", "李松蓢", "西田", "红花山", "南光"]),
-    ("003", "新湖街道", "Xinhu", 113.925, 22.810, ["楼村", "新羌", "圳美"]),
-    ("004", "凤凰街道", "Fenghuang", 113.958, 22.742, ["凤凰", "塘家", "东坑", "甲子塘", "塘尾", "翠湖"]),
-    ("005", "玉塘街道", "Yutang", 113.915, 22.722, ["玉律", "长圳", "红星", "田寮"]),
-    ("006", "马田街道", "Matian", 113.905, 22.760, ["合水口", "马山头", "将石", "石围", "新庄", "薯田埔"]),
+    # code suffix, zh, en, seed lon, seed lat, communities (zh, en: Hanyu Pinyin of the place name)
+    ("001", "光明街道", "Guangming", 113.947, 22.785,
+     [("光明", "Guangming"), ("碧眼", "Biyan"), ("白花", "Baihua"), ("东周", "Dongzhou"), ("迳口", "Jingkou")]),
+    ("002", "公明街道", "Gongming", 113.885, 22.790,
+     [("公明", "Gongming"), ("上村", "Shangcun"), ("下村", "Xiacun"), ("李松蓢", "Lisonglang"), ("西田", "Xitian"),
+      ("红花山", "Honghuashan"), ("南光", "Nanguang")]),
+    ("003", "新湖街道", "Xinhu", 113.925, 22.810, [("楼村", "Loucun"), ("新羌", "Xinqiang"), ("圳美", "Zhenmei")]),
+    ("004", "凤凰街道", "Fenghuang", 113.958, 22.742,
+     [("凤凰", "Fenghuang"), ("塘家", "Tangjia"), ("东坑", "Dongkeng"), ("甲子塘", "Jiazitang"), ("塘尾", "Tangwei"),
+      ("翠湖", "Cuihu")]),
+    ("005", "玉塘街道", "Yutang", 113.915, 22.722,
+     [("玉律", "Yulü"), ("长圳", "Changzhen"), ("红星", "Hongxing"), ("田寮", "Tianliao")]),
+    ("006", "马田街道", "Matian", 113.905, 22.760,
+     [("合水口", "Heshuikou"), ("马山头", "Mashantou"), ("将石", "Jiangshi"), ("石围", "Shiwei"), ("新庄", "Xinzhuang"),
+      ("薯田埔", "Shutianpu")]),
 ]
 FENGHUANG = DISTRICT_CODE + "004"
 
@@ -86,6 +94,8 @@ UNIT_TYPES = ["commercial", "industrial", "residential", "urban_village", "const
 SITE_STATIONS = {"residential": 45, "construction": 82, "industrial": 20, "school": 7, "hospital": 5}
 SITE_TYPE_ZH = {k: label("site_type", k, "zh") for k in SITE_STATIONS}
 UNIT_TYPE_ZH = {k: label("unit_type", k, "zh") for k in UNIT_TYPES}
+SITE_TYPE_EN = {k: label("site_type", k, "en") for k in SITE_STATIONS}
+UNIT_TYPE_EN = {k: label("unit_type", k, "en") for k in UNIT_TYPES}
 
 DEPARTMENTS = [
     ("petitions", "区信访局", "Petitions Bureau"),
@@ -323,9 +333,10 @@ def _layers(outline: shapely.Geometry, b: pd.DataFrame, rng: np.random.Generator
         b_sub[m] = si
         names = s[5]
         cseeds = _seeds_for(sg, bxy[m], bpop[m], len(names), rng, area_share=0.3)
-        for ci, (name, cg) in enumerate(zip(names, _partition(sg, cseeds), strict=True)):
+        for ci, ((name, name_en), cg) in enumerate(zip(names, _partition(sg, cseeds), strict=True)):
             comm_rows.append({"code": f"{DISTRICT_CODE}{s[0]}{ci + 1:03d}", "name": f"{name}社区",
-                              "parent_code": DISTRICT_CODE + s[0], "geometry": cg})
+                              "name_en": f"{name_en} Community", "parent_code": DISTRICT_CODE + s[0],
+                              "geometry": cg})
     comm = gpd.GeoDataFrame(comm_rows, geometry="geometry", crs=METRIC_CRS)
 
     # Grids: 1,734 apportioned to communities by people (80 %) and area (20 %).
@@ -342,7 +353,8 @@ def _layers(outline: shapely.Geometry, b: pd.DataFrame, rng: np.random.Generator
         gseeds = _seeds_for(cg, bxy[m], bpop[m], int(n_grids[ci]), rng, area_share=0.2)
         for gi, gg in enumerate(_partition(cg, gseeds)):
             grid_rows.append({"code": f"{crow.code}{gi + 1:03d}", "name": f"{crow['name']}第{gi + 1}网格",
-                              "parent_code": crow.code, "geometry": gg})
+                              "name_en": f"{crow['name_en']} Grid {gi + 1}", "parent_code": crow.code,
+                              "geometry": gg})
     grid = gpd.GeoDataFrame(grid_rows, geometry="geometry", crs=METRIC_CRS)
     b_grid = _locate(grid.geometry.values, bxy)
     b["grid_index"] = b_grid
@@ -371,10 +383,11 @@ def _layers(outline: shapely.Geometry, b: pd.DataFrame, rng: np.random.Generator
         shapely.prepare(gg)
         m = b_grid == gi
         sseeds = _seeds_for(gg, bxy[m], bpop[m], k, rng, area_share=0.3)
-        gcode, gname = grid.code.values[gi], grid.name.values[gi]
+        gcode, gname, gname_en = grid.code.values[gi], grid.name.values[gi], grid.name_en.values[gi]
         for si, sg in enumerate(_partition(gg, sseeds)):
             sub_rows_g.append({"code": f"{gcode}R{si + 1}", "name": f"{gname}红色小分格{si + 1}",
-                               "parent_code": gcode, "geometry": sg})
+                               "name_en": f"{gname_en} Red Sub-grid {si + 1}", "parent_code": gcode,
+                               "geometry": sg})
     subgrid = gpd.GeoDataFrame(sub_rows_g, geometry="geometry", crs=METRIC_CRS)
 
     # Happiness units: 39 units tiling Fenghuang, typed by the land use that dominates each.
@@ -402,6 +415,7 @@ def _layers(outline: shapely.Geometry, b: pd.DataFrame, rng: np.random.Generator
     for ui, hg in enumerate(hgeoms):
         t = UNIT_TYPES[utype[ui]]
         hu_rows.append({"code": f"{FENGHUANG}HU{ui + 1:02d}", "name": f"凤凰幸福里{ui + 1:02d}（{UNIT_TYPE_ZH[t]}）",
+                        "name_en": f"Fenghuang Happiness Unit {ui + 1:02d} ({UNIT_TYPE_EN[t]})",
                         "parent_code": FENGHUANG, "unit_type": t, "base_posts": 4,
                         "specialist_posts": int(1 + upop[ui] // 6000), "geometry": hg})
     happiness_unit = gpd.GeoDataFrame(hu_rows, geometry="geometry", crs=METRIC_CRS)
@@ -441,10 +455,10 @@ def _stations(layers: dict[str, gpd.GeoDataFrame], b: pd.DataFrame, rng: np.rand
         idx = np.flatnonzero(mask)
         return int(idx[cKDTree(bxy[idx]).query(c)[1]])
 
-    def row(code: str, name: str, level: str, site_type: str | None, bi: int,
+    def row(code: str, name: tuple[str, str], level: str, site_type: str | None, bi: int,
             services: tuple[bool, bool, bool]) -> dict:
         ci = int(b_comm[bi])
-        return {"code": code, "name": name, "level": level, "site_type": site_type,
+        return {"code": code, "name": name[0], "name_en": name[1], "level": level, "site_type": site_type,
                 "offers_appeal": services[0], "offers_legal": services[1], "offers_psychological": services[2],
                 "parent_code": comm.code.values[ci], "building_code": b.code.values[bi],
                 "geometry": shapely.Point(bxy[bi])}
@@ -452,17 +466,20 @@ def _stations(layers: dict[str, gpd.GeoDataFrame], b: pd.DataFrame, rng: np.rand
     all_b = np.ones(len(b), bool)
     seat = _to_metric_point(113.936, 22.748)  # the district government's seat, roughly
     bi = int(cKDTree(bxy).query(seat)[1])
-    rows.append(row("ST-D-01", "光明区群众诉求服务中心", "district", None, bi, (True, True, True)))
+    rows.append(row("ST-D-01", ("光明区群众诉求服务中心", "Guangming District Appeals Service Centre"), "district",
+                    None, bi, (True, True, True)))
     sub = layers["subdistrict"]
     b_sub = _locate(sub.geometry.values, bxy)
     for si, srow in sub.iterrows():
         bi = hall_at(srow.geometry, all_b & (b_sub == si))
-        rows.append(row(f"ST-S-{si + 1:02d}", f"{srow['name']}群众诉求服务中心", "subdistrict", None, bi,
-                        (True, True, True)))
+        rows.append(row(f"ST-S-{si + 1:02d}", (f"{srow['name']}群众诉求服务中心",
+                                               f"{srow['name_en']} Subdistrict Appeals Service Centre"),
+                        "subdistrict", None, bi, (True, True, True)))
     for ci, crow in comm.iterrows():
         bi = hall_at(crow.geometry, b_comm == ci)
-        rows.append(row(f"ST-C-{ci + 1:02d}", f"{crow['name']}群众诉求服务站", "community", None, bi,
-                        (True, True, True)))
+        rows.append(row(f"ST-C-{ci + 1:02d}", (f"{crow['name']}群众诉求服务站",
+                                               f"{crow['name_en']} Appeals Service Station"),
+                        "community", None, bi, (True, True, True)))
     n = 0
     for site_type, count in SITE_STATIONS.items():
         if site_type == "construction":
@@ -487,9 +504,10 @@ def _stations(layers: dict[str, gpd.GeoDataFrame], b: pd.DataFrame, rng: np.rand
                 "school": (True, rng.random() < 0.3, True),
                 "hospital": (rng.random() < 0.5, True, True),
             }[site_type]
-            cname = comm.name.values[b_comm[bi]]
-            rows.append(row(f"ST-N-{n:03d}", f"{cname}{SITE_TYPE_ZH[site_type]}诉求服务点{k + 1}", "site",
-                            site_type, int(bi), svc))
+            cname, cname_en = comm.name.values[b_comm[bi]], comm.name_en.values[b_comm[bi]]
+            rows.append(row(f"ST-N-{n:03d}", (f"{cname}{SITE_TYPE_ZH[site_type]}诉求服务点{k + 1}",
+                                              f"{cname_en} {SITE_TYPE_EN[site_type]} Appeal Point {k + 1}"),
+                            "site", site_type, int(bi), svc))
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC_CRS)
 
 
@@ -668,6 +686,9 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
     sat_out = np.full(n, None, dtype=object)
     reopened = np.zeros(n, dtype=np.int64)
     actors = {"community": "社区", "subdistrict": "街道专班", "district": "区专班"}
+    # Event actors are codes labelled through the string table (group "actor"), so that the timeline
+    # reads in the chosen language.
+    handlers = {"community": "community_handler", "subdistrict": "subdistrict_handler", "district": "district_handler"}
     for i in range(n):
         steps = [("respond", t_resp[i], "reported", "reported"), ("accept", t_acc[i], "reported", "accepted"),
                  ("dispatch", t_disp[i], "accepted", "dispatched"), ("resolve", t_res[i], "dispatched", "resolved"),
@@ -680,7 +701,7 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
         for act, t, frm, to in steps:
             if t > now:
                 break
-            actor = actors[level[i]] + "处置员" if act in ("resolve", "dispatch") else "指挥中心值班员"
+            actor = handlers[level[i]] if act in ("resolve", "dispatch") else "duty_officer"
             if act == "dispatch" and level[i] != "community":
                 rows_ev.append((ids[i], t, actor, "escalate", frm, frm, f"升级至{actors[level[i]]}"))
             note = ""
@@ -708,7 +729,7 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
             for act, t, frm, to in second:
                 if t > now:
                     break
-                rows_ev.append((ids[i], t, "区专班处置员" if act == "resolve" else "指挥中心值班员", act, frm, to,
+                rows_ev.append((ids[i], t, "district_handler" if act == "resolve" else "duty_officer", act, frm, to,
                                 "satisfied" if act == "return_visit" else "再次办理"))
                 st = to
                 cols[{"resolve": "resolved_at", "confirm": "confirmed_at", "feedback": "feedback_at",

@@ -26,13 +26,13 @@ for col, (key, value) in zip(cols, [
 ], strict=True):
     col.metric(t(key, lang), value)
 
-subs = district.subdistrict_table()
+subs = district.subdistrict_table(lang)
 with st.sidebar:
     st.subheader(t("map.layers", lang))
     visible = tuple(kind for kind in district.BASE_LAYERS
                     if st.checkbox(t(f"layer.{kind}", lang), value=kind in district.DEFAULT_VISIBLE, key=f"layer_{kind}"))
     focus_options = [""] + subs.code.tolist()
-    names = dict(zip(subs.code, subs.name, strict=True))
+    names = district.names("subdistrict", lang)
     focus = st.selectbox(t("map.focus", lang), focus_options, key="map_focus",
                          format_func=lambda c: names.get(c, t("map.whole_district", lang)))
 

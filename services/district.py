@@ -1,7 +1,9 @@
-"""The district's geography as the screens need it: figures per area and base-map layers.
+"""The district's geography as the screens need it: names, figures per area and base-map layers.
 
 Layers are loaded once per process (data.sample) and everything derived from them here is cached,
-because the geometry does not change while the dashboard runs.
+because the geometry does not change while the dashboard runs. Names shown on screen come from
+``names``/``name_of`` in the chosen language: the layer's ``name_en`` in English (the sample has one for
+every area, station and department), the ``name`` where a user's layer has none.
 """
 
 from __future__ import annotations
@@ -17,15 +19,93 @@ import pydeck as pdk
 from data import sample
 from geo import mapview
 from geo.crs import area_m2
-from services.i18n import label, t
+from services.i18n import LANGS, label, normalise_lang, t, table
+from services.vocabulary import ACTOR_ALIASES
 
 BASE_LAYERS = ("subdistrict", "community", "grid", "subgrid", "happiness_unit", "station", "building")
 DEFAULT_VISIBLE = ("subdistrict", "community", "grid", "happiness_unit", "station")
+# Kinds with names: the layers, and the departments that receive orders.
+NAMED_KINDS = ("district", "subdistrict", "community", "grid", "subgrid", "happiness_unit", "station", "building",
+               "department")
 
 
 def layers() -> dict[str, gpd.GeoDataFrame]:
     """All layers of the district (EPSG:4326), cached by data.sample."""
     return sample.load_layers()
+
+
+@lru_cache(maxsize=32)
+def names(kind: str, lang: str) -> dict[str, str]:
+    """``{code: display name}`` of an area layer, ``station`` or ``department`` in ``lang``.
+
+    English uses the ``name_en`` column, falling back to ``name`` where it is missing or empty (user
+    layers need not carry English names, data/README.md); an unknown or absent kind gives ``{}``.
+    """
+    frame = sample.load_departments() if kind == "department" else layers().get(kind)
+    if frame is None or not len(frame):
+        return {}
+    codes = frame["code"].astype(str).tolist()
+    zh = ["" if pd.isna(v) else str(v) for v in frame["name"]] if "name" in frame else codes
+    out = dict(zip(codes, (n or c for n, c in zip(zh, codes, strict=True)), strict=True))
+    if normalise_lang(lang) == "en" and "name_en" in frame:
+        for code, en in zip(codes, frame["name_en"], strict=True):
+            if not pd.isna(en) and str(en).strip():
+                out[code] = str(en)
+    return out
+
+
+def name_of(kind: str, code: str | None, lang: str) -> str:
+    """The display name of one area, station or department in ``lang``; the code itself if unknown."""
+    if code is None or (not isinstance(code, str) and pd.isna(code)):
+        return ""
+    return names(kind, lang).get(str(code), str(code))
+
+
+@lru_cache(maxsize=1)
+def _actor_codes() -> dict[str, str]:
+    """Every label of an actor code (any language) -> the code, so that a stored label reads as the code."""
+    out: dict[str, str] = {}
+    for key, texts in table().items():
+        group, _, code = key.partition(".")
+        if group == "actor" and "{" not in texts["en"]:
+            out[code] = code
+            for lang in LANGS:
+                out[texts[lang].strip().lower()] = code
+    for code, aliases in ACTOR_ALIASES.items():
+        for alias in aliases:
+            out.setdefault(alias.strip().lower(), code)
+    return out
+
+
+def actor_code(text: str | None) -> str:
+    """What to store as an event's actor for what a user typed: the code when it is an actor code or one
+    of its labels (the pre-filled "值班员"/"Duty officer" stores ``duty_officer``), else the name as typed."""
+    typed = (text or "").strip()
+    return _actor_codes().get(typed.lower(), typed) if typed else "duty_officer"
+
+
+def actor_name(actor: str | None, lang: str) -> str:
+    """Who did an event step, in ``lang``: actor codes (``citizen``, ``grid_worker``, ``duty_officer``, …)
+    and their labels through the string table, ``intake:<source>`` as data intake, a department code as the
+    department's name; a person's name typed by a user stays as typed."""
+    if actor is None or (not isinstance(actor, str) and pd.isna(actor)):
+        return ""
+    text = str(actor).strip()
+    code = _actor_codes().get(text.lower())
+    if code:
+        return label("actor", code, lang)
+    head, sep, rest = text.partition(":")
+    if sep and head == "intake":
+        return t("actor.intake_from", lang, source=rest)
+    depts = names("department", lang)
+    return depts.get(text, text)
+
+
+def actor_names(actors: object, lang: str) -> list[str]:
+    """``actor_name`` of each actor of a column (the timeline's "who")."""
+    values = list(actors)  # type: ignore[call-overload]
+    shown = {a: actor_name(a, lang) for a in set(v for v in values if isinstance(v, str))}
+    return [shown[a] if isinstance(a, str) else actor_name(a, lang) for a in values]
 
 
 def source_description(lang: str) -> str:
@@ -56,11 +136,12 @@ def overview() -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1)
-def subdistrict_table() -> pd.DataFrame:
-    """Per subdistrict: code, name, population, area, communities, grids, stations."""
+@lru_cache(maxsize=2)
+def subdistrict_table(lang: str = "zh") -> pd.DataFrame:
+    """Per subdistrict: code, name (in ``lang``), population, area, communities, grids, stations."""
     L = layers()
     sub = L["subdistrict"][["code", "name"]].copy()
+    sub["name"] = [name_of("subdistrict", c, lang) for c in sub.code]
     sub["area_km2"] = np.round(area_m2(L["subdistrict"].geometry.values) / 1e6, 2)
     comm_sub = L["community"].set_index("code").parent_code
     grid_sub = L["grid"].parent_code.map(comm_sub)
@@ -106,13 +187,15 @@ def _records(kind: str, tolerance_m: float) -> tuple:
 @lru_cache(maxsize=4)
 def _station_records(lang: str) -> tuple:
     st = layers()["station"]
-    names = [" / ".join(label("service", s, lang) for s, ok in
+    display = names("station", lang)
+    offers = [" / ".join(label("service", s, lang) for s, ok in
                         zip(("appeal", "legal", "psychological"), row, strict=True) if ok)
              for row in st[["offers_appeal", "offers_legal", "offers_psychological"]].to_numpy()]
     recs = mapview.point_records(st.geometry.x, st.geometry.y, {
-        "code": st.code.tolist(), "name": st.name.tolist(), "level": st.level.tolist(),
+        "code": st.code.tolist(), "name": [display.get(str(c), str(c)) for c in st.code],
+        "level": st.level.tolist(),
         "level_label": [label("station_level", v, lang) for v in st.level],
-        "services": names,
+        "services": offers,
         "color": [mapview.STATION_COLORS[v] for v in st.level],
         "radius": [{"district": 120, "subdistrict": 90, "community": 60}.get(v, 35) for v in st.level],
     })
@@ -145,11 +228,15 @@ def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *,
             c = mapview.UNIT_TYPE_COLORS[unit_type]
             return c[:3] + [unit_alpha if unit_alpha is not None else c[3]]
 
-        recs = [dict(r, fill=fill(r["unit_type"]), type_label=label("unit_type", r["unit_type"], lang))
+        unit_names = names("happiness_unit", lang)
+        recs = [dict(r, fill=fill(r["unit_type"]), type_label=label("unit_type", r["unit_type"], lang),
+                     name=unit_names.get(str(r["code"]), r["name"]))
                 for r in _records("happiness_unit", tolerance_m)]
         out.append(mapview.fill_layer("happiness-unit", recs, fill="fill", line=[255, 255, 255, 90]))
     if "subgrid" in visible:
-        out.append(mapview.fill_layer("subgrid", list(_records("subgrid", tolerance_m)), fill=[230, 60, 60, 70],
+        subgrid_names = names("subgrid", lang)
+        recs = [dict(r, name=subgrid_names.get(str(r["code"]), r["name"])) for r in _records("subgrid", tolerance_m)]
+        out.append(mapview.fill_layer("subgrid", recs, fill=[230, 60, 60, 70],
                                       line=mapview.LINE_COLORS["subgrid"], pickable=True))
     widths = {"grid": 0.6, "community": 1.4, "subdistrict": 3.0}
     for kind in ("grid", "community", "subdistrict"):
@@ -163,8 +250,8 @@ def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *,
                                         min_px=3, max_px=14, line=[20, 20, 20, 255]))
     if labels and "subdistrict" in visible:
         sub = layers()["subdistrict"]
-        col = "name_en" if lang == "en" and "name_en" in sub else "name"
-        out.append(mapview.text_layer("subdistrict-label", mapview.label_points(sub, col), size_px=18))
+        shown = sub[["code", "geometry"]].assign(label=[name_of("subdistrict", c, lang) for c in sub.code])
+        out.append(mapview.text_layer("subdistrict-label", mapview.label_points(shown, "label"), size_px=18))
     return out
 
 

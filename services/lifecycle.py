@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 
 from services.clocks import as_local, next_deadline, resolve_due
-from services.errors import IllegalTransition, ValidationError
+from services.errors import IllegalTransition, Label, Labels, ValidationError
+from services.i18n import label
 from services.tiers import TIER_RANK, TIERS, appeal_class, compute_tier
 
 # status -> action -> next status. An action that keeps the status maps to the same status.
@@ -111,10 +112,10 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     ``amount_involved``; gathering ``gathering_id``, ``gathering_tier``.
     """
     if action not in ACTIONS:
-        raise ValidationError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+        raise ValidationError("error.unknown_action", action=Label("action", action), actions=Labels("action", ACTIONS))
     status = appeal["status"]
     if status not in TRANSITIONS:
-        raise ValidationError(f"appeal has unknown status {status!r}")
+        raise ValidationError("error.unknown_status", status=Label("status", status))
     allowed = allowed_actions(appeal)
     if action in SYSTEM_ACTIONS:
         if status == "closed":
@@ -122,17 +123,18 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     elif action not in allowed:
         reason = ""
         if action == "respond" and action in TRANSITIONS[status]:
-            reason = "already responded"
+            reason = "already_responded"
         elif action == "escalate" and action in TRANSITIONS[status]:
-            reason = "already at the district special team"
+            reason = "at_district"
         elif action == "confirm" and status == "reopened":
-            reason = "a reopened appeal must be resolved again first"
+            reason = "resolve_again"
         raise IllegalTransition(action, status, allowed, reason)
 
     at = as_local(at)
     reported = appeal.get("reported_at")
     if not _missing(reported) and at < as_local(pd.Timestamp(reported).to_pydatetime()):
-        raise ValidationError(f"{action} at {at.isoformat()} is before the report ({reported})")
+        raise ValidationError("error.before_report", action=Label("action", action), at=at,
+                              reported=pd.Timestamp(reported))
 
     to_status = TRANSITIONS[status].get(action, status)
     changes: dict[str, Any] = {}
@@ -144,7 +146,7 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     if action == "dispatch":
         target = params.get("target")
         if not target:
-            raise ValidationError("dispatch needs a target (community or department code)")
+            raise ValidationError("error.dispatch_needs_target")
         changes["dispatched_to"] = str(target)
         if status == "reopened":
             changes.pop("dispatched_at")  # a reopened appeal stays reopened until resolved again
@@ -152,19 +154,21 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     elif action == "order":
         departments = [str(d) for d in params.get("departments") or []]
         if not departments:
-            raise ValidationError("an order needs at least one department")
+            raise ValidationError("error.order_needs_department")
         changes["dispatched_to"] = ",".join(departments)
         if status == "accepted":
             changes["dispatched_at"] = at
         rule = params.get("rule")
         detail = f"发令#{params.get('order_id', '')} → {','.join(departments)}"
         if rule is not None:
-            detail += (f"；{rule.leader_level}带队，{rule.people}人，{rule.arrival_minutes}分钟内报到，"
+            detail += (f"；{label('leader_level', rule.leader_level, 'zh')}带队，{rule.people}人，"
+                       f"{rule.arrival_minutes}分钟内报到，"
                        f"{rule.resolution_hours}小时内化解")
     elif action == "return_visit":
         sat = params.get("satisfaction")
         if sat not in SATISFACTION:
-            raise ValidationError(f"return_visit needs satisfaction, one of {', '.join(SATISFACTION)}")
+            raise ValidationError("error.return_visit_needs_satisfaction",
+                                  choices=Labels("satisfaction", SATISFACTION))
         changes["satisfaction"] = sat
         if sat == "not_satisfied":
             to_status = "reopened"
@@ -176,32 +180,33 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
         level = params.get("level")
         current = appeal.get("handling_level") or "community"
         if level not in LEVELS[1:]:
-            raise ValidationError(f"escalate needs level, one of {', '.join(LEVELS[1:])}")
+            raise ValidationError("error.escalate_needs_level", levels=Labels("handling_level", LEVELS[1:]))
         if LEVELS.index(level) <= LEVELS.index(current):
-            raise ValidationError(f"cannot escalate from {current} to {level}: escalation only goes up")
+            raise ValidationError("error.escalate_only_up", current=Label("handling_level", current),
+                                  level=Label("handling_level", level))
         changes["handling_level"] = level
         detail = f"{current}→{level}"
     elif action == "update_facts":
         facts = {k: params[k] for k in FACTS if k in params and params[k] is not None}
         if not facts:
-            raise ValidationError(f"update_facts needs at least one of {', '.join(FACTS)}")
+            raise ValidationError("error.update_facts_needs_one", facts=Labels("fact", FACTS))
         if "people_involved" in facts:
             facts["people_involved"] = int(facts["people_involved"])
             if facts["people_involved"] < 1:
-                raise ValidationError("people_involved must be at least 1")
+                raise ValidationError("error.people_at_least_one")
         if "urgency" in facts:
             facts["urgency"] = int(facts["urgency"])
             if facts["urgency"] not in (1, 2, 3):
-                raise ValidationError("urgency must be 1 (ordinary), 2 (urgent) or 3 (critical)")
+                raise ValidationError("error.urgency_range")
         if "amount_involved" in facts:
             facts["amount_involved"] = float(facts["amount_involved"])
             if facts["amount_involved"] < 0:
-                raise ValidationError("amount_involved cannot be negative")
+                raise ValidationError("error.amount_negative")
         changes.update(facts)
     elif action == "gathering":
         gid, gtier = params.get("gathering_id"), params.get("gathering_tier")
         if gid is None or gtier not in TIERS:
-            raise ValidationError("gathering needs gathering_id and gathering_tier")
+            raise ValidationError("error.gathering_needs")
         changes["gathering_id"] = int(gid)
         changes["gathering_tier"] = gtier
         detail = f"聚集#{gid} {gtier}"

@@ -2,7 +2,9 @@
 
 The rules live in config/rules.toml [orders]: ``[orders.category.<category>.<tier>]`` overrides
 ``[orders.tier.<tier>]`` key by key. The store applies them when a community issues an order and
-``services.clocks.order_deadlines`` turns them into deadlines.
+``services.clocks.order_deadlines`` turns them into deadlines. Leader levels are codes
+(``section_chief``, ``division_chief``, ``district_leader``) labelled through the string table
+(``label("leader_level", code, lang)``); a rules file that names them in Chinese (科级, 处级, 区领导) still works.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from services.clocks import OrderClock, order_deadlines
 from services.config import rules
-from services.errors import ValidationError
+from services.errors import Label, Labels, ValidationError
+from services.i18n import LANGS, table
 from services.tiers import TIERS
 
 RULE_KEYS = ("arrival_minutes", "leader_level", "people", "resolution_hours")
@@ -36,6 +39,17 @@ class OrderRule:
         return order_deadlines(issued_at, self.arrival_minutes, self.resolution_hours)
 
 
+def leader_level_code(value: str) -> str:
+    """The code of a leader level given as its code or as its label in any language (处级 -> division_chief);
+    the value itself when it names no level."""
+    value = str(value).strip()
+    for key, texts in table().items():
+        group, _, code = key.partition(".")
+        if group == "leader_level" and value in (code, *(texts[lang] for lang in LANGS)):
+            return code
+    return value
+
+
 def order_config(cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """The [orders] section of the rules."""
     return (cfg or rules())["orders"]
@@ -45,15 +59,17 @@ def order_rule(category: str, tier: str, cfg: dict[str, Any] | None = None) -> O
     """The rule for an order on an appeal of ``category`` and ``tier`` (category entry over tier default)."""
     o = order_config(cfg)
     if tier not in TIERS:
-        raise ValidationError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+        raise ValidationError("error.unknown_tier", tier=Label("tier", tier), tiers=Labels("tier", TIERS))
     merged = dict(o["tier"][tier])
     merged.update(o.get("category", {}).get(category, {}).get(tier, {}))
     missing = [k for k in RULE_KEYS if k not in merged]
     if missing:
         raise ValueError(f"[orders] rule for {category}/{tier} lacks {', '.join(missing)}")
-    if merged["leader_level"] not in o["leader_levels"]:
+    level = leader_level_code(merged["leader_level"])
+    levels = [leader_level_code(v) for v in o["leader_levels"]]
+    if level not in levels:
         raise ValueError(f"[orders] leader level {merged['leader_level']!r} is not one of {o['leader_levels']}")
-    return OrderRule(category, tier, int(merged["arrival_minutes"]), str(merged["leader_level"]),
+    return OrderRule(category, tier, int(merged["arrival_minutes"]), level,
                      int(merged["people"]), int(merged["resolution_hours"]),
                      tuple(o.get("departments", {}).get(category, ())))
 
@@ -72,5 +88,6 @@ def check_outcome(outcome: str, cfg: dict[str, Any] | None = None) -> str:
     """``outcome`` if allowed, else a ValidationError naming the allowed ones."""
     allowed = outcomes(cfg)
     if outcome not in allowed:
-        raise ValidationError(f"unknown outcome {outcome!r}; expected one of {', '.join(allowed)}")
+        raise ValidationError("error.unknown_outcome", outcome=Label("outcome", outcome),
+                              outcomes=Labels("outcome", allowed))
     return outcome

@@ -44,7 +44,8 @@ from services.vocabulary import CATEGORIES, CATEGORY_LAND_USE, CATEGORY_ZH, CHAN
 
 TZ = ZoneInfo("Asia/Shanghai")
 SOURCE = "simulator"
-ACTOR = "模拟器"
+ACTOR = "simulator"  # an actor code, labelled through the string table ([actor] in vocabulary.toml)
+ORDER_ISSUER = "simulator_party"  # the simulator issuing orders as a community Party committee
 _SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余叶杜")
 _GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国志红玉梅海燕文辉俊")
 
@@ -413,7 +414,7 @@ class Simulator:
         if plan is None:
             return
         if plan.order and self.departments:
-            order = self.store.issue_order(task.appeal_id, self._departments(plan), issued_by=f"{ACTOR}·社区党委",
+            order = self.store.issue_order(task.appeal_id, self._departments(plan), issued_by=ORDER_ISSUER,
                                            at=task.at)
             self.stats["orders"] += 1
             arrive = float(order.get("arrival_minutes") or 60)

@@ -76,6 +76,16 @@ _CHANNEL_ALIASES = {
     "active_discovery": ["主动发现", "网格员", "网格员发现", "平安志愿者", "志愿者", "巡查", "grid worker",
                          "volunteer", "patrol"],
 }
+# Event actors stored before they were codes, or typed as the pre-filled operator name: read as the code
+# (the labels of config/strings/vocabulary.toml [actor], in either language, are read as the code too).
+ACTOR_ALIASES = {
+    "duty_officer": ["值班员", "指挥中心值班员", "duty officer"],
+    "citizen": ["市民", "群众", "居民"],
+    "grid_worker": ["网格员"],
+    "simulator": ["模拟器"],
+    "simulator_party": ["模拟器·社区党委"],
+    "system": ["系统"],
+}
 _URGENCY_ALIASES = {1: ["一般", "普通", "ordinary", "normal", "low"], 2: ["紧急", "urgent", "high"],
                     3: ["特急", "特别紧急", "critical", "emergency"]}
 

@@ -17,21 +17,21 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def test_tier_defaults_apply_to_a_category_without_its_own_rule():
     r = order_rule("noise", "blue")
-    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (120, "科级", 2, 72)
+    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (120, "section_chief", 2, 72)
     r = order_rule("noise", "red")
-    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (30, "处级", 5, 24)
+    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (30, "division_chief", 5, 24)
     assert r.suggested_departments == ("police", "housing")
 
 
 def test_category_rules_override_key_by_key():
     r = order_rule("wage_arrears", "red")
-    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (30, "区领导", 8, 24)
+    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (30, "district_leader", 8, 24)
     # yellow wage arrears sets arrival, leader and people; the resolution time is the yellow default.
     r = order_rule("wage_arrears", "yellow")
-    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (45, "处级", 4, 48)
+    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (45, "division_chief", 4, 48)
     # a blue psychological crisis: 20 minutes, 24 hours; leader and people from the blue default.
     r = rule_for_appeal({"category": "crisis", "tier": "blue"})
-    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (20, "科级", 2, 24)
+    assert (r.arrival_minutes, r.leader_level, r.people, r.resolution_hours) == (20, "section_chief", 2, 24)
 
 
 def test_deadlines_of_an_order():
@@ -51,3 +51,14 @@ def test_bad_inputs():
     cfg["orders"]["tier"]["blue"]["leader_level"] = "组长"
     with pytest.raises(ValueError, match="leader level"):
         order_rule("noise", "blue", cfg)
+
+
+def test_leader_levels_named_in_chinese_still_work():
+    """A rules file written before leader levels became codes (科级, 处级, 区领导) gives the same codes."""
+    cfg = copy.deepcopy(rules())
+    cfg["orders"]["leader_levels"] = ["科级", "处级", "区领导"]
+    cfg["orders"]["tier"]["red"]["leader_level"] = "处级"
+    cfg["orders"]["category"]["wage_arrears"]["red"]["leader_level"] = "区领导"
+    assert order_rule("noise", "red", cfg).leader_level == "division_chief"
+    assert order_rule("wage_arrears", "red", cfg).leader_level == "district_leader"
+    assert order_rule("noise", "blue", cfg).leader_level == "section_chief"

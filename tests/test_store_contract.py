@@ -426,9 +426,9 @@ def test_orders_follow_the_rules_and_close_when_all_report(store):
     o = store.orders(appeal_id=ids["a3"])
     assert o["department_code"].tolist() == ["hr_social", "police"]
     first = o.iloc[0]
-    # wage arrears, yellow: 45 minutes, 处级, 4 people, 48 hours (yellow default).
+    # wage arrears, yellow: 45 minutes, division chief (处级), 4 people, 48 hours (yellow default).
     assert (first.arrival_minutes, first.leader_level, first.people_required, first.resolution_hours) == \
-        (45, "处级", 4, 48)
+        (45, "division_chief", 4, 48)
     assert first.arrive_by == at(10, 45) and first.resolve_by == at(10, day=DAY + timedelta(days=2))
     assert first.status == "open" and first.community_code == C1 and first.tier == "yellow"
     a3 = store.get_appeal(ids["a3"])

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from services.clocks import NAT, TZ, as_local, next_deadlines_us, utc_us
-from services.errors import NotFound, ValidationError
+from services.errors import Label, Labels, NotFound, ValidationError
 from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, transition
 from services.orders import check_outcome, rule_for_appeal
 from services.store.base import (
@@ -751,7 +751,7 @@ class SQLStore(Store, abc.ABC):
         with self._read() as cx:
             row = self._select_appeal(cx, int(appeal_id))
         if row is None:
-            raise NotFound(f"no appeal with id {appeal_id}")
+            raise NotFound("error.no_appeal", id=appeal_id)
         if not include_personal:
             for c in PERSONAL_COLUMNS:
                 row.pop(c, None)
@@ -760,16 +760,17 @@ class SQLStore(Store, abc.ABC):
     def act(self, appeal_id: int, action: str, actor: str, at: datetime | None = None, note: str = "",
             **params: Any) -> dict[str, Any]:
         if action == "order":
-            raise ValidationError("orders are issued with issue_order (they need departments and rules)")
+            raise ValidationError("error.order_via_issue_order")
         if action in SYSTEM_ACTIONS:
-            raise ValidationError(f"{action} is a system action; use mark_gathering")
+            raise ValidationError("error.system_action", action=Label("action", action))
         if action not in ACTIONS:
-            raise ValidationError(f"unknown action {action!r}")
+            raise ValidationError("error.unknown_action", action=Label("action", action),
+                                  actions=Labels("action", [a for a in ACTIONS if a not in SYSTEM_ACTIONS]))
         at = as_local(at) if at is not None else now()
         with self._tx() as cx:
             appeal = self._select_appeal(cx, int(appeal_id), lock=True)
             if appeal is None:
-                raise NotFound(f"no appeal with id {appeal_id}")
+                raise NotFound("error.no_appeal", id=appeal_id)
             changes, events = transition(appeal, action, at, actor=actor, note=note, **params)
             self._update_appeal(cx, int(appeal_id), changes)
             self._insert_events(cx, events)
@@ -784,7 +785,7 @@ class SQLStore(Store, abc.ABC):
             for row in assignments.itertuples(index=False):
                 appeal = self._select_appeal(cx, int(row.appeal_id), lock=True)
                 if appeal is None:
-                    raise NotFound(f"no appeal with id {row.appeal_id}")
+                    raise NotFound("error.no_appeal", id=row.appeal_id)
                 if appeal["status"] == "closed":
                     continue
                 if appeal.get("gathering_id") == int(row.gathering_id) and \
@@ -811,22 +812,22 @@ class SQLStore(Store, abc.ABC):
         with self._read() as cx:
             rows = self._select_order_rows(cx, order_id=int(order_id))
         if rows.empty:
-            raise NotFound(f"no order with id {order_id}")
+            raise NotFound("error.no_order", id=order_id)
         return self._order_dict(rows)
 
     def issue_order(self, appeal_id: int, departments: Iterable[str], issued_by: str,
                     at: datetime | None = None, note: str = "") -> dict[str, Any]:
         deps = list(dict.fromkeys(str(d) for d in departments))
         if not deps:
-            raise ValidationError("an order needs at least one department")
+            raise ValidationError("error.order_needs_department")
         at = as_local(at) if at is not None else now()
         with self._tx() as cx:
             appeal = self._select_appeal(cx, int(appeal_id), lock=True)
             if appeal is None:
-                raise NotFound(f"no appeal with id {appeal_id}")
+                raise NotFound("error.no_appeal", id=appeal_id)
             unknown = sorted(set(deps) - self._known_departments(cx, deps))
             if unknown:
-                raise ValidationError(f"unknown department(s): {', '.join(unknown)}")
+                raise ValidationError("error.unknown_departments", codes=unknown)
             # Check the move before writing the order, so an illegal order leaves no row behind.
             transition(appeal, "order", at, actor=issued_by, departments=deps)
             rule = rule_for_appeal(appeal)
@@ -850,31 +851,30 @@ class SQLStore(Store, abc.ABC):
         with self._tx() as cx:
             rows = self._select_order_rows(cx, order_id=int(order_id), lock=True)
             if rows.empty:
-                raise NotFound(f"no order with id {order_id}")
+                raise NotFound("error.no_order", id=order_id)
             mine = rows[rows["department_code"] == department_code]
             if mine.empty:
-                raise NotFound(f"department {department_code} is not on order {order_id}")
+                raise NotFound("error.department_not_on_order", department=department_code, order=order_id)
             row = mine.iloc[0]
             if at < row["issued_at"]:
-                raise ValidationError(f"{at.isoformat()} is before the order was issued")
+                raise ValidationError("error.before_order", at=at)
             if outcome is None:
                 if pd.notna(row["checked_in_at"]):
-                    raise ValidationError(f"{department_code} already checked in on order {order_id}")
+                    raise ValidationError("error.already_checked_in", department=department_code, order=order_id)
                 changes = {"checked_in_at": at}
                 action, text = "order_check_in", f"发令#{order_id} {department_code} 报到"
             else:
                 check_outcome(outcome)
                 if pd.isna(row["checked_in_at"]):
-                    raise ValidationError(f"{department_code} must check in on order {order_id} "
-                                          "before reporting an outcome")
+                    raise ValidationError("error.check_in_first", department=department_code, order=order_id)
                 if pd.notna(row["outcome_at"]):
-                    raise ValidationError(f"{department_code} already reported on order {order_id}")
+                    raise ValidationError("error.already_reported", department=department_code, order=order_id)
                 changes = {"outcome": outcome, "outcome_at": at}
                 action, text = "order_outcome", f"发令#{order_id} {department_code} {outcome}"
             self._update_order_department(cx, int(order_id), department_code, changes)
             appeal = self._select_appeal(cx, int(row["appeal_id"]), lock=True)
             if appeal is None:
-                raise NotFound(f"order {order_id} refers to a missing appeal {row['appeal_id']}")
+                raise NotFound("error.order_missing_appeal", order=order_id, appeal=row["appeal_id"])
             self._insert_events(cx, [{"appeal_id": int(row["appeal_id"]), "at": at, "actor": department_code,
                                       "action": action, "from_status": appeal["status"],
                                       "to_status": appeal["status"], "note": text}])
