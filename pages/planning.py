@@ -148,7 +148,7 @@ def _on_save(which: str) -> None:
     """Save a siting answer: the edits it was solved on plus its sites, with the run's summary."""
     run = ss.get("plan_result")
     if run:
-        edits, service, radius = run["key"]
+        _, service, radius = run["key"]
         try:
             stack = run["stack"].push(planning.scenario_edits(run[which]))
         except planning.PlanningError as exc:
