@@ -1,7 +1,8 @@
 """Coverage and siting (站点规划): 500-metre service circles, their gaps, what-if edits and new stations.
 
-Thin: every figure, table, map layer, edit and siting run comes from services.planning; this page only
-reads widgets, keeps the planner's edits and scenarios in the session, and draws.
+Thin: every figure, table, map layer, edit and siting run comes from services.planning, the edit history
+and saved scenarios from services.scenarios (scenarios are kept in the store, so they survive a reload);
+this page only reads widgets, keeps the edit stack in the session, and draws.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import streamlit as st
 
 from geo.coords import SOURCE_SYSTEMS
 from pages import ui
-from services import planning
+from services import planning, scenarios
+from services.errors import DomainError
 from services.i18n import t
 
 lang = ui.lang()
 ss = st.session_state
-ss.setdefault("plan_edits", ())
-ss.setdefault("plan_store", planning.ScenarioStore())
+ss.setdefault("plan_stack", scenarios.EditStack())
+ss.setdefault("plan_map_gen", 0)  # bumped when the network changes: stale map selections are dropped
+ss.setdefault("plan_map_seen", "")  # the map selection last acted on (planning.selection_key)
 ss.setdefault("plan_clicked", [])
 ss.setdefault("plan_notice", None)
 ss.setdefault("plan_new_services", list(planning.SERVICES))
@@ -45,15 +48,17 @@ def _notice(kind: str, text: str) -> None:
     ss["plan_notice"] = (kind, text)
 
 
+def _set_stack(stack: scenarios.EditStack) -> None:
+    ss["plan_stack"] = stack
+    ss["plan_map_gen"] += 1
+
+
 def _push(edit: planning.Edit | tuple[planning.Edit, ...]) -> None:
-    """Add edits to the network (refused, with a message, when one does not apply)."""
-    new = ss["plan_edits"] + (edit if isinstance(edit, tuple) else (edit,))
+    """Add edits to the network as one undoable step (refused, with a message, when one does not apply)."""
     try:
-        planning.network(new)
+        _set_stack(ss["plan_stack"].push(edit))
     except planning.PlanningError as exc:
         _notice("error", exc.message(lang))
-        return
-    ss["plan_edits"] = new
 
 
 def _on_remove() -> None:
@@ -90,16 +95,17 @@ def _on_add() -> None:
 
 
 def _on_undo() -> None:
-    ss["plan_edits"] = ss["plan_edits"][:-1]
+    _set_stack(ss["plan_stack"].undo())
 
 
 def _on_reset() -> None:
-    ss["plan_edits"] = ()
+    _set_stack(scenarios.EditStack())
 
 
 def _on_map_select() -> None:
-    """A click on the map: add or remove a station (by click mode), add a candidate, or fill the editor."""
-    pick = planning.pick_from_selection(ss.get("plan_map"))
+    """A click on the map: add or remove a station (by click mode), add a candidate, or fill the editor.
+    A selection is acted on once: the chart sends it again on later reruns."""
+    pick, ss["plan_map_seen"] = planning.new_pick(ss.get("plan_map"), ss["plan_map_seen"])
     if pick is None:
         return
     mode = ss.get("plan_click_mode", "add_station")
@@ -125,19 +131,61 @@ def _on_apply_plan() -> None:
         _push(planning.scenario_edits(run["exact"]))
 
 
+def _save(name: str | None, stack: scenarios.EditStack, service: str, radius: float,
+          siting: dict | None = None) -> None:
+    """Store a scenario (who: the name typed, until sign-in gives an actor) and add it to the comparison."""
+    try:
+        sc = scenarios.save(name, stack, service, radius, ss.get("plan_author"), lang=lang, siting=siting)
+    except (planning.PlanningError, DomainError) as exc:
+        _notice("error", exc.message(lang) if isinstance(exc, planning.PlanningError) else str(exc))
+        return
+    if "plan_compare" in ss:
+        ss["plan_compare"] = [*ss["plan_compare"], sc.id]
+    _notice("success", t("planning.saved", lang, name=sc.name))
+
+
 def _on_save(which: str) -> None:
+    """Save a siting answer: the edits it was solved on plus its sites, with the run's summary."""
     run = ss.get("plan_result")
     if run:
-        name = ss["plan_store"].save(run[which], ss.get("plan_scenario_name") or None, lang)
-        if "plan_compare" in ss:
-            ss["plan_compare"] = [*ss["plan_compare"], name]
-        _notice("success", t("planning.saved", lang, name=name))
+        _, service, radius = run["key"]
+        try:
+            stack = run["stack"].push(planning.scenario_edits(run[which]))
+        except planning.PlanningError as exc:
+            _notice("error", exc.message(lang))
+            return
+        default = scenarios.default_name(run[which], lang)
+        _save(ss.get("plan_scenario_name") or default, stack, service, radius, scenarios.siting_summary(run[which]))
+
+
+def _on_save_edits() -> None:
+    _save(ss.get("plan_save_name"), ss["plan_stack"], ss.get("plan_service", "appeal"),
+          ss.get("plan_radius", planning.DEFAULT_RADIUS_M))
+
+
+def _on_load() -> None:
+    """Replace the edits, service and radius with a saved scenario's."""
+    chosen = ss.get("plan_compare") or []
+    if len(chosen) != 1:
+        return
+    try:
+        sc = scenarios.load(chosen[0])
+    except DomainError as exc:
+        _notice("error", str(exc))
+        return
+    if sc.service in planning.SERVICE_OPTIONS:
+        ss["plan_service"] = sc.service
+    if planning.RADIUS_MIN_M <= sc.radius_m <= planning.RADIUS_MAX_M:
+        ss["plan_radius"] = int(sc.radius_m)
+    _set_stack(sc.stack)
+    _notice("success", t("planning.loaded", lang, name=sc.name, n=len(sc.stack.edits)))
 
 
 def _on_delete_scenarios() -> None:
-    for name in ss.get("plan_compare") or []:
-        ss["plan_store"].remove(name)
-    ss["plan_compare"] = ss["plan_store"].names()
+    chosen = ss.get("plan_compare") or []
+    n = scenarios.delete(chosen)
+    ss["plan_compare"] = []
+    _notice("info", t("planning.deleted", lang, n=n))
 
 
 # ------------------------------------------------------------------------------------------- settings
@@ -157,7 +205,8 @@ with st.sidebar:
     st.radio(t("planning.click_mode", lang), planning.CLICK_MODES, key="plan_click_mode",
              format_func=lambda m: t(f"planning.click_{m}", lang), help=t("planning.click_help", lang))
 
-edits: tuple[planning.Edit, ...] = ss["plan_edits"]
+stack: scenarios.EditStack = ss["plan_stack"]
+edits: tuple[planning.Edit, ...] = stack.edits
 stations = planning.network(edits)
 fig = planning.figures(stations, service, radius)
 base = planning.figures(planning.base_stations(), service, radius)
@@ -205,7 +254,7 @@ map_col, edit_col = st.columns([3, 1.15])
 with map_col:
     deck = planning.planner_deck(stations, service, radius, lang, scenario=run["exact"] if fresh else None,
                                  candidate_points=ss["plan_clicked"], show_circles=show_circles,
-                                 show_gaps=show_gaps, show_grids=show_grids)
+                                 show_gaps=show_gaps, show_grids=show_grids, generation=ss["plan_map_gen"])
     st.pydeck_chart(deck, height=640, key="plan_map", on_select=_on_map_select, selection_mode="single-object")
     st.caption(t("planning.legend", lang, radius=radius, cell=int(planning.GAP_CELL_M)))
 
@@ -316,7 +365,7 @@ with tab_site:
                 status.update(label=t("planning.exact_done", lang, s=f"{exact.summary['total_s']:.2f}"),
                               state="complete")
             ss["plan_result"] = {"greedy": greedy, "exact": exact, "key": (edits, service, radius),
-                                 "rejected": rejected}
+                                 "stack": stack, "rejected": rejected}
             st.rerun()
 
     run = ss.get("plan_result")
@@ -363,22 +412,35 @@ with tab_site:
                   help=t("planning.apply_help", lang))
         s1, s2, s3 = st.columns([2, 1, 1])
         s1.text_input(t("planning.scenario_name", lang), key="plan_scenario_name",
-                      placeholder=planning.default_name(exact, lang))
+                      placeholder=scenarios.default_name(exact, lang))
         s2.button(t("planning.save", lang), key="plan_save", on_click=_on_save, args=("exact",))
         s3.button(t("planning.save_greedy", lang), key="plan_save_greedy", on_click=_on_save, args=("greedy",))
 
 with tab_cmp:
-    store: planning.ScenarioStore = ss["plan_store"]
-    if not len(store):
+    saved = scenarios.saved()
+    n1, n2, n3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    n1.text_input(t("planning.scenario_name", lang), key="plan_save_name",
+                  placeholder=t("planning.scenario_numbered", lang, n=len(saved) + 1))
+    n2.text_input(t("planning.author", lang), key="plan_author", placeholder=t("planning.default_author", lang))
+    n3.button(t("planning.save_edits", lang), key="plan_save_edits", on_click=_on_save_edits,
+              help=t("planning.save_edits_help", lang), width="stretch")
+    if not saved:
         st.caption(t("planning.no_scenarios", lang))
     else:
-        ss["plan_compare"] = ([n for n in ss["plan_compare"] if n in store.scenarios] if "plan_compare" in ss
-                              else store.names())
-        chosen = st.multiselect(t("planning.compare_pick", lang), store.names(), key="plan_compare")
+        by_id = {sc.id: sc.name for sc in saved}
+        st.markdown(f"**{t('planning.saved_list', lang, n=len(saved))}**")
+        st.table(scenarios.saved_table(saved, lang))
+        ss["plan_compare"] = ([i for i in ss["plan_compare"] if i in by_id] if "plan_compare" in ss
+                              else list(by_id))
+        chosen = st.multiselect(t("planning.compare_pick", lang), list(by_id), key="plan_compare",
+                                format_func=lambda i: by_id.get(i, str(i)))
         if chosen:
-            frame = store.compare(chosen, lang)
+            frame = scenarios.compare_frame([sc for sc in saved if sc.id in chosen], lang)
             st.dataframe(frame, width="stretch", height=36 * (len(frame) + 1) + 4)
-        st.button(t("planning.delete", lang), key="plan_delete", on_click=_on_delete_scenarios,
-                  disabled=not chosen)
+        b1, b2, _ = st.columns([1, 1, 2])
+        b1.button(t("planning.load", lang), key="plan_load", on_click=_on_load, disabled=len(chosen) != 1,
+                  help=t("planning.load_help", lang), width="stretch")
+        b2.button(t("planning.delete", lang), key="plan_delete", on_click=_on_delete_scenarios,
+                  disabled=not chosen, width="stretch")
 
 st.caption(t("planning.footer", lang, cell=int(planning.GAP_CELL_M)))

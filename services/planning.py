@@ -5,8 +5,9 @@ everyone a station within 500 m. Planners ask where the circles leave people out
 or adding a station changes, and where k new stations help most. The geometry lives in
 :mod:`geo.coverage` and :mod:`geo.siting`; this module holds the district's demand (built once per
 process), the station network and its what-if edits, the figures and tables the page shows (with
-Chinese and English names and headers), the planner map's pydeck layers, siting runs (greedy at once,
-exact in a background thread with a time limit) and an in-memory scenario store.
+Chinese and English names and headers), the planner map's pydeck layers and clicks, and siting runs
+(greedy at once, exact in a background thread with a time limit). The edit history and saved scenarios
+are in :mod:`services.scenarios`.
 
 A what-if network is the district's stations plus a tuple of :class:`Edit` (remove, move, add), so a
 page keeps only that tuple in its session and :func:`network` rebuilds (and caches) the set.
@@ -15,11 +16,12 @@ page keeps only that tuple in its session and :func:`network` rebuilds (and cach
 from __future__ import annotations
 
 import io
+import json
 import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -57,7 +59,6 @@ from geo.siting import (
     plan_mclp,
     prepare_siting,
     read_candidate_table,
-    siting_summary_frame,
 )
 from services import district
 from services.i18n import label, t
@@ -521,9 +522,10 @@ def candidate_records(points: Sequence[tuple[float, float]], lang: str = "zh") -
 def planner_layers(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
                    lang: str = "zh", scenario: SitingScenario | None = None,
                    candidate_points: Sequence[tuple[float, float]] = (), show_circles: bool = True,
-                   show_gaps: bool = True, show_grids: bool = False) -> list[pdk.Layer]:
+                   show_gaps: bool = True, show_grids: bool = False, generation: int = 0) -> list[pdk.Layer]:
     """The planner map: district base map, service circles, uncovered cells, stations, proposed sites
-    (with their circles and rank) and planner candidate points; every layer has an id."""
+    (with their circles and rank) and planner candidate points; every layer has an id (the clickable
+    ones carry ``generation``, see :func:`layer_id`)."""
     visible = ("subdistrict", "community") + (("grid",) if show_grids else ())
     out = district.base_layers(visible, lang)
     if show_circles:
@@ -537,18 +539,20 @@ def planner_layers(stations: StationSet, service: str | None = "appeal", radius_
                                       fill=[255, 60, 160, 30], line=[255, 60, 160, 170], line_width_px=1.5,
                                       pickable=False))
     if show_gaps:
-        out.append(mapview.points_layer(GAP_LAYER, gap_records(stations, service, radius_m, lang), color="color",
+        out.append(mapview.points_layer(layer_id(GAP_LAYER, generation),
+                                        gap_records(stations, service, radius_m, lang), color="color",
                                         radius_m="radius", min_px=2, max_px=22))
-    out.append(mapview.points_layer(STATION_LAYER, station_records(stations, service, lang), color="color",
-                                    radius_m="radius", min_px=3, max_px=12, line=[20, 20, 20, 255]))
+    out.append(mapview.points_layer(layer_id(STATION_LAYER, generation), station_records(stations, service, lang),
+                                    color="color", radius_m="radius", min_px=3, max_px=12, line=[20, 20, 20, 255]))
     if candidate_points:
-        out.append(mapview.points_layer(CANDIDATE_LAYER, candidate_records(candidate_points, lang),
+        out.append(mapview.points_layer(layer_id(CANDIDATE_LAYER, generation),
+                                        candidate_records(candidate_points, lang),
                                         color=[255, 255, 255, 230], radius_m=45, min_px=4, max_px=10,
                                         line=[255, 60, 160, 255]))
     recs = site_records(scenario, lang)
     if recs:
-        out.append(mapview.points_layer(SITE_LAYER, recs, color=SITE_COLOR, radius_m=90, min_px=9, max_px=18,
-                                        line=[255, 255, 255, 255]))
+        out.append(mapview.points_layer(layer_id(SITE_LAYER, generation), recs, color=SITE_COLOR, radius_m=90,
+                                        min_px=9, max_px=18, line=[255, 255, 255, 255]))
         out.append(mapview.text_layer(SITE_LABEL_LAYER, recs, size_px=13, color=[255, 255, 255, 255]))
     return out
 
@@ -557,10 +561,10 @@ def planner_deck(stations: StationSet, service: str | None = "appeal", radius_m:
                  lang: str = "zh", scenario: SitingScenario | None = None,
                  candidate_points: Sequence[tuple[float, float]] = (), show_circles: bool = True,
                  show_gaps: bool = True, show_grids: bool = False, width_px: int = 820,
-                 height_px: int = 640) -> pdk.Deck:
+                 height_px: int = 640, generation: int = 0) -> pdk.Deck:
     """The planner map as a Deck with no base-map provider (nothing fetched from the internet)."""
     layers = planner_layers(stations, service, radius_m, lang, scenario, candidate_points, show_circles, show_gaps,
-                            show_grids)
+                            show_grids, generation)
     # deck.gl's zoom 0 is 512 px wide while mapview.view_state assumes 256 px tiles: halve the viewport so
     # that the whole district fits the chart.
     view = mapview.view_state(district.bounds(), width_px=width_px, height_px=height_px)
@@ -581,17 +585,32 @@ class Pick:
 
 
 _PICK_KIND = {STATION_LAYER: "station", GAP_LAYER: "cell", SITE_LAYER: "site", CANDIDATE_LAYER: "candidate"}
+_GEN_SEP = "~"
+
+
+def layer_id(base: str, generation: int = 0) -> str:
+    """The id a pickable planner layer has in map ``generation`` (``plan-gap``, ``plan-gap~3``...).
+
+    Why: Streamlit's pydeck chart keeps a selection by layer id and index and, when the chart's data
+    change, re-reads the object at that index from the new data and sends it as a new selection. After
+    a click added a station the uncovered cell at that index is another one, so the old click would
+    come back as a click there. A page bumps the generation whenever the network changes: the chart
+    then finds no layer of that id and drops the stale selection."""
+    return base if not generation else f"{base}{_GEN_SEP}{int(generation)}"
 
 
 def pick_from_selection(selection: Mapping[str, Any] | None) -> Pick | None:
     """The clicked object from ``st.pydeck_chart``'s selection state (``{"selection": {"objects": ...}}``
-    or the inner ``{"objects": ...}``), or None."""
+    or the inner ``{"objects": ...}``), or None; layer ids of any generation."""
     if not selection:
         return None
     sel = selection.get("selection", selection)
     objects = (sel or {}).get("objects") or {}
-    for layer_id, kind in _PICK_KIND.items():
-        objs = objects.get(layer_id) or []
+    by_base: dict[str, list[Any]] = {}
+    for lid, objs in objects.items():
+        by_base.setdefault(str(lid).split(_GEN_SEP)[0], []).extend(objs or [])
+    for base, kind in _PICK_KIND.items():
+        objs = by_base.get(base) or []
         if objs:
             obj = objs[0]
             pos = obj.get("position") or [None, None]
@@ -599,6 +618,27 @@ def pick_from_selection(selection: Mapping[str, Any] | None) -> Pick | None:
                 return None
             return Pick(kind=kind, lon=float(pos[0]), lat=float(pos[1]), code=obj.get("code"))
     return None
+
+
+def selection_key(selection: Mapping[str, Any] | None) -> str:
+    """What identifies a click in a selection state: the layer ids and indices selected ("" for none).
+    The objects are left out on purpose: the chart re-reads them when its data change (see
+    :func:`layer_id`), the indices change only when the planner clicks."""
+    if not selection:
+        return ""
+    sel = selection.get("selection", selection) or {}
+    indices = {str(k): sorted(int(i) for i in v) for k, v in (sel.get("indices") or {}).items() if v}
+    return json.dumps(indices, sort_keys=True) if indices else ""
+
+
+def new_pick(selection: Mapping[str, Any] | None, consumed: str) -> tuple[Pick | None, str]:
+    """The object a new click picked, once: None when ``selection`` is the one already ``consumed``
+    (its :func:`selection_key`), so that a selection the chart sends again on a later rerun (a tab
+    click, the solve button) makes no second edit. Returns the pick and the key to remember."""
+    key = selection_key(selection)
+    if key == consumed:
+        return None, consumed
+    return pick_from_selection(selection), key
 
 
 CLICK_MODES = ("add_station", "remove_station", "add_candidate", "inspect")
@@ -789,94 +829,3 @@ def scenario_edits(scenario: SitingScenario) -> tuple[Edit, ...]:
     return tuple(Edit("add", lon=float(lo), lat=float(la), name=f"规划站点{int(o)}", services=services)
                  for o, lo, la in zip(scenario.sites["order"], scenario.sites["lon"], scenario.sites["lat"],
                                       strict=True))
-
-
-_COMPARE_ROWS = (
-    ("model", "planning.cmp_model"), ("method", "planning.cmp_method"), ("service", "planning.cmp_service"),
-    ("radius_m", "planning.cmp_radius"), ("k", "planning.cmp_k"), ("sites", "planning.cmp_sites"),
-    ("status", "planning.cmp_status"), ("mip_gap", "planning.cmp_gap"),
-    ("population_gained", "planning.cmp_gained"), ("population_share_before", "planning.cmp_share_before"),
-    ("population_share_after", "planning.cmp_share_after"), ("unreachable_population", "planning.cmp_unreachable"),
-    ("candidates", "planning.cmp_candidates"), ("existing_stations", "planning.cmp_existing"),
-    ("solve_s", "planning.cmp_solve_s"),
-)
-
-
-def _cmp_value(item: str, v: object, lang: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if item == "model":
-        return t(f"planning.model_{v}", lang)
-    if item == "method":
-        return t("planning.method_greedy" if v == "greedy" else "planning.method_exact", lang)
-    if item == "service":
-        return service_label(str(v), lang)
-    if item == "status":
-        return status_label(str(v), lang)
-    if item in ("population_share_before", "population_share_after", "mip_gap"):
-        return f"{float(v):.2%}"
-    if item in ("population_gained", "unreachable_population"):
-        return f"{float(v):,.0f}"
-    if item == "radius_m":
-        return f"{float(v):.0f}"
-    if item == "solve_s":
-        return f"{float(v):.2f}"
-    if item in ("candidates", "existing_stations", "sites"):
-        return f"{int(v):,}"
-    return str(v)
-
-
-def compare_frame(scenarios: Mapping[str, SitingScenario], lang: str) -> pd.DataFrame:
-    """Saved scenarios side by side: one column per scenario, one row per figure, in ``lang``."""
-    if not scenarios:
-        return pd.DataFrame()
-    frame = siting_summary_frame(scenarios).set_index("scenario")
-    rows = {t(key, lang): [_cmp_value(item, frame.at[name, item] if item in frame else None, lang)
-                           for name in frame.index] for item, key in _COMPARE_ROWS}
-    return pd.DataFrame(rows, index=list(frame.index)).T
-
-
-@dataclass
-class ScenarioStore:
-    """Saved siting scenarios, in memory (a page keeps one in its session state)."""
-
-    scenarios: dict[str, SitingScenario] = field(default_factory=dict)
-
-    def save(self, scenario: SitingScenario, name: str | None = None, lang: str = "zh") -> str:
-        """Save under ``name`` (default: model, k, service, radius and method; a number is added to a name
-        already taken); returns the name used."""
-        base = (name or "").strip() or default_name(scenario, lang)
-        final, i = base, 2
-        while final in self.scenarios:
-            final, i = f"{base} ({i})", i + 1
-        self.scenarios[final] = scenario
-        return final
-
-    def names(self) -> list[str]:
-        return list(self.scenarios)
-
-    def get(self, name: str) -> SitingScenario:
-        return self.scenarios[name]
-
-    def remove(self, name: str) -> None:
-        self.scenarios.pop(name, None)
-
-    def compare(self, names: Sequence[str] | None = None, lang: str = "zh") -> pd.DataFrame:
-        """The chosen (default: all) scenarios side by side, see :func:`compare_frame`."""
-        chosen = self.names() if names is None else [n for n in names if n in self.scenarios]
-        return compare_frame({n: self.scenarios[n] for n in chosen}, lang)
-
-    def summary_frame(self) -> pd.DataFrame:
-        """``geo.siting.siting_summary_frame`` of every saved scenario (raw figures, one row each)."""
-        return siting_summary_frame(self.scenarios) if self.scenarios else pd.DataFrame()
-
-    def __len__(self) -> int:
-        return len(self.scenarios)
-
-
-def default_name(scenario: SitingScenario, lang: str = "zh") -> str:
-    """A scenario's default name, e.g. ``MCLP k=5 · 诉求服务 · 500米 · 精确``."""
-    k = f" k={scenario.k}" if scenario.k is not None else ""
-    method = t("planning.method_greedy" if scenario.method == "greedy" else "planning.method_exact", lang)
-    return t("planning.scenario_default", lang, model=scenario.model.upper(), k=k,
-             service=service_label(scenario.service, lang), radius=f"{scenario.radius_m:.0f}", method=method)

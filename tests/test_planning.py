@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo.coverage import coverage_table
 from geo.crs import distance_m
-from services import planning
+from services import planning, scenarios
 from services.i18n import t
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -305,27 +305,87 @@ def test_candidate_sources(layers):
         planning.read_table("bad.xlsx", b"not a workbook")
 
 
-def test_scenarios_are_saved_compared_and_exported(instance, base):
-    store = planning.ScenarioStore()
+@pytest.fixture()
+def scenario_store(tmp_path):
+    from services.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "plan.sqlite3")
+    yield store
+    store.close()
+
+
+def test_scenarios_are_saved_compared_and_exported(instance, base, scenario_store):
     greedy = planning.solve(instance, "mclp", 3, "greedy")
     exact = planning.solve(instance, "mclp", 3, "exact")
-    a = store.save(exact, lang="zh")
-    b = store.save(exact, lang="zh")
-    c = store.save(greedy, "greedy k3")
-    assert a != b and len(store) == 3 and store.names() == [a, b, c]
-    frame = store.compare([a, c], "en")
-    assert list(frame.columns) == [a, c]
-    assert frame.loc[t("planning.cmp_status", "en"), c] == planning.status_label("heuristic", "en")
-    assert store.summary_frame().shape[0] == 3
-    store.remove(b)
-    assert store.names() == [a, c]
+    stack = scenarios.EditStack().push(planning.scenario_edits(exact))
+    name = scenarios.default_name(exact, "zh")
+    a = scenarios.save(name, stack, "appeal", 500, "张规划", siting=scenarios.siting_summary(exact),
+                       store=scenario_store)
+    b = scenarios.save(name, stack, "appeal", 500, store=scenario_store)
+    c = scenarios.save("greedy k3", scenarios.EditStack().push(planning.scenario_edits(greedy)), "appeal", 500,
+                       siting=scenarios.siting_summary(greedy), store=scenario_store)
+    assert a.name == name and b.name == f"{name} (2)" and b.created_by == t("planning.default_author", "zh")
+    assert [sc.name for sc in scenarios.saved(scenario_store)] == [a.name, b.name, c.name]
+    back = scenarios.load(a.id, scenario_store)
+    assert back.stack == stack and len(back.stack) == 1 and back.siting["model"] == "mclp"
+    frame = scenarios.compare_frame([back, c], "en")
+    assert list(frame.columns) == [a.name, c.name]
+    assert frame.loc[t("planning.cmp_status", "en"), c.name] == planning.status_label("heuristic", "en")
+    after = planning.figures(planning.network(back.stack.edits), "appeal", 500)
+    assert after.population_covered == exact.summary["population_covered_after"]
+    assert frame.loc[t("planning.cmp_population_share", "en"), a.name] == f"{after.population_share:.2%}"
+    assert frame.loc[t("planning.cmp_stations", "en"), a.name] == f"{after.stations:,}"
+    assert scenarios.delete([b.id, "no such"], scenario_store) == 1
+    assert [sc.name for sc in scenarios.saved(scenario_store)] == [a.name, c.name]
+    assert list(scenarios.saved_table(scenarios.saved(scenario_store), "zh")[t("planning.col_edits", "zh")]) == [3, 3]
     geo = json.loads(exact.to_geojson())
     assert sum(f["properties"]["kind"] == "site" for f in geo["features"]) == 3
     assert pd.read_excel(io.BytesIO(exact.to_xlsx()), sheet_name=None).keys() >= {"summary", "sites"}
-    applied = planning.network(planning.scenario_edits(exact))
-    assert len(applied) == len(base) + 3
-    after = planning.figures(applied, "appeal", 500)
-    assert after.population_covered == exact.summary["population_covered_after"]
+    assert len(planning.network(planning.scenario_edits(exact))) == len(base) + 3
+
+
+def test_edit_stack_undoes_one_action_at_a_time(base):
+    d = planning.demand()
+    add = planning.Edit("add", lon=float(d.lon[10]), lat=float(d.lat[10]), name="新增站点1")
+    plan = (planning.Edit("add", lon=float(d.lon[20]), lat=float(d.lat[20])),
+            planning.Edit("add", lon=float(d.lon[30]), lat=float(d.lat[30])))
+    remove = planning.Edit("remove", code=str(base.code[3]))
+    stack = scenarios.EditStack().push(add).push(plan).push(remove)
+    assert len(stack) == 3 and len(stack.edits) == 4 and stack.last_step == (remove,)
+    assert stack.undo().edits == (add, *plan)
+    assert stack.undo().undo().edits == (add,)  # the plan's two sites go in one undo
+    assert stack.undo().undo().undo() == scenarios.EditStack() == scenarios.EditStack().undo()
+    with pytest.raises(planning.PlanningError):
+        stack.push(remove)  # already removed: refused, the stack unchanged
+    # JSON round trip, as a scenario keeps it.
+    data = json.loads(json.dumps(scenarios.payload(stack, "legal", 650)))
+    rec = {"id": 1, "name": "x", "created_by": "y", "created_at": None, "payload": data}
+    back = scenarios.from_record(rec)
+    assert back.stack == stack and back.service == "legal" and back.radius_m == 650
+    with pytest.raises(planning.PlanningError):
+        scenarios.from_record({**rec, "payload": {"edits": [{"op": "teleport"}]}})
+
+
+def _selection(layer: str, index: int, obj: dict) -> dict:
+    return {"selection": {"indices": {layer: [index]}, "objects": {layer: [obj]}}}
+
+
+def test_a_map_selection_is_acted_on_once():
+    first = _selection(planning.GAP_LAYER, 0, {"position": [113.94, 22.72]})
+    pick, seen = planning.new_pick(first, "")
+    assert pick == planning.Pick("cell", 113.94, 22.72) and seen
+    # The chart sends the selection again after the data changed: same index, another object. No pick.
+    again = _selection(planning.GAP_LAYER, 0, {"position": [113.95, 22.77]})
+    assert planning.new_pick(again, seen) == (None, seen)
+    # Deselecting, then clicking the same spot again, is a new click.
+    none, seen2 = planning.new_pick({"selection": {"indices": {}, "objects": {}}}, seen)
+    assert none is None and seen2 == ""
+    assert planning.new_pick(first, seen2)[0] == pick
+    # Layers of a later map generation are picked the same way.
+    gen = planning.layer_id(planning.STATION_LAYER, 4)
+    assert gen != planning.STATION_LAYER and planning.layer_id(planning.STATION_LAYER, 0) == planning.STATION_LAYER
+    pick3, _ = planning.new_pick(_selection(gen, 2, {"position": [113.9, 22.7], "code": "ST-C-01"}), seen)
+    assert pick3 == planning.Pick("station", 113.9, 22.7, "ST-C-01")
 
 
 # --------------------------------------------------------------------------------------------- page
@@ -386,7 +446,7 @@ def test_what_if_removal_changes_the_metric(layers, lossy_code):
     assert _metric(at, "planning.kpi_uncovered").value == before
 
 
-def test_siting_k3_shows_three_sites_and_can_be_saved(layers):
+def test_siting_k3_shows_three_sites_and_can_be_saved(layers, plan_db):
     at = _open()
     at.number_input(key="plan_k").set_value(3)
     at.button(key="plan_run").click().run()
@@ -402,7 +462,9 @@ def test_siting_k3_shows_three_sites_and_can_be_saved(layers):
     assert len(sites) == 3
     at.button(key="plan_save").click().run()
     at.button(key="plan_save_greedy").click().run()
-    assert len(at.session_state["plan_store"]) == 2
+    saved = scenarios.saved()
+    assert len(saved) == 2 and all(len(sc.stack.edits) == 3 and sc.siting for sc in saved)
+    assert [sc.siting["method"] for sc in saved] == ["highs", "greedy"]
     compare = at.dataframe[-1].value
     assert compare.shape[1] == 2 and t("planning.cmp_gap", "zh") in compare.index
 
@@ -427,3 +489,103 @@ def test_lscp_on_the_page_reports_the_fewest_sites(layers):
     table = next(df.value for df in at.dataframe if rank in df.value.columns)
     assert sites.value == f"{len(table):,}" and len(table) > 0
     assert sites.delta.startswith(("+0", "-"))
+
+
+# --------------------------------------------------------------------------------------------- map clicks
+@pytest.fixture()
+def plan_db(tmp_path, monkeypatch):
+    """The page's store: a fresh SQLite file (scenarios are saved there, not in the session)."""
+    url = f"sqlite:///{tmp_path}/gm.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+class MapChart:
+    """The browser's side of the planner map, as Streamlit's pydeck chart behaves: it holds the selection
+    (layer id and index, with the objects), sends it with every rerun, and when the chart's data change it
+    re-reads the objects at the selected indices from the new data (dropping layers no longer there)."""
+
+    def __init__(self, at: AppTest) -> None:
+        self.at = at
+        self.selection: dict = {"selection": {"indices": {}, "objects": {}}}
+
+    def _layers(self) -> dict[str, list]:
+        spec = json.loads(self.at.get("deck_gl_json_chart")[0].proto.json)
+        return {ly["id"]: ly.get("data") or [] for ly in spec["layers"]}
+
+    def click(self, base: str, index: int = 0) -> AppTest:
+        """Click the ``index``-th object of the layer ``base`` (whatever its generation)."""
+        layer, data = next((lid, d) for lid, d in self._layers().items() if lid.split("~")[0] == base)
+        self.selection = {"selection": {"indices": {layer: [index]}, "objects": {layer: [data[index]]}}}
+        return self.run()
+
+    def run(self) -> AppTest:
+        """A rerun (a tab click, a button, the solve button): every widget's state plus the map's."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        states = self.at._tree.get_widget_states()
+        chart = self.at.get("deck_gl_json_chart")[0].proto
+        states.widgets.append(WidgetState(id=chart.id, string_value=json.dumps(self.selection)))
+        self.at._run(states)
+        assert not self.at.exception, self.at.exception
+        layers, sel = self._layers(), self.selection["selection"]
+        indices, objects = {}, {}
+        for lid, idx in sel["indices"].items():
+            if lid in layers:
+                indices[lid] = [i for i in idx if i < len(layers[lid])]
+                objects[lid] = [layers[lid][i] for i in indices[lid]]
+        self.selection = {"selection": {"indices": indices, "objects": objects}}
+        return self.at
+
+
+def _stations(at: AppTest) -> str:
+    return _metric(at, "planning.kpi_stations").value
+
+
+def test_one_map_click_adds_one_station_and_undo_removes_it(layers, base, plan_db):
+    at = _open()
+    before = _stations(at)
+    chart = MapChart(at)
+    chart.click(planning.GAP_LAYER, 0)
+    assert len(at.session_state["plan_stack"].edits) == 1
+    after = _stations(at)
+    assert int(after) == int(before) + 1
+    for _ in range(3):  # tab clicks and other reruns
+        chart.run()
+    at.number_input(key="plan_k").set_value(2)
+    at.button(key="plan_run").click()
+    chart.run()  # 求解
+    chart.run()
+    assert _stations(at) == after and len(at.session_state["plan_stack"].edits) == 1
+    at.button(key="plan_undo").click()
+    chart.run()
+    assert _stations(at) == before and at.session_state["plan_stack"].edits == ()
+    chart.run()
+    assert _stations(at) == before
+    # A second click, on another uncovered cell, adds one more station.
+    chart.click(planning.GAP_LAYER, 1)
+    chart.run()
+    assert int(_stations(at)) == int(before) + 1
+
+
+def test_saved_scenarios_survive_a_reload_and_load_back(layers, lossy_code, plan_db):
+    at = _open()
+    at.selectbox(key="plan_station").set_value(lossy_code)
+    at.button(key="plan_remove").click().run()
+    at.text_input(key="plan_save_name").input("去掉一站")
+    at.text_input(key="plan_author").input("李规划")
+    at.button(key="plan_save_edits").click().run()
+    assert not at.exception
+    # A reload is a new session: nothing of the old one is left but the store.
+    again = _open()
+    assert again.session_state["plan_stack"].edits == ()
+    listed = again.table[0].value
+    assert list(listed[t("planning.scenario_name", "zh")]) == ["去掉一站"]
+    assert list(listed[t("planning.col_saved_by", "zh")]) == ["李规划"]
+    assert again.multiselect(key="plan_compare").value == [1]
+    again.button(key="plan_load").click().run()
+    assert again.session_state["plan_stack"].edits == (planning.Edit("remove", code=lossy_code),)
+    fig = planning.figures(planning.network((planning.Edit("remove", code=lossy_code),)), "appeal", 500)
+    assert _metric(again, "planning.kpi_uncovered").value == f"{fig.population_uncovered:,}"
+    again.button(key="plan_delete").click().run()
+    assert not again.table and scenarios.saved() == []

@@ -144,7 +144,7 @@ def test_sqlite_file_under_var_in_wal_mode_keeps_data_when_reopened(tmp_path):
         assert cx.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s.close()
     again = _sqlite(tmp_path)
-    assert len(again.query_appeals()) == 6 and again.schema_version() == 2
+    assert len(again.query_appeals()) == 6 and again.schema_version() == _latest(again)
     again.close()
 
 
@@ -208,6 +208,110 @@ def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypa
         assert len(store.query_appeals(statuses=OPEN_STATUSES, order="tier", limit=3)) == 3
     finally:
         store.drop_schema() if kind == "postgis" else store.close()
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_a_database_of_the_previous_version_gets_the_scenario_table(kind, tmp_path, monkeypatch, request):
+    """A store made before planning scenarios were kept (the version before the latest) migrates on
+    open: the table appears, its appeals are intact, and scenarios can be saved."""
+    if kind == "sqlite":
+        from services.store import sqlite as module
+
+        def make():
+            return module.SQLiteStore(tmp_path / "prev.sqlite3")
+    else:
+        from services.store import postgis as module
+
+        url, schema = request.getfixturevalue("postgis_url"), f"gm_migrate_{uuid.uuid4().hex[:10]}"
+
+        def make():
+            return module.PostGISStore(url, schema=schema, max_size=2)
+    previous = module.SCHEMA_VERSION - 1
+    with monkeypatch.context() as m:
+        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
+        old = make()
+        ids = old.insert_appeals(hand_frame()).ids
+        assert old.schema_version() == previous and "planning_scenario" not in _tables(old)
+        old.close()
+    store = make()
+    try:
+        assert store.schema_version() == _latest(store) and "planning_scenario" in _tables(store)
+        assert sorted(store.query_appeals()["id"].tolist()) == sorted(ids) and store.event_count() == 6
+        assert store.list_scenarios().empty
+        saved = store.save_scenario("迁移后", {"edits": []}, "规划员")
+        assert store.load_scenario("迁移后")["id"] == saved["id"]
+    finally:
+        store.drop_schema() if kind == "postgis" else store.close()
+
+
+def _tables(store) -> set[str]:
+    with store._read() as cx:
+        if isinstance(store, SQLiteStore):
+            rows = cx.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        else:
+            rows = cx.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").fetchall()
+    return {r[0] for r in rows}
+
+
+# ------------------------------------------------------------------------------------------- scenarios
+EDITS = {"service": "appeal", "radius_m": 500,
+         "edits": [{"op": "add", "lon": 113.934512, "lat": 22.761234, "name": "新增站点1",
+                    "services": ["appeal", "legal"]},
+                   {"op": "remove", "code": "ST-C-01"}]}
+
+
+def test_scenarios_are_saved_listed_loaded_and_deleted(store):
+    assert store.list_scenarios().empty and list(store.list_scenarios().columns) == [
+        "id", "name", "created_by", "created_at", "payload"]
+    a = store.save_scenario("  凤凰街道补点  ", EDITS, "张规划", at=NOON)
+    b = store.save_scenario("方案B", {"edits": [], "note": "空"}, "规划员")
+    assert a["name"] == "凤凰街道补点" and a["created_by"] == "张规划" and a["created_at"] == NOON
+    assert a["payload"] == EDITS  # text and floats exactly as saved
+    assert a["created_at"].utcoffset() == timedelta(hours=8)
+    listed = store.list_scenarios()
+    assert listed["name"].tolist() == ["凤凰街道补点", "方案B"] and listed["id"].tolist() == [a["id"], b["id"]]
+    assert listed["payload"].iloc[0] == EDITS
+    assert store.load_scenario(b["id"]) == b and store.load_scenario("方案B") == b
+    # A name is taken once; replace overwrites that scenario, keeping its id.
+    with pytest.raises(ValidationError):
+        store.save_scenario("方案B", EDITS, "别人")
+    assert store.load_scenario("方案B")["payload"] == {"edits": [], "note": "空"}
+    c = store.save_scenario("方案B", EDITS, "别人", replace=True)
+    assert c["id"] == b["id"] and c["payload"] == EDITS and c["created_by"] == "别人"
+    assert len(store.list_scenarios()) == 2
+    assert store.delete_scenario("方案B") is True and store.delete_scenario(b["id"]) is False
+    with pytest.raises(NotFound):
+        store.load_scenario(b["id"])
+    with pytest.raises(NotFound):
+        store.load_scenario("no such")
+    assert store.delete_scenario(a["id"]) is True and store.list_scenarios().empty
+    # A new scenario never takes the id of a deleted one (a page holding an old id loads nothing else).
+    assert store.save_scenario("再存", EDITS, "张规划")["id"] > b["id"]
+
+
+def test_a_scenario_needs_a_name_an_author_and_a_json_object(store):
+    for name, payload, by in (("", EDITS, "x"), ("  ", EDITS, "x"), ("n", EDITS, ""), ("n", [1, 2], "x"),
+                              ("n", {"x": float("nan")}, "x"), ("n", {"x": object()}, "x")):
+        with pytest.raises(ValidationError):
+            store.save_scenario(name, payload, by)
+    with pytest.raises(ValidationError):
+        store.load_scenario(1.5)
+    assert store.list_scenarios().empty
+
+
+def test_scenarios_outlive_the_store_that_saved_them(store, tmp_path, request):
+    """A page reload opens the store again (or another server process does): saved scenarios are there."""
+    saved = store.save_scenario("持久方案", EDITS, "张规划")
+    if isinstance(store, SQLiteStore):
+        other = SQLiteStore(store.path)
+    else:
+        from services.store.postgis import PostGISStore
+
+        other = PostGISStore(request.getfixturevalue("postgis_url"), schema=store.schema, max_size=1)
+    try:
+        assert other.load_scenario("持久方案") == saved
+    finally:
+        other.close()
+
 
 # ------------------------------------------------------------------------------------------- appeals
 def test_insert_is_idempotent(store):

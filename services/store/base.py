@@ -49,6 +49,7 @@ DERIVED_COLUMNS = ("tier", "appeal_class", "closed_at", "resolve_due_at", "next_
 TIMESTAMP_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c.endswith("_at"))
 PERSONAL_COLUMNS = ("reporter_name", "reporter_phone")
 EVENT_COLUMNS = ("id", "appeal_id", "at", "actor", "action", "from_status", "to_status", "note")
+SCENARIO_COLUMNS = ("id", "name", "created_by", "created_at", "payload")
 OPEN_STATUSES = ("reported", "accepted", "dispatched", "resolved", "confirmed", "feedback", "reopened")
 
 
@@ -287,3 +288,26 @@ class Store(abc.ABC):
     def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
         """Quarantined rows, newest first (id, received_at, source, file, line, raw, reason,
         reason_code)."""
+
+    # -- planning scenarios (站点规划方案) ------------------------------------------------------------
+    @abc.abstractmethod
+    def save_scenario(self, name: str, payload: dict[str, Any], created_by: str, *,
+                      at: datetime | None = None, replace: bool = False) -> dict[str, Any]:
+        """Keep a planner's scenario: ``payload`` is a JSON object (services.scenarios writes the what-if
+        edits, service and radius into it; the store does not read it). ``name`` (stripped, non-empty) is
+        unique: a taken name raises ValidationError unless ``replace``, which overwrites that scenario
+        (same id). ``created_by`` is who saved it, ``at`` when (default now). Returns the stored scenario
+        as ``load_scenario`` does."""
+
+    @abc.abstractmethod
+    def list_scenarios(self) -> pd.DataFrame:
+        """Every saved scenario in the order saved (SCENARIO_COLUMNS; payload as a dict)."""
+
+    @abc.abstractmethod
+    def load_scenario(self, key: int | str) -> dict[str, Any]:
+        """One scenario by id (an int) or name (a str): id, name, created_by, created_at, payload (the
+        dict saved). Raises NotFound."""
+
+    @abc.abstractmethod
+    def delete_scenario(self, key: int | str) -> bool:
+        """Delete a scenario by id or name; True if there was one."""

@@ -55,7 +55,7 @@ from services.store.common import (
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
-          "quarantine", "schema_version")
+          "quarantine", "planning_scenario", "schema_version")
 _TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
 
 MIGRATIONS: dict[int, str] = {
@@ -127,6 +127,17 @@ CREATE TABLE quarantine (
 """,
     # Partial indexes of open appeals for the wall display (services.store.common.WALL_INDEXES).
     2: ";\n".join(WALL_INDEXES) + ";\n",
+    # Planners' saved scenarios (what-if edits, service, radius as a JSON object), kept across reloads.
+    # AUTOINCREMENT: the id of a deleted scenario is never given to a new one.
+    3: """
+CREATE TABLE planning_scenario (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    payload TEXT NOT NULL CHECK (json_valid(payload) AND json_type(payload) = 'object')
+);
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 MAX_IDLE = 4  # connections kept open between uses
@@ -254,6 +265,7 @@ class SQLiteStore(SQLStore):
             cx.execute("DROP TRIGGER IF EXISTS appeal_event_no_delete")
             for table in TABLES[:-1]:
                 cx.execute(f"DELETE FROM {table}")
+            cx.execute("DELETE FROM sqlite_sequence")  # restart AUTOINCREMENT ids
             cx.execute("CREATE TRIGGER appeal_event_no_delete BEFORE DELETE ON appeal_event "
                        "BEGIN SELECT RAISE(ABORT, 'appeal_event is append-only'); END")
 
@@ -287,6 +299,9 @@ class SQLiteStore(SQLStore):
 
     def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         return _ts_frame(df, columns)
+
+    def _json_param(self) -> str:
+        return "json(?)"
 
     # -- appeals -------------------------------------------------------------------------------------
     def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
