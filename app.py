@@ -1,4 +1,7 @@
-"""Entry point: ``streamlit run app.py``. Navigation, language and page set-up; no rules, no SQL."""
+"""Entry point (started by ``serve.py``, see there): navigation, language and page set-up; no rules, no SQL.
+
+Each page has its own URL (README, "The screens"); ``/`` shows the district map too.
+"""
 
 from __future__ import annotations
 
@@ -18,16 +21,21 @@ st.set_page_config(page_title=t("app.title", ui.init_language()), page_icon=str(
                    initial_sidebar_state="collapsed" if WALL_MODE else "auto")
 
 lang = ui.init_language() if WALL_MODE else ui.language_switch()
+ui.keep_language_in_url(lang)
 ui.mark_app_loaded()
 
+# The district map has its own URL, /map, like every page; / shows the same map (a hidden default page:
+# Streamlit serves its default page at / only, so a default map page would leave /map unknown).
+MAP_SCRIPT = "pages/district_map.py"
 PAGES = {
     t("nav.section_monitor", lang): [
         st.Page("pages/wall.py", title=t("nav.wall", lang), icon=":material/monitor:", url_path="wall"),
     ],
     t("nav.section_analysis", lang): [
-        st.Page("pages/district_map.py", title=t("nav.map", lang), icon=":material/map:", url_path="map",
-                default=True),
+        st.Page(MAP_SCRIPT, title=t("nav.map", lang), icon=":material/map:", url_path="map"),
         st.Page("pages/planning.py", title=t("nav.planning", lang), icon=":material/hub:", url_path="planning"),
+        st.Page(MAP_SCRIPT, title=t("nav.map", lang), icon=":material/map:", url_path="home", default=True,
+                visibility="hidden"),
     ],
 }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.i18n import LANGS, normalise_lang, t
+from services.i18n import DEFAULT_LANG, LANGS, normalise_lang, t
 
 
 def init_language() -> str:
@@ -25,9 +25,21 @@ def language_switch() -> str:
         format_func=lambda code: t(f"app.lang_{code}", lang))
     if choice and choice != lang:
         st.session_state["lang"] = choice
-        st.query_params["lang"] = choice
         st.rerun()
     return st.session_state["lang"]
+
+
+def keep_language_in_url(lang: str) -> None:
+    """Keep the chosen language in the URL on every run (``?lang=en``; Chinese, the default, needs none).
+
+    The session remembers the language while one moves between pages, but Streamlit drops the query string
+    when the sidebar changes page, and a reload starts a new session that has only the URL to go by.
+    """
+    if lang == DEFAULT_LANG:
+        if "lang" in st.query_params:
+            del st.query_params["lang"]
+    elif st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang
 
 
 APP_MARK = "_gm_app_loaded"
@@ -41,9 +53,10 @@ def mark_app_loaded() -> None:
 def lang() -> str:
     """The language chosen for this session (and a guard, see below).
 
-    Streamlit's first run in a fresh server process treats ``pages/`` as an old-style page folder and runs
-    a page directly when its URL is opened, skipping app.py (navigation, language, page config). Such a
-    page reruns at once; from the second run on, app.py is the entry point again.
+    serve.py (``./dev run``) makes app.py the entry point of every request. Started with a bare
+    ``streamlit run app.py`` instead, Streamlit treats ``pages/`` as an old-style page folder until the first
+    ``st.navigation`` call, and a fresh server's first request of ``/wall`` or ``/planning`` runs the page
+    without app.py (navigation, language, page config). Such a page makes that switch itself and reruns.
     """
     if not st.session_state.get(APP_MARK):
         from streamlit.runtime.pages_manager import PagesManager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,15 +39,29 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on a free local port; yields its base URL and stops it afterwards."""
+def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90, *, wrapper: list[str] = (),
+                     address: str | None = "127.0.0.1", dev_run: bool = False) -> Iterator[str]:
+    """Run the dashboard as ``./dev run`` does (``serve.py``, i.e. ``streamlit run app.py``) on a free local
+    port; yields its base URL and stops it (its whole process group) afterwards.
+
+    *wrapper* goes before the command (e.g. ``strace …``); ``address=None`` leaves the listening address
+    to the configuration (.streamlit/config.toml); ``dev_run`` runs ``./dev run`` itself (``PORT=…``).
+    """
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, **(env or {})}
+    if dev_run:
+        cmd = [str(REPO / "dev"), "run"]
+        env["PORT"] = str(port)
+    else:
+        cmd = [sys.executable, str(REPO / "serve.py"), "--server.port", str(port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        if address:
+            cmd += ["--server.address", address]
+    cmd = [*wrapper, *cmd]
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
             deadline = time.monotonic() + timeout_s
             while True:
@@ -63,8 +78,12 @@ def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90) -
                 time.sleep(0.5)
             yield url
         finally:
-            proc.terminate()
+            # The group: a wrapper such as strace leaves the server running when only it is stopped.
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)

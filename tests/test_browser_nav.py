@@ -1,0 +1,116 @@
+"""Real-browser tests of URLs and navigation: every URL of the README opens its own page, on a fresh
+server's first request too, and the chosen language survives moving between pages and reloading.
+
+Each server here is started the way ``./dev run`` starts it (serve.py). Under CI=true a missing Chromium
+fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import pytest
+
+from services.i18n import t
+from tests.browser import CHROMIUM_ARGS, chromium_path, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+# The README's URLs ("The screens") and the title each page shows.
+README_PAGES = [("/", "map.title"), ("/map", "map.title"), ("/wall", "wall.title"),
+                ("/wall?mode=wall", "wall.title"), ("/planning", "planning.title")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium_path()
+    if not path:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI=true and Debian's chromium is not installed (./dev test installs it)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def store_env(layers, tmp_path_factory) -> dict[str, str]:
+    """One store for the module's servers (seeded by the first), so that each fresh server starts fast."""
+    return {"DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('nav') / 'gm.sqlite3'}"}
+
+
+def with_lang(url: str, lang: str) -> str:
+    return url if lang == "zh" else url + ("&" if "?" in url else "?") + "lang=en"
+
+
+def wait_for_text(page, text: str, timeout_ms: int = 120_000) -> None:
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout_ms)
+
+
+def settle(page) -> None:
+    """Wait until the script run is over (Streamlit's running indicator gone), then a little longer."""
+    page.wait_for_timeout(1000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
+    page.wait_for_timeout(1000)
+
+
+def assert_no_page_not_found(page) -> None:
+    text = page.inner_text("body")
+    assert "Page not found" not in text and "does not seem to exist" not in text, text[-400:]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize(("path", "title_key"), README_PAGES, ids=[p for p, _ in README_PAGES])
+def test_readme_url_opens_its_page_on_a_fresh_server(browser, store_env, tmp_path, path, title_key, lang):
+    url_path = with_lang(path, lang)
+    with streamlit_server(store_env) as base:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(base + url_path)  # the server's first request
+        wait_for_text(page, t(title_key, lang))
+        settle(page)
+        page.screenshot(path=str(tmp_path / "page.png"))
+        assert_no_page_not_found(page)
+        text = page.inner_text("body")
+        assert t(title_key, lang) in text
+        assert t(title_key, "en" if lang == "zh" else "zh") not in text
+        shown = urlsplit(page.url)
+        assert shown.path == urlsplit(url_path).path, page.url  # not sent to another page
+        assert ("lang=en" in shown.query) == (lang == "en"), page.url
+        page.close()
+
+
+@pytest.mark.parametrize("start", ["switch", "url"])
+def test_language_survives_navigation_and_reload(browser, store_env, tmp_path, start):
+    """English chosen with the sidebar switch on /map (or with ?lang=en on /planning) stays English after
+    clicking another page in the sidebar and after reloading that page."""
+    with streamlit_server(store_env) as base:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        if start == "switch":
+            page.goto(base + "/map")
+            wait_for_text(page, t("map.title", "zh"))
+            settle(page)
+            page.get_by_role("radio", name="English").click()
+            wait_for_text(page, t("map.title", "en"))
+            target, title_key = "/planning", "planning.title"
+        else:
+            page.goto(base + "/planning?lang=en")
+            wait_for_text(page, t("planning.title", "en"))
+            target, title_key = "/map", "map.title"
+        settle(page)
+        page.locator(f"a[data-testid=stSidebarNavLink][href$='{target}']").click()
+        wait_for_text(page, t(title_key, "en"))
+        settle(page)
+        assert urlsplit(page.url).path == target
+        assert t("nav.map", "en") in page.inner_text("[data-testid=stSidebar]")
+        page.reload()
+        wait_for_text(page, t(title_key, "en"))
+        settle(page)
+        page.screenshot(path=str(tmp_path / "reloaded.png"))
+        text = page.inner_text("body")
+        assert t(title_key, "zh") not in text and t("nav.map", "zh") not in text
+        assert_no_page_not_found(page)
+        page.close()
