@@ -524,6 +524,35 @@ def test_kpis(store):
     assert empty["received"] == 0 and empty["resolution_rate"] is None
 
 
+
+def test_kpis_and_overdue_of_one_area(store):
+    """The wall's view of one subdistrict: S1 holds a1-a4, S2 holds a5 (yesterday) and a6."""
+    ids = build_hand_district(store)
+    day = (DAY, DAY + timedelta(days=1))
+    s1 = store.kpis(*day, area=("subdistrict", S1))
+    s2 = store.kpis(*day, area=("subdistrict", S2))
+    assert (s1["received"], s1["accepted"], s1["resolved"], s1["class1_total"], s1["overdue_open"]) == (4, 2, 1, 1, 2)
+    assert (s2["received"], s2["accepted"], s2["class1_total"], s2["class1_responded_on_time"],
+            s2["overdue_open"]) == (1, 0, 1, 1, 2)
+    assert s2["resolution_rate"] is None
+    assert store.kpis(*day, area=("grid", G2))["received"] == 1
+    assert store.overdue(NOON, area=("subdistrict", S2))["id"].tolist() == [ids["a5"]]
+    assert store.overdue(NOON, area=("community", C2))["id"].tolist() == [ids["a4"]]
+    assert store.overdue(NOON, area=("community", C1)).empty
+    with pytest.raises(ValidationError, match="unknown level"):
+        store.kpis(*day, area=("street", S1))
+
+
+def test_department_stats_of_one_area(store):
+    build_hand_district(store)
+    day = (DAY, DAY + timedelta(days=1))
+    whole = store.department_stats(*day)
+    pd.testing.assert_frame_equal(store.department_stats(*day, area=("community", C1)), whole)
+    assert store.department_stats(*day, area=("subdistrict", S2)).empty
+    g2 = store.department_stats(*day, area=("grid", G2)).set_index("code")     # a3's order only
+    assert g2["orders"].to_dict() == {"hr_social": 1, "police": 1}
+    assert g2.loc["police", "timely_check_in_rate"] == 0.0
+
 # ------------------------------------------------------------------------------------------- orders
 def test_orders_follow_the_rules_and_close_when_all_report(store):
     ids = build_hand_district(store)

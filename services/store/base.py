@@ -219,14 +219,16 @@ class Store(abc.ABC):
         in [since, until)."""
 
     @abc.abstractmethod
-    def overdue(self, now: datetime, *, limit: int | None = None) -> pd.DataFrame:
+    def overdue(self, now: datetime, *, limit: int | None = None,
+                area: tuple[str, str] | None = None) -> pd.DataFrame:
         """Open appeals whose next deadline is before ``now``: id, tier, appeal_class, status, category,
         subdistrict_code, community_code, grid_code, next_deadline_kind, next_deadline_at,
-        minutes_overdue; most overdue first (then by id)."""
+        minutes_overdue; most overdue first (then by id). ``area`` (level, code) keeps one area's."""
 
     @abc.abstractmethod
-    def kpis(self, since: datetime, until: datetime) -> dict[str, Any]:
-        """Figures for the appeals reported in [since, until) (their state as stored now):
+    def kpis(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None) -> dict[str, Any]:
+        """Figures for the appeals reported in [since, until) (their state as stored now), of one area
+        when ``area`` is (level, code) with level subdistrict|community|grid:
         received; accepted (accepted at all); resolved (status resolved, confirmed, feedback or closed);
         resolution_rate = resolved / accepted (None when nothing was accepted); resolved_on_time
         (resolved_at <= resolve_due_at among the resolved); closed; reopened (reopened_count > 0);
@@ -269,8 +271,10 @@ class Store(abc.ABC):
         """Orders with one row per (order, department), by order id then department code."""
 
     @abc.abstractmethod
-    def department_stats(self, since: datetime, until: datetime) -> pd.DataFrame:
-        """Per department with orders issued in [since, until), by code: code, name, orders,
+    def department_stats(self, since: datetime, until: datetime, *,
+                         area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """Per department with orders issued in [since, until) (for appeals of ``area`` when given), by
+        code: code, name, orders,
         checked_in, timely_check_ins (checked in at or before arrive_by), timely_check_in_rate
         (timely / orders that are due: checked in, or arrive_by before ``until``), avg_arrival_minutes
         (issue to check-in, over the checked in), resolved_within_limit (outcome resolved at or before

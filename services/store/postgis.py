@@ -48,6 +48,7 @@ from services.store.common import (
     SQLBulkLoad,
     SQLStore,
     kpi_dict,
+    level_column,
     local_frame,
     lonlat_frame,
     now,
@@ -448,13 +449,18 @@ class PostGISStore(SQLStore):
         return out
 
     # -- aggregates ----------------------------------------------------------------------------------
-    def overdue(self, now: datetime, *, limit: int | None = None) -> pd.DataFrame:
+    def overdue(self, now: datetime, *, limit: int | None = None,
+                area: tuple[str, str] | None = None) -> pd.DataFrame:
+        params: dict[str, Any] = {"now": as_local(now)}
+        in_area = ""
+        if area is not None:
+            in_area = f" AND {level_column(area[0])} = %(area)s"
+            params["area"] = area[1]
         text = ("SELECT id, tier, appeal_class, status, category, subdistrict_code, community_code, grid_code, "
                 "next_deadline_kind, next_deadline_at, "
                 "EXTRACT(EPOCH FROM (%(now)s - next_deadline_at))::double precision / 60 AS minutes_overdue "
-                "FROM appeal WHERE status <> 'closed' AND next_deadline_at < %(now)s "
+                f"FROM appeal WHERE status <> 'closed' AND next_deadline_at < %(now)s{in_area} "
                 "ORDER BY next_deadline_at, id")
-        params: dict[str, Any] = {"now": as_local(now)}
         if limit is not None:
             text += " LIMIT %(limit)s"
             params["limit"] = int(limit)
@@ -466,8 +472,9 @@ class PostGISStore(SQLStore):
         df["minutes_overdue"] = df["minutes_overdue"].astype(float)
         return shape_appeals(df)
 
-    def kpis(self, since: datetime, until: datetime) -> dict[str, Any]:
+    def kpis(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None) -> dict[str, Any]:
         c = clock_rules()
+        in_area = "" if area is None else f" AND {level_column(area[0])} = %(area)s"
         done = "status IN ('resolved', 'confirmed', 'feedback', 'closed')"
         text = f"""
 SELECT COUNT(*),
@@ -483,13 +490,13 @@ SELECT COUNT(*),
                           AND responded_at <= reported_at + make_interval(mins => %(resp)s)),
        COUNT(*) FILTER (WHERE appeal_class = 'class1'
                           AND accepted_at <= reported_at + make_interval(mins => %(acc)s))
-FROM appeal WHERE reported_at >= %(since)s AND reported_at < %(until)s"""
+FROM appeal WHERE reported_at >= %(since)s AND reported_at < %(until)s{in_area}"""
         params = {"resp": int(c["class1_respond_minutes"]), "acc": int(c["class1_accept_minutes"]),
-                  "since": as_local(since), "until": as_local(until)}
+                  "since": as_local(since), "until": as_local(until), "area": None if area is None else area[1]}
         with self._read() as conn:
             row = conn.execute(text, params).fetchone()
-            overdue = conn.execute("SELECT COUNT(*) FROM appeal WHERE status <> 'closed' AND next_deadline_at < %s",
-                                   (as_local(until),)).fetchone()[0]
+            overdue = conn.execute("SELECT COUNT(*) FROM appeal WHERE status <> 'closed' AND next_deadline_at < "
+                                   "%(until)s" + in_area, params).fetchone()[0]
         return kpi_dict(row, overdue)
 
     # -- orders --------------------------------------------------------------------------------------
@@ -506,8 +513,14 @@ FROM appeal WHERE reported_at >= %(since)s AND reported_at < %(until)s"""
                             [(order_id, d) for d in departments])
         return int(order_id)
 
-    def department_stats(self, since: datetime, until: datetime) -> pd.DataFrame:
-        text = """
+    def department_stats(self, since: datetime, until: datetime, *,
+                         area: tuple[str, str] | None = None) -> pd.DataFrame:
+        params: dict[str, Any] = {"since": as_local(since), "until": as_local(until)}
+        in_area = ""
+        if area is not None:
+            in_area = f"JOIN appeal a ON a.id = o.appeal_id AND a.{level_column(area[0])} = %(area)s\n"
+            params["area"] = area[1]
+        text = f"""
 SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
        COUNT(d.checked_in_at) AS checked_in,
        COUNT(*) FILTER (WHERE d.checked_in_at <= o.arrive_by) AS timely_check_ins,
@@ -521,13 +534,13 @@ SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
            AS resolved_within_limit_rate
 FROM order_department d
 JOIN appeal_order o ON o.id = d.order_id
-LEFT JOIN department dep ON dep.code = d.department_code
+{in_area}LEFT JOIN department dep ON dep.code = d.department_code
 WHERE o.issued_at >= %(since)s AND o.issued_at < %(until)s
 GROUP BY d.department_code, dep.name
 ORDER BY d.department_code COLLATE "C"
 """
         with self._read() as conn:
-            rows = conn.execute(text, {"since": as_local(since), "until": as_local(until)}).fetchall()
+            rows = conn.execute(text, params).fetchall()
         return stats_frame(rows)
 
     # -- quarantine ----------------------------------------------------------------------------------

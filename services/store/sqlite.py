@@ -40,6 +40,7 @@ from services.store.common import (
     SQLBulkLoad,
     SQLStore,
     kpi_dict,
+    level_column,
     lonlat_frame,
     now,
     plan_rebuild,
@@ -334,12 +335,18 @@ class SQLiteStore(SQLStore):
         return out
 
     # -- aggregates ----------------------------------------------------------------------------------
-    def overdue(self, now: datetime, *, limit: int | None = None) -> pd.DataFrame:
+    def overdue(self, now: datetime, *, limit: int | None = None,
+                area: tuple[str, str] | None = None) -> pd.DataFrame:
         t = to_us(now)
+        params: list[Any] = [t, t]
+        in_area = ""
+        if area is not None:
+            in_area = f" AND {level_column(area[0])} = ?"
+            params.append(area[1])
         sql = ("SELECT id, tier, appeal_class, status, category, subdistrict_code, community_code, grid_code, "
                "next_deadline_kind, next_deadline_at, (? - next_deadline_at) / 60000000.0 AS minutes_overdue "
-               "FROM appeal WHERE status <> 'closed' AND next_deadline_at < ? ORDER BY next_deadline_at, id")
-        params: list[Any] = [t, t]
+               f"FROM appeal WHERE status <> 'closed' AND next_deadline_at < ?{in_area} "
+               "ORDER BY next_deadline_at, id")
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -351,8 +358,9 @@ class SQLiteStore(SQLStore):
         df["minutes_overdue"] = df["minutes_overdue"].astype(float)
         return shape_appeals(_ts_frame(df, ["next_deadline_at"]))
 
-    def kpis(self, since: datetime, until: datetime) -> dict[str, Any]:
+    def kpis(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None) -> dict[str, Any]:
         c = clock_rules()
+        in_area, area_params = ("", ()) if area is None else (f" AND {level_column(area[0])} = ?", (area[1],))
         resp_us = int(c["class1_respond_minutes"]) * 60_000_000
         acc_us = int(c["class1_accept_minutes"]) * 60_000_000
         done = "status IN ('resolved', 'confirmed', 'feedback', 'closed')"
@@ -368,11 +376,11 @@ SELECT COUNT(*),
        COALESCE(SUM(appeal_class = 'class1'), 0),
        COALESCE(SUM(appeal_class = 'class1' AND responded_at <= reported_at + ?), 0),
        COALESCE(SUM(appeal_class = 'class1' AND accepted_at <= reported_at + ?), 0)
-FROM appeal WHERE reported_at >= ? AND reported_at < ?"""
+FROM appeal WHERE reported_at >= ? AND reported_at < ?{in_area}"""
         with self._read() as cx:
-            row = cx.execute(sql, (resp_us, acc_us, to_us(since), to_us(until))).fetchone()
-            overdue = cx.execute("SELECT COUNT(*) FROM appeal WHERE status <> 'closed' AND next_deadline_at < ?",
-                                 (to_us(until),)).fetchone()[0]
+            row = cx.execute(sql, (resp_us, acc_us, to_us(since), to_us(until), *area_params)).fetchone()
+            overdue = cx.execute("SELECT COUNT(*) FROM appeal WHERE status <> 'closed' AND next_deadline_at < ?"
+                                 + in_area, (to_us(until), *area_params)).fetchone()[0]
         return kpi_dict(row, overdue)
 
     # -- orders --------------------------------------------------------------------------------------
@@ -390,8 +398,14 @@ FROM appeal WHERE reported_at >= ? AND reported_at < ?"""
                        [(order_id, d) for d in departments])
         return order_id
 
-    def department_stats(self, since: datetime, until: datetime) -> pd.DataFrame:
-        sql = """
+    def department_stats(self, since: datetime, until: datetime, *,
+                         area: tuple[str, str] | None = None) -> pd.DataFrame:
+        params: dict[str, Any] = {"since": to_us(since), "until": to_us(until)}
+        in_area = ""
+        if area is not None:
+            in_area = f"JOIN appeal a ON a.id = o.appeal_id AND a.{level_column(area[0])} = :area\n"
+            params["area"] = area[1]
+        sql = f"""
 SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
        SUM(d.checked_in_at IS NOT NULL) AS checked_in,
        SUM(d.checked_in_at IS NOT NULL AND d.checked_in_at <= o.arrive_by) AS timely_check_ins,
@@ -403,12 +417,12 @@ SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
            / NULLIF(SUM(d.outcome_at IS NOT NULL OR o.resolve_by < :until), 0) AS resolved_within_limit_rate
 FROM order_department d
 JOIN appeal_order o ON o.id = d.order_id
-LEFT JOIN department dep ON dep.code = d.department_code
+{in_area}LEFT JOIN department dep ON dep.code = d.department_code
 WHERE o.issued_at >= :since AND o.issued_at < :until
 GROUP BY d.department_code, dep.name
 ORDER BY d.department_code"""
         with self._read() as cx:
-            rows = cx.execute(sql, {"since": to_us(since), "until": to_us(until)}).fetchall()
+            rows = cx.execute(sql, params).fetchall()
         return stats_frame(rows)
 
     # -- quarantine ----------------------------------------------------------------------------------
