@@ -1,30 +1,38 @@
 """Wall display (指挥大屏): the tiered warning map beside KPIs, the red list and dispatch controls.
 
-``/wall?mode=wall`` is the unattended wall: no sidebar, no toolbar, large type, no personal data.
-Everything refreshes inside one fragment every few seconds; the map keeps the operator's pan and zoom
-because its key and initial view stay the same between refreshes.
+``/wall?mode=wall`` is the unattended wall: read-only (no selection, no dispatch panel, no toolbars),
+type of at least 20 px at 1920x1080, everything above the fold, no personal data. ``view=<subdistrict
+code>`` scopes the figures, points and red list to one subdistrict. Everything live refreshes inside
+one fragment; the map keeps the operator's pan and zoom because its key and initial view stay the same.
+Actions run in button callbacks, before the fragment draws again, so the panel shows the new state.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from geo import mapview
 from pages import ui
-from services import access, district, wall
-from services.errors import DomainError
+from services import access, clocks, district, lifecycle, wall
+from services.errors import DomainError, IllegalTransition, describe
 from services.i18n import label, t
 from services.orders import rule_for_appeal
 from services.seed import ensure_seeded
 from services.store import open_store
+from services.timeline import timeline
 
 lang = ui.lang()
 wall_mode = st.query_params.get("mode") == "wall"
 ROLE = "duty_officer"
+# The wall's dispatch actions, in button order (orders go through issue_order).
+WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
+TIER_CSS = {"red": "#e62828", "yellow": "#f5be1e", "blue": "#2878e6"}
 
 
 @st.cache_resource(show_spinner=False)
@@ -38,21 +46,40 @@ def _store(url: str):
 store = _store(os.environ.get("DATABASE_URL", ""))
 
 if wall_mode:
+    # Readable from 5 m on a 1920x1080 wall: no text under 20 CSS px; no toolbars; nothing below the fold.
     st.html("""<style>
       [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header, footer,
-      [data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
-      .block-container {padding: 0.8rem 1.2rem !important; max-width: 100% !important;}
+      [data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stElementToolbar"],
+      [data-testid="stDeckGlJsonChartZoomButton"] {display: none !important;}
+      .block-container {padding: 0.4rem 1.0rem 0 1.0rem !important; max-width: 100% !important;}
+      html, body, [data-testid="stAppViewContainer"] {font-size: 22px;}
+      [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] {font-size: 22px !important;}
+      [data-testid="stMetricValue"] {font-size: 40px !important; font-weight: 700;}
+      [data-testid="stMetric"] {padding: 0 !important;}
+      [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {font-size: 20px !important;}
+      [data-testid="stVerticalBlock"] {gap: 0.35rem !important;}
+      .gm-title {font-size: 34px !important;}
+      .gm-legend, .gm-legend b {font-size: 20px !important;}
+      .gm-red-list td, .gm-red-list th {font-size: 22px !important; padding: 3px 8px;}
     </style>""")
 st.html("""<style>
   [data-testid="stMetricValue"] {font-size: 2.4rem; font-weight: 700;}
   [data-testid="stMetricLabel"] p {font-size: 1.05rem;}
   .gm-title {font-size: 2.0rem; font-weight: 800; letter-spacing: .05em; margin: 0;}
+  .gm-clock {font-size: 1.8rem; font-weight: 700; text-align: right; margin: 0;}
+  .gm-view {font-size: 1.3rem; margin: 0; color: #ffd54a;}
   .gm-legend span.sw {display:inline-block; width:14px; height:14px; margin:0 4px 0 10px; vertical-align:middle;}
   .gm-legend {font-size: 1.0rem;}
+  table.gm-red-list {width: 100%; border-collapse: collapse;}
+  .gm-red-list th {text-align: left; color: #bbb; border-bottom: 1px solid #555;}
+  .gm-red-list td {border-bottom: 1px solid #333; white-space: nowrap;}
+  .gm-tier {font-weight: 800;}
+  .gm-late {color: #ff6b6b; font-weight: 700;}
 </style>""")
 
-views = [("district", None)] + [(code, code) for code in district.subdistrict_table().code] + [("red_list", None)]
-sub_names = dict(zip(district.subdistrict_table().code, district.subdistrict_table().name, strict=True))
+sub_table = district.subdistrict_table(lang)
+views = [("district", None)] + [(code, code) for code in sub_table.code] + [("red_list", None)]
+sub_names = district.names("subdistrict", lang)
 
 
 def _view_label(key: str) -> str:
@@ -62,14 +89,18 @@ def _view_label(key: str) -> str:
 
 refresh_s = int(st.query_params.get("refresh", 10))
 rotate = st.query_params.get("rotate") == "1"
+url_view = st.query_params.get("view", "district")
+if url_view not in {k for k, _ in views}:
+    url_view = "district"
 if not wall_mode:
     with st.sidebar:
         refresh_s = st.number_input(t("wall.refresh_every", lang), 5, 300, refresh_s, 5, key="wall_refresh")
         rotate = st.toggle(t("wall.rotate", lang), value=rotate, key="wall_rotate")
-        chosen_view = st.selectbox(t("wall.view", lang), [k for k, _ in views], format_func=_view_label,
+        keys = [k for k, _ in views]
+        chosen_view = st.selectbox(t("wall.view", lang), keys, index=keys.index(url_view), format_func=_view_label,
                                    key="wall_view")
 else:
-    chosen_view = st.query_params.get("view", "district")
+    chosen_view = url_view
 
 
 def _pick_view(now: datetime) -> str:
@@ -79,25 +110,50 @@ def _pick_view(now: datetime) -> str:
     return views[int(now.timestamp() // 60) % len(views)][0]
 
 
+def _area(view_key: str) -> tuple[str, str] | None:
+    """The area a view scopes to: a subdistrict's code, or None for the whole district and the red list."""
+    return ("subdistrict", view_key) if view_key in sub_names else None
+
+
+# ------------------------------------------------------------------------------------------- KPIs
 def _kpi_block(snap: wall.WallSnapshot) -> None:
     k = snap.kpis
     rate = k.get("resolution_rate")
     c1 = k.get("class1_total") or 0
-    st.metric(t("wall.received", lang), k["received"])
-    st.metric(t("wall.accepted", lang), k["accepted"])
-    st.metric(t("wall.resolved", lang), k["resolved"])
-    st.metric(t("wall.resolution_rate", lang), "—" if rate is None else f"{rate:.1%}")
-    st.metric(t("wall.class1_respond", lang), f"{k['class1_responded_on_time']}/{c1}")
-    st.metric(t("wall.class1_accept", lang), f"{k['class1_accepted_on_time']}/{c1}")
-    st.metric(t("wall.overdue", lang), k["overdue_open"])
-    st.metric(t("wall.open_orders", lang), snap.open_orders)
-    st.metric(t("wall.check_in_rate", lang), "—" if snap.check_in_rate is None else f"{snap.check_in_rate:.1%}")
+    figures = [
+        (t("wall.received", lang), k["received"]), (t("wall.accepted", lang), k["accepted"]),
+        (t("wall.resolved", lang), k["resolved"]),
+        (t("wall.resolution_rate", lang), "—" if rate is None else f"{rate:.1%}"),
+        (t("wall.class1_respond", lang), f"{k['class1_responded_on_time']}/{c1}"),
+        (t("wall.class1_accept", lang), f"{k['class1_accepted_on_time']}/{c1}"),
+        (t("wall.overdue", lang), k["overdue_open"]), (t("wall.open_orders", lang), snap.open_orders),
+        (t("wall.check_in_rate", lang), "—" if snap.check_in_rate is None else f"{snap.check_in_rate:.1%}"),
+    ]
+    for i in range(0, len(figures), 2):
+        cols = st.columns(2, gap="small")
+        for col, (name, value) in zip(cols, figures[i:i + 2], strict=False):
+            col.metric(name, value)
+    _trend_chart(snap)
+
+
+def _trend_chart(snap: wall.WallSnapshot) -> None:
+    """Received and resolved per day, the last 7 days (axis text 20 px on the wall)."""
     st.caption(t("wall.trend", lang))
-    tr = snap.trend.rename(columns={"received": t("wall.trend_received", lang),
-                                    "resolved": t("wall.trend_resolved", lang)})
+    tr = snap.trend.copy()
     tr["day"] = pd.to_datetime(tr["day"]).dt.strftime("%m-%d")
-    tr = tr.set_index("day")
-    st.bar_chart(tr, height=160, stack=False)
+    names = {"received": t("wall.trend_received", lang), "resolved": t("wall.trend_resolved", lang)}
+    long = tr.melt("day", value_vars=list(names), var_name="series", value_name="n")
+    long["series"] = long["series"].map(names)
+    font = 20 if wall_mode else 13
+    chart = (alt.Chart(long).mark_bar()
+             .encode(x=alt.X("day:N", title=None, axis=alt.Axis(labelAngle=0)), xOffset="series:N",
+                     y=alt.Y("n:Q", title=None, axis=alt.Axis(tickCount=3)),
+                     color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+                                     scale=alt.Scale(range=["#6fa8ff", "#3ddc84"])))
+             .properties(height=170 if wall_mode else 160)
+             .configure_axis(labelFontSize=font, titleFontSize=font)
+             .configure_legend(labelFontSize=font, symbolSize=150))
+    st.altair_chart(chart, width="stretch")
 
 
 def _legend() -> None:
@@ -111,9 +167,10 @@ def _legend() -> None:
             f"<br/><b>{t('wall.legend_unit', lang)}</b>{units}</div>")
 
 
-def _warning_table(snap: wall.WallSnapshot) -> pd.DataFrame:
+# -------------------------------------------------------------------------------------- red list
+def _warning_rows(snap: wall.WallSnapshot) -> pd.DataFrame:
     w = snap.warnings
-    comm = dict(zip(district.layers()["community"].code, district.layers()["community"].name, strict=True))
+    comm = district.names("community", lang)
     return pd.DataFrame({
         t("wall.col_id", lang): w["id"].astype("Int64"),
         t("wall.col_tier", lang): [label("tier", v, lang) for v in w["tier"]],
@@ -123,23 +180,92 @@ def _warning_table(snap: wall.WallSnapshot) -> pd.DataFrame:
     })
 
 
+def _tier_style(frame: pd.DataFrame, tiers: list[str]) -> object:
+    """The tier column in its colour."""
+    col = t("wall.col_tier", lang)
+    colours = [f"color: {TIER_CSS.get(x, '#ddd')}; font-weight: 700" for x in tiers]
+    return frame.style.apply(lambda s: colours if s.name == col else [""] * len(s), axis=0)
+
+
+def _red_list_html(snap: wall.WallSnapshot, rows: int) -> None:
+    """The red list for the unattended wall: a plain table in large type, tier in its colour, no selection."""
+    frame = _warning_rows(snap).head(rows)
+    tiers = snap.warnings["tier"].head(rows).tolist()
+    late = snap.warnings["overdue"].head(rows).fillna(False).tolist()
+    head = "".join(f"<th>{c}</th>" for c in frame.columns)
+    body = []
+    for values, tier, is_late in zip(frame.itertuples(index=False), tiers, late, strict=True):
+        cells = [str(v) for v in values]
+        cells[1] = f"<span class='gm-tier' style='color:{TIER_CSS.get(tier, '#ddd')}'>{cells[1]}</span>"
+        if is_late:
+            cells[4] = f"<span class='gm-late'>{cells[4]}</span>"
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    st.html(f"<table class='gm-red-list'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def _calendar_note(snap: wall.WallSnapshot) -> None:
+    """Says when shown deadlines stand on a computed (unofficial) holiday calendar."""
+    due = pd.to_datetime(snap.points.get("next_deadline_at", pd.Series(dtype="datetime64[ns, UTC]")), utc=True)
+    due = due.dropna()
+    if due.empty:
+        return
+    note = clocks.unofficial_note(clocks.unofficial_years(due.min().date(), due.max().date()), lang)
+    if note:
+        st.caption(note)
+
+
+# ------------------------------------------------------------------------------------ selection
 def _select_from(event: object, key: str) -> None:
-    """Remember the appeal picked on the map or in the list."""
+    """Open the appeal picked on the map or in the list, once per pick.
+
+    A selection stays in the widget's state across refreshes; acting only when it changes keeps a later
+    pick in the other widget from being overridden by a stale one."""
     sel = getattr(event, "selection", None) or {}
+    signature = json.dumps(sel, sort_keys=True, default=str)
+    seen_key = f"wall_seen_{key}"
+    if st.session_state.get(seen_key) == signature:
+        return
+    st.session_state[seen_key] = signature
     if key == "map":
-        for objs in (sel.get("objects") or {}).values():
+        for layer_id, objs in (sel.get("objects") or {}).items():
+            if not str(layer_id).startswith("appeal-points"):
+                continue
             for obj in objs:
                 if obj.get("id") is not None:
                     st.session_state["wall_selected"] = int(obj["id"])
                     return
     else:
         rows = sel.get("rows") or []
-        if rows:
-            st.session_state["wall_selected"] = int(st.session_state["wall_rows"][rows[0]])
+        shown = st.session_state.get("wall_rows") or []
+        if rows and rows[0] < len(shown):
+            st.session_state["wall_selected"] = int(shown[rows[0]])
+
+
+# ---------------------------------------------------------------------------------------- actions
+def _actor() -> str:
+    """What to record as the actor: the code of the default duty officer, or the name typed."""
+    return district.actor_code(st.session_state.get("wall_actor") or t("wall.operator_default", lang))
+
+
+def _act(appeal_id: int, action: str) -> None:
+    """Button callback: send one action to the services before the panel draws again."""
+    ss = st.session_state
+    try:
+        if action == "order":
+            store.issue_order(appeal_id, ss.get(f"wall_order_{appeal_id}") or [], issued_by=_actor())
+        elif action == "dispatch":
+            store.act(appeal_id, action, _actor(), target=ss.get(f"wall_target_{appeal_id}"))
+        elif action == "escalate":
+            store.act(appeal_id, action, _actor(), level=ss.get(f"wall_level_{appeal_id}"))
+        else:
+            store.act(appeal_id, action, _actor())
+        ss["wall_message"] = ("ok", t("wall.done", lang, action=label("action", action, lang), id=appeal_id))
+    except DomainError as exc:
+        ss["wall_message"] = ("error", t("wall.forbidden", lang, reason=describe(exc, lang)))
 
 
 def _dispatch_panel() -> None:
-    """Facts and timeline of the selected appeal, and the four dispatch actions."""
+    """Facts and timeline of the selected appeal, and the dispatch actions allowed now."""
     appeal_id = st.session_state.get("wall_selected")
     if appeal_id is None:
         st.info(t("wall.select_hint", lang))
@@ -151,11 +277,14 @@ def _dispatch_panel() -> None:
         return
     st.subheader(f"#{appeal['id']} · {label('category', appeal['category'], lang)} · "
                  f"{label('tier', appeal['tier'], lang)}")
+    if msg := st.session_state.pop("wall_message", None):
+        (st.success if msg[0] == "ok" else st.error)(msg[1])
     due = appeal.get("next_deadline_at")
     facts = {
         t("wall.col_status", lang): label("status", appeal["status"], lang),
         t("wall.field_service", lang): label("service_type", appeal["service_type"], lang),
         t("wall.field_channel", lang): label("channel", appeal["channel"], lang),
+        t("wall.col_community", lang): district.name_of("community", appeal.get("community_code"), lang),
         t("wall.field_people", lang): appeal["people_involved"],
         t("wall.field_amount", lang): f"{appeal['amount_involved'] or 0:,.0f}",
         t("wall.field_urgency", lang): label("urgency", str(appeal["urgency"]), lang),
@@ -166,95 +295,115 @@ def _dispatch_panel() -> None:
         t("wall.field_description", lang): appeal.get("description") or "",
     }
     st.dataframe(pd.DataFrame({"": list(facts), " ": [str(v) for v in facts.values()]}), hide_index=True,
-                 width="stretch")
-    ev = store.events(appeal_id)
+                 width="stretch", column_config={" ": st.column_config.TextColumn(width="large")})
+    _action_controls(appeal)
+    tl = timeline(store.events(appeal_id), lang)
     st.caption(t("wall.timeline", lang))
     st.dataframe(pd.DataFrame({
-        t("wall.col_reported", lang): pd.to_datetime(ev["at"]).dt.strftime("%m-%d %H:%M"),
-        t("wall.col_status", lang): [label("action", a, lang) for a in ev["action"]],
-        t("wall.operator", lang): ev["actor"],
-    }), hide_index=True, width="stretch", height=180)
+        t("wall.col_reported", lang): pd.to_datetime(tl["at"]).dt.strftime("%m-%d %H:%M"),
+        t("wall.col_action", lang): tl["action"], t("wall.col_status", lang): tl["status"],
+        t("wall.col_actor", lang): tl["actor"], t("wall.col_target", lang): tl["target"],
+        t("wall.col_note", lang): tl["note"],
+    }), hide_index=True, width="stretch", height=210)
 
-    actor = st.text_input(t("wall.operator", lang), value=t("wall.operator_default", lang), key="wall_actor")
-    depts = store.departments()
-    names = depts["name_en"].fillna(depts["name"]) if lang == "en" and "name_en" in depts else depts["name"]
-    dept_names = dict(zip(depts["code"], names, strict=True))
+
+def _action_controls(appeal: dict) -> None:
+    """One button per wall action; those not allowed now are disabled and say why."""
+    appeal_id = int(appeal["id"])
+    allowed = set(lifecycle.allowed_actions(appeal))
+
+    def why(action: str) -> str | None:
+        if action in allowed:
+            return None
+        reason = ""
+        if action in lifecycle.TRANSITIONS.get(appeal["status"], {}):
+            reason = "already_responded" if action == "respond" else "at_district"
+        return t("wall.action_unavailable", lang, reason=describe(
+            IllegalTransition(action, appeal["status"], sorted(allowed & set(WALL_ACTIONS), key=WALL_ACTIONS.index),
+                              reason), lang))
+
+    st.text_input(t("wall.operator", lang), value=t("wall.operator_default", lang), key="wall_actor")
+    dept_names = district.names("department", lang)
+    depts = list(store.departments()["code"])
     c1, c2 = st.columns(2)
-    if c1.button(t("wall.do_accept", lang), key="act_accept", width="stretch"):
-        _act(appeal_id, "accept", actor)
-    target = c2.selectbox(t("wall.dispatch_to", lang), [appeal["community_code"], *depts["code"]],
-                          format_func=lambda c: dept_names.get(c) or _community_name(c), key="wall_target")
-    if c2.button(t("wall.do_dispatch", lang), key="act_dispatch", width="stretch"):
-        _act(appeal_id, "dispatch", actor, target=target)
-    rule = rule_for_appeal(appeal)
-    st.caption(t("wall.order_rule", lang, minutes=rule.arrival_minutes, leader=rule.leader_level,
-                 people=rule.people, hours=rule.resolution_hours))
-    chosen = st.multiselect(t("wall.order_departments", lang), list(depts["code"]),
-                            default=[d for d in rule.suggested_departments if d in dept_names],
-                            format_func=lambda c: dept_names.get(c, c), key=f"wall_order_{appeal_id}")
+    for col, action in ((c1, "respond"), (c2, "accept")):
+        col.button(t(f"wall.do_{action}", lang), key=f"act_{action}", width="stretch", disabled=action not in allowed,
+                   help=why(action), on_click=_act, args=(appeal_id, action))
     c3, c4 = st.columns(2)
-    if c3.button(t("wall.do_order", lang), key="act_order", width="stretch", disabled=not chosen):
-        _act(appeal_id, "order", actor, departments=chosen)
-    level = c4.selectbox(t("wall.escalate_to", lang), ["subdistrict", "district"],
-                         format_func=lambda v: label("handling_level", v, lang), key="wall_level")
-    if c4.button(t("wall.do_escalate", lang), key="act_escalate", width="stretch"):
-        _act(appeal_id, "escalate", actor, level=level)
-    if msg := st.session_state.pop("wall_message", None):
-        (st.success if msg[0] == "ok" else st.error)(msg[1])
+    community = appeal.get("community_code")
+    c3.selectbox(t("wall.dispatch_to", lang), [community, *depts],
+                 format_func=lambda c: dept_names.get(c) or district.name_of("community", c, lang),
+                 key=f"wall_target_{appeal_id}", disabled="dispatch" not in allowed)
+    c4.selectbox(t("wall.escalate_to", lang), ["subdistrict", "district"],
+                 format_func=lambda v: label("handling_level", v, lang), key=f"wall_level_{appeal_id}",
+                 disabled="escalate" not in allowed)
+    c3.button(t("wall.do_dispatch", lang), key="act_dispatch", width="stretch", disabled="dispatch" not in allowed,
+              help=why("dispatch"), on_click=_act, args=(appeal_id, "dispatch"))
+    c4.button(t("wall.do_escalate", lang), key="act_escalate", width="stretch", disabled="escalate" not in allowed,
+              help=why("escalate"), on_click=_act, args=(appeal_id, "escalate"))
+    rule = rule_for_appeal(appeal)
+    st.caption(t("wall.order_rule", lang, minutes=rule.arrival_minutes, leader=label("leader_level", rule.leader_level,
+                                                                                     lang),
+                 people=rule.people, hours=rule.resolution_hours))
+    chosen = st.multiselect(t("wall.order_departments", lang), depts,
+                            default=[d for d in rule.suggested_departments if d in dept_names],
+                            format_func=lambda c: dept_names.get(c, c), key=f"wall_order_{appeal_id}",
+                            placeholder=t("widget.choose_options", lang), disabled="order" not in allowed)
+    st.button(t("wall.do_order", lang), key="act_order", width="stretch",
+              disabled="order" not in allowed or not chosen, help=why("order"), on_click=_act,
+              args=(appeal_id, "order"))
 
 
-def _community_name(code: str) -> str:
-    comm = district.layers()["community"]
-    hit = comm[comm.code == code]
-    return hit.name.iloc[0] if len(hit) else code
-
-
-def _act(appeal_id: int, action: str, actor: str, **params: object) -> None:
-    """Send one action to the services; a forbidden one is shown with the rule's reason."""
-    try:
-        if action == "order":
-            store.issue_order(appeal_id, params["departments"], issued_by=actor or "值班员")
-        else:
-            store.act(appeal_id, action, actor or "值班员", **params)
-        st.session_state["wall_message"] = ("ok", t("wall.done", lang, action=label("action", action, lang),
-                                                     id=appeal_id))
-    except DomainError as exc:
-        st.session_state["wall_message"] = ("error", t("wall.forbidden", lang, reason=str(exc)))
-
-
+# ------------------------------------------------------------------------------------------- live
 @st.fragment(run_every=refresh_s)
 def live() -> None:
-    snap = wall.snapshot(store)
-    view_key = _pick_view(snap.now)
-    head_l, head_r = st.columns([3, 1])
+    now = datetime.now(wall.TZ)
+    view_key = _pick_view(now)
+    snap = wall.snapshot(store, now, area=_area(view_key))
+    head_l, head_m, head_r = st.columns([3, 1.6, 1.2])
     head_l.html(f"<p class='gm-title'>{t('wall.title', lang)}</p>")
-    head_r.markdown(f"### {snap.now:%Y-%m-%d %H:%M:%S}")
-    left, centre, right = st.columns([1.05, 3.2, 1.75], gap="small")
+    head_m.html(f"<p class='gm-view'>{t('wall.showing', lang, view=_view_label(view_key))}</p>")
+    head_r.html(f"<p class='gm-clock'>{snap.now:%Y-%m-%d %H:%M:%S}</p>")
+    left, centre, right = st.columns([1.15, 3.0, 1.85], gap="small")
     with left:
         _kpi_block(snap)
     with centre:
-        bounds = district.bounds(view_key if view_key not in ("district", "red_list") else None)
+        bounds = district.bounds(view_key if view_key in sub_names else None)
         if view_key == "red_list" and len(snap.warnings):
             pts = snap.points[snap.points.id.isin(snap.warnings.id)]
             if len(pts):
                 pad = 0.01
                 bounds = (pts.lon.min() - pad, pts.lat.min() - pad, pts.lon.max() + pad, pts.lat.max() + pad)
-        view = mapview.view_state(bounds, width_px=960, height_px=800)
-        deck = wall.wall_deck(snap, lang, view)
-        event = st.pydeck_chart(deck, height=820, key=f"wall_map_{view_key}", on_select="rerun",
-                                selection_mode="single-object")
-        _select_from(event, "map")
+        height = 850 if wall_mode else 820
+        view = mapview.view_state(bounds, width_px=940, height_px=height - 20)
+        layer_id = wall.point_layer_id(snap)
+        deck = wall.wall_deck(snap, lang, view, point_layer=layer_id)
+        if wall_mode:
+            st.pydeck_chart(deck, height=height, key=f"wall_map_{view_key}")
+        else:
+            event = st.pydeck_chart(deck, height=height, key=f"wall_map_{view_key}", on_select="rerun",
+                                    selection_mode="single-object")
+            _select_from(event, "map")
         _legend()
     with right:
         st.subheader(t("wall.warnings", lang))
+        if view_key in sub_names:
+            st.caption(t("wall.view_note", lang))
         if snap.warnings.empty:
             st.success(t("wall.no_warnings", lang))
+        elif wall_mode:
+            _red_list_html(snap, rows=18)
         else:
             st.session_state["wall_rows"] = snap.warnings["id"].astype(int).tolist()
-            event = st.dataframe(_warning_table(snap), hide_index=True, width="stretch", height=330,
-                                 on_select="rerun", selection_mode="single-row", key="wall_list")
+            event = st.dataframe(_tier_style(_warning_rows(snap), snap.warnings["tier"].tolist()), hide_index=True,
+                                 width="stretch", height=330, on_select="rerun", selection_mode="single-row",
+                                 key="wall_list", column_config={
+                                     t("wall.col_category", lang): st.column_config.TextColumn(width="medium"),
+                                     t("wall.col_clock", lang): st.column_config.TextColumn(width="medium")})
             _select_from(event, "list")
-        _dispatch_panel()
+        _calendar_note(snap)
+        if not wall_mode:
+            _dispatch_panel()
     st.caption(t("wall.updated", lang, time=f"{snap.now:%H:%M:%S}") + " · " + district.source_description(lang))
 
 

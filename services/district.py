@@ -161,6 +161,17 @@ def subdistrict_table(lang: str = "zh") -> pd.DataFrame:
     return sub.reset_index(drop=True)
 
 
+def communities_in(area: tuple[str, str]) -> set[str]:
+    """Codes of the communities that lie in an area (level subdistrict | community)."""
+    level, code = area
+    comm = layers()["community"]
+    if level == "community":
+        return {code} & set(comm.code)
+    if level == "subdistrict":
+        return set(comm.code[comm.parent_code == code])
+    raise ValueError(f"communities_in: level {level!r} is not subdistrict or community")
+
+
 def bounds(code: str | None = None) -> tuple[float, float, float, float]:
     """Lon/lat bounds of the district, or of one subdistrict or community by code."""
     L = layers()
@@ -199,6 +210,8 @@ def _station_records(lang: str) -> tuple:
         "color": [mapview.STATION_COLORS[v] for v in st.level],
         "radius": [{"district": 120, "subdistrict": 90, "community": 60}.get(v, 35) for v in st.level],
     })
+    for r in recs:
+        r["tip"] = f"{r['name']}\n{r['level_label']}\n{r['services']}"
     return tuple(recs)
 
 
@@ -216,8 +229,13 @@ def _building_density_records() -> tuple:
 
 
 def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *, tolerance_m: float = 5.0,
-                labels: bool = True, unit_alpha: int | None = None) -> list[pdk.Layer]:
-    """The district's own base map: boundaries, happiness units, red sub-grids, stations, labels."""
+                labels: bool = True, unit_alpha: int | None = None, label_px: float = 18,
+                unit_stroke: bool = True) -> list[pdk.Layer]:
+    """The district's own base map: boundaries, happiness units, red sub-grids, stations, labels.
+
+    Every pickable record carries ``tip``, its own tooltip text in ``lang`` (see ``base_tooltip``).
+    ``unit_stroke=False`` leaves the happiness units' outlines out of the picking pass, which is what
+    makes a click slow to register on a map drawn without a GPU."""
     out: list[pdk.Layer] = []
     if "building" in visible and "building" in layers():
         recs = [dict(r, radius=float(np.sqrt(r["population"]) * 2.2)) for r in _building_density_records()]
@@ -229,13 +247,18 @@ def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *,
             return c[:3] + [unit_alpha if unit_alpha is not None else c[3]]
 
         unit_names = names("happiness_unit", lang)
-        recs = [dict(r, fill=fill(r["unit_type"]), type_label=label("unit_type", r["unit_type"], lang),
-                     name=unit_names.get(str(r["code"]), r["name"]))
-                for r in _records("happiness_unit", tolerance_m)]
-        out.append(mapview.fill_layer("happiness-unit", recs, fill="fill", line=[255, 255, 255, 90]))
+        recs = []
+        for r in _records("happiness_unit", tolerance_m):
+            name = unit_names.get(str(r["code"]), r["name"])
+            recs.append(dict(r, fill=fill(r["unit_type"]), name=name,
+                             tip=f"{name}\n{label('unit_type', r['unit_type'], lang)}"))
+        out.append(mapview.fill_layer("happiness-unit", recs, fill="fill", line=[255, 255, 255, 90],
+                                      stroked=unit_stroke))
     if "subgrid" in visible:
         subgrid_names = names("subgrid", lang)
-        recs = [dict(r, name=subgrid_names.get(str(r["code"]), r["name"])) for r in _records("subgrid", tolerance_m)]
+        recs = [dict(r, name=subgrid_names.get(str(r["code"]), r["name"]),
+                     tip=f"{subgrid_names.get(str(r['code']), r['name'])}\n{t('layer.subgrid', lang)}")
+                for r in _records("subgrid", tolerance_m)]
         out.append(mapview.fill_layer("subgrid", recs, fill=[230, 60, 60, 70],
                                       line=mapview.LINE_COLORS["subgrid"], pickable=True))
     widths = {"grid": 0.6, "community": 1.4, "subdistrict": 3.0}
@@ -251,11 +274,17 @@ def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *,
     if labels and "subdistrict" in visible:
         sub = layers()["subdistrict"]
         shown = sub[["code", "geometry"]].assign(label=[name_of("subdistrict", c, lang) for c in sub.code])
-        out.append(mapview.text_layer("subdistrict-label", mapview.label_points(shown, "label"), size_px=18))
+        out.append(mapview.text_layer("subdistrict-label", mapview.label_points(shown, "label"), size_px=label_px))
     return out
 
 
 def base_tooltip(lang: str) -> dict[str, Any]:
     """Tooltip template for picked base-map objects (stations, happiness units, sub-grids)."""
-    return {"html": "<b>{name}</b><br/>{level_label}{type_label}<br/>{services}",
-            "style": {"backgroundColor": "#1b2433", "color": "#f0f0f0", "fontSize": "14px"}}
+    return tip_tooltip(14)
+
+
+def tip_tooltip(font_px: int, background: str = "#1b2433") -> dict[str, Any]:
+    """A tooltip that shows each picked record's own ``tip`` text (one field for every layer, so that no
+    layer shows another layer's placeholders); pydeck fills ``{tip}`` and leaves unknown fields raw."""
+    return {"text": "{tip}", "style": {"backgroundColor": background, "color": "#f0f0f0",
+                                       "fontSize": f"{font_px}px", "whiteSpace": "pre-line"}}

@@ -9,6 +9,7 @@ and rounded once per process. Nothing personal is read: the store's queries omit
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -51,6 +52,7 @@ class WallSnapshot:
     overdue: pd.DataFrame
     warnings: pd.DataFrame
     clusters: pd.DataFrame
+    area: tuple[str, str] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -84,16 +86,17 @@ def grid_levels(counts: pd.DataFrame, cfg: dict[str, Any] | None = None) -> pd.D
     return out[out.level != ""].reset_index(drop=True)
 
 
-_trend_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+_trend_cache: dict[tuple, tuple[float, dict[str, Any]]] = {}
 
 
-def _day_kpis(store: Store, day: datetime, now: datetime, ttl_s: float = 300) -> dict[str, Any]:
-    """KPIs of one past day, cached for a few minutes (late resolutions still change them)."""
-    key = (store.url, day.date().isoformat())
+def _day_kpis(store: Store, day: datetime, now: datetime, ttl_s: float = 300,
+              area: tuple[str, str] | None = None) -> dict[str, Any]:
+    """KPIs of one past day (of one area), cached for a few minutes (late resolutions still change them)."""
+    key = (store.url, day.date().isoformat(), area)
     hit = _trend_cache.get(key)
     if hit and time.monotonic() - hit[0] < ttl_s:
         return hit[1]
-    k = store.kpis(day, min(day + timedelta(days=1), now))
+    k = store.kpis(day, min(day + timedelta(days=1), now), area=area)
     _trend_cache[key] = (time.monotonic(), k)
     if len(_trend_cache) > 512:
         for old in sorted(_trend_cache, key=lambda x: _trend_cache[x][0])[:256]:
@@ -101,20 +104,23 @@ def _day_kpis(store: Store, day: datetime, now: datetime, ttl_s: float = 300) ->
     return k
 
 
-def trend(store: Store, now: datetime, days: int = 7) -> pd.DataFrame:
-    """Received and resolved per day for the last ``days`` days (today last)."""
+def trend(store: Store, now: datetime, days: int = 7, area: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Received and resolved per day for the ``days - 1`` days before today (of one area when given)."""
     today = day_start(now)
     rows = []
     for back in range(days - 1, 0, -1):
         d = today - timedelta(days=back)
-        k = _day_kpis(store, d, now)
+        k = _day_kpis(store, d, now, area=area)
         rows.append({"day": d.date(), "received": k["received"], "resolved": k["resolved"]})
     return pd.DataFrame(rows)
 
 
 def snapshot(store: Store, now: datetime | None = None, *, max_points: int | None = None,
-             trend_days: int = 7) -> WallSnapshot:
-    """Everything one refresh shows, read from ``store`` at time ``now``."""
+             trend_days: int = 7, area: tuple[str, str] | None = None) -> WallSnapshot:
+    """Everything one refresh shows, read from ``store`` at time ``now``.
+
+    ``area`` (level, code), e.g. ``("subdistrict", "440311001")``, scopes every figure, the points, the
+    red list and the orders to that area; the grid shading stays district-wide (it is the base map)."""
     now = (now or datetime.now(TZ)).astimezone(TZ)
     cfg = warning_rules()
     max_points = max_points or int(cfg["max_points"])
@@ -127,28 +133,30 @@ def snapshot(store: Store, now: datetime | None = None, *, max_points: int | Non
         return out
 
     start = day_start(now)
-    kpis = timed("kpis", store.kpis, start, now)
-    past = timed("trend", trend, store, now, trend_days)
+    kpis = timed("kpis", store.kpis, start, now, area=area)
+    past = timed("trend", trend, store, now, trend_days, area)
     today_row = pd.DataFrame([{"day": start.date(), "received": kpis["received"], "resolved": kpis["resolved"]}])
     trend_frame = pd.concat([past, today_row], ignore_index=True) if len(past) else today_row
     levels = timed("grid_levels", lambda: grid_levels(store.counts("grid", open_only=True)))
-    points = timed("points", store.query_appeals, statuses=OPEN_STATUSES, order="tier", limit=max_points)
+    points = timed("points", store.query_appeals, statuses=OPEN_STATUSES, order="tier", limit=max_points, area=area)
     points = _with_clock(points, now)
-    overdue = timed("overdue", store.overdue, now, limit=int(cfg["list_size"]))
+    overdue = timed("overdue", store.overdue, now, limit=int(cfg["list_size"]), area=area)
     orders = timed("orders", store.orders, open_only=True)
-    open_orders = int(orders["order_id"].nunique()) if len(orders) and "order_id" in orders else (
-        int(orders["id"].nunique()) if len(orders) and "id" in orders else 0)
-    stats = timed("department_stats", store.department_stats, now - timedelta(days=int(cfg["check_in_days"])), now)
+    if area is not None and len(orders):
+        orders = orders[orders["community_code"].isin(district.communities_in(area))]
+    open_orders = int(orders["order_id"].nunique()) if len(orders) else 0
+    stats = timed("department_stats", store.department_stats, now - timedelta(days=int(cfg["check_in_days"])), now,
+                  area=area)
     check_in_rate = _overall_rate(stats)
     g = gathering_rules()
     recent = timed("recent_open", store.query_appeals, statuses=OPEN_STATUSES,
                    since=now - timedelta(hours=float(g["window_hours"])), until=now + timedelta(seconds=1),
-                   columns=("id", "category", "lon", "lat", "reported_at", "tier"))
+                   columns=("id", "category", "lon", "lat", "reported_at", "tier"), area=area)
     _, clusters = timed("clusters", find_clusters, recent)
     warnings = _warnings(points, overdue, now, int(cfg["list_size"]))
     return WallSnapshot(now=now, kpis=kpis, open_orders=open_orders, check_in_rate=check_in_rate,
                         trend=trend_frame, grid_levels=levels, points=points, overdue=overdue, warnings=warnings,
-                        clusters=clusters, timings_ms=timings)
+                        clusters=clusters, area=area, timings_ms=timings)
 
 
 def _overall_rate(stats: pd.DataFrame) -> float | None:
@@ -199,69 +207,107 @@ def _warnings(points: pd.DataFrame, overdue: pd.DataFrame, now: datetime, size: 
 
 
 # ---------------------------------------------------------------------------------------------- map
+# Sizes of what the wall draws. Points keep at least POINT_MIN_PX on screen (readable from 5 m on a
+# 1920x1080 wall); labels are LABEL_PX. The grid fill is pickable but not stroked: outlines drawn by a
+# pickable layer are drawn again in every picking pass, which on a machine without a GPU delays the
+# click past deck.gl's tap limit (a click then selects nothing). The outlines are a separate path layer.
+POINT_MIN_PX = 6
+LABEL_PX = 22
+
+
 @lru_cache(maxsize=2)
 def _grid_polygons(tolerance_m: float) -> tuple[dict, ...]:
     """Grid polygons simplified for the wall (one record per part; code kept for joining levels)."""
     grid = district.layers()["grid"]
-    return tuple(mapview.polygon_records(grid, ("code", "name"), tolerance_m=tolerance_m, precision=5))
+    return tuple(mapview.polygon_records(grid, ("code",), tolerance_m=tolerance_m, precision=5))
 
 
-def map_layers(snap: WallSnapshot, lang: str, *, tolerance_m: float = 8.0) -> list[pdk.Layer]:
+@lru_cache(maxsize=2)
+def _grid_outlines(tolerance_m: float) -> tuple[dict, ...]:
+    return tuple(mapview.path_records(district.layers()["grid"], (), tolerance_m=tolerance_m, precision=5))
+
+
+def grid_tip(name: str, level: str, open_total: int, lang: str) -> str:
+    """Tooltip text of one grid: its name, warning level and open appeals."""
+    if not level:
+        return f"{name}\n{t('wall.tip_grid_quiet', lang)}"
+    return f"{name}\n{t('wall.tip_grid', lang, level=label('tier', level, lang), open=open_total)}"
+
+
+def point_tip(appeal_id: int, tier: str, category: str, status: str, lang: str) -> str:
+    """Tooltip text of one appeal point: number, tier, category and status (nothing personal)."""
+    return t("wall.tip_point", lang, id=appeal_id, tier=label("tier", tier, lang),
+             category=label("category", category, lang), status=label("status", status, lang))
+
+
+def map_layers(snap: WallSnapshot, lang: str, *, tolerance_m: float = 8.0, point_layer_id: str = "appeal-points",
+               selectable: bool = True) -> list[pdk.Layer]:
     """Base boundaries and happiness units, grids shaded by warning level, live points, overdue rings,
-    gathering clusters. Every layer has a stable id."""
+    gathering clusters. Every layer has a stable id; every pickable record has its own ``tip``.
+    ``selectable=False`` (the unattended wall) keeps the tooltips and drops nothing else."""
     levels = dict(zip(snap.grid_levels.code, snap.grid_levels.level, strict=True))
     opens = dict(zip(snap.grid_levels.code, snap.grid_levels.open_total, strict=True))
+    grid_names = district.names("grid", lang)
     grid_recs = []
     for rec in _grid_polygons(tolerance_m):
-        lvl = levels.get(rec["code"], "")
+        code = rec["code"]
+        lvl = levels.get(code, "")
         grid_recs.append({**rec, "fill": LEVEL_FILL.get(lvl, NO_LEVEL_FILL),
-                          "level_label": label("tier", lvl, lang) if lvl else "",
-                          "open_total": int(opens.get(rec["code"], 0))})
-    layers = district.base_layers(("subdistrict", "community", "happiness_unit"), lang, labels=True, unit_alpha=40)
+                          "tip": grid_tip(grid_names.get(code, code), lvl, int(opens.get(code, 0)), lang)})
+    layers = district.base_layers(("subdistrict", "community", "happiness_unit"), lang, labels=True, unit_alpha=40,
+                                  label_px=LABEL_PX, unit_stroke=False)
     # Draw the warning grids under the community/subdistrict lines: insert after happiness units.
     at = next((i for i, layer in enumerate(layers) if layer.id == "happiness-unit"), -1) + 1
-    layers.insert(at, mapview.fill_layer("grid-warning", grid_recs, fill="fill", line=[110, 120, 130, 90],
-                                         line_width_px=0.5, pickable=True))
+    layers.insert(at, mapview.fill_layer("grid-warning", grid_recs, fill="fill", pickable=True, stroked=False))
+    layers.insert(at + 1, mapview.line_layer("grid-outline", list(_grid_outlines(tolerance_m)),
+                                             color=[110, 120, 130, 90], width_px=0.5))
     pts = snap.points
     if len(pts):
         recs = mapview.point_records(pts.lon, pts.lat, {
             "id": pts.id.tolist(), "tier": pts.tier.tolist(),
-            "tier_label": [label("tier", v, lang) for v in pts.tier],
-            "category_label": [label("category", v, lang) for v in pts.category],
-            "status_label": [label("status", v, lang) for v in pts.status],
+            "tip": [point_tip(int(i), tr, c, st, lang)
+                    for i, tr, c, st in zip(pts.id, pts.tier, pts.category, pts.status, strict=True)],
             "color": [mapview.TIER_COLORS.get(v, [200, 200, 200, 200]) for v in pts.tier],
         })
         late = [r for r, o in zip(recs, pts.overdue, strict=True) if o]
-        layers.append(mapview.points_layer("appeal-points", recs, color="color", radius_m=40, min_px=3, max_px=9,
-                                           line=[20, 20, 20, 255]))
+        layers.append(mapview.points_layer(point_layer_id, recs, color="color", radius_m=40, min_px=POINT_MIN_PX,
+                                           max_px=12, line=[20, 20, 20, 255]))
         if late:
             layers.append(pdk.Layer("ScatterplotLayer", late, id="overdue-rings", get_position="position",
-                                    get_radius=120, radius_min_pixels=8, radius_max_pixels=18, filled=False,
-                                    stroked=True, get_line_color=[255, 255, 255, 255], line_width_min_pixels=2,
-                                    pickable=False))
+                                    get_radius=120, radius_min_pixels=POINT_MIN_PX + 5, radius_max_pixels=20,
+                                    filled=False, stroked=True, get_line_color=[255, 255, 255, 255],
+                                    line_width_min_pixels=2, pickable=False))
     if len(snap.clusters):
         c = snap.clusters
         recs = mapview.point_records(c.lon, c.lat, {
             "size": c["size"].astype(int).tolist(), "text": [str(int(s)) for s in c["size"]],
-            "category_label": [label("category", v, lang) for v in c.category],
+            "tip": [t("wall.tip_cluster", lang, size=int(n), category=label("category", cat, lang))
+                    for n, cat in zip(c["size"], c.category, strict=True)],
             "radius": [150 + 40 * int(s) for s in c["size"]],
         })
         layers.append(mapview.points_layer("gathering-clusters", recs, color=[255, 60, 200, 90], radius_m="radius",
                                            min_px=14, max_px=60, line=[255, 60, 200, 255], pickable=True))
-        layers.append(mapview.text_layer("gathering-sizes", recs, size_px=18))
+        layers.append(mapview.text_layer("gathering-sizes", recs, size_px=LABEL_PX))
     return layers
 
 
 def tooltip(lang: str) -> dict[str, Any]:
-    """Tooltip for picked points and grids: no personal data, only codes, tier, category and status."""
-    html = ("<b>{name}</b>{level_label} {open_total}"
-            "<b>#{id}</b> {tier_label} {category_label} {status_label}")
-    return {"html": html, "style": {"backgroundColor": "#101822", "color": "#f5f5f5", "fontSize": "18px"}}
+    """Tooltip for picked objects: each layer's own ``tip`` text, in ``lang``; nothing personal."""
+    return district.tip_tooltip(20, "#101822")
 
 
-def wall_deck(snap: WallSnapshot, lang: str, view: pdk.ViewState) -> pdk.Deck:
+def point_layer_id(snap: WallSnapshot) -> str:
+    """The appeal layer's id, new whenever the set or order of points changes.
+
+    Streamlit keeps a map selection as (layer id, row index) and, when the data change under the same
+    id, moves it to whatever row now has that index: another appeal. A new id drops the old selection."""
+    ids = snap.points["id"].to_numpy(dtype="int64") if len(snap.points) else np.zeros(0, "int64")
+    return f"appeal-points~{zlib.crc32(ids.tobytes()):08x}"
+
+
+def wall_deck(snap: WallSnapshot, lang: str, view: pdk.ViewState, *, point_layer: str = "appeal-points") -> pdk.Deck:
     """The wall's map: district boundaries as the base, nothing fetched from the internet."""
-    return mapview.deck(map_layers(snap, lang), view, tooltip=tooltip(lang))
+    return mapview.deck(map_layers(snap, lang, point_layer_id=point_layer), view, tooltip=tooltip(lang))
 
 
 def payload_bytes(deck: pdk.Deck) -> int:

@@ -24,7 +24,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from services import wall
-from services.i18n import t
+from services.i18n import label, t
 from services.store import open_store
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -135,11 +135,13 @@ def test_map_payload_has_no_personal_data_and_no_remote_style(hand_store):
 
 
 # ------------------------------------------------------------------------------------------- AppTest
-def _wall_app(url: str, monkeypatch, mode: str | None = "wall") -> AppTest:
+def _wall_app(url: str, monkeypatch, mode: str | None = "wall", view: str | None = None) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
     at = AppTest.from_file(str(APP), default_timeout=120)
     if mode:
         at.query_params["mode"] = mode
+    if view:
+        at.query_params["view"] = view
     at.run()
     at.switch_page("pages/wall.py").run()
     assert not at.exception, at.exception
@@ -162,9 +164,26 @@ def test_wall_page_kpis_equal_hand_counts(hand_store, monkeypatch):
     assert metrics[t("wall.class1_respond", "zh")] == "1/2"
 
 
-def test_wall_mode_shows_no_personal_data(hand_store, monkeypatch):
+def test_wall_mode_is_read_only_and_shows_no_personal_data(hand_store, monkeypatch):
+    """The unattended wall: no dispatch panel even with an appeal selected, no table to select from or
+    download, no pick hint, the red list as a plain table with the tier in its colour."""
     url, _, ids = hand_store
     at = _wall_app(url, monkeypatch)
+    at.session_state["wall_selected"] = ids["C"]
+    at.run()
+    text = _all_text(at)
+    assert not at.button and not at.dataframe and not at.text_input
+    assert t("wall.select_hint", "zh") not in text
+    assert "gm-red-list" in text and "#e62828" in text          # red tier cell in red
+    maps = at.get("deck_gl_json_chart")
+    assert maps and all(not m.proto.selection_mode for m in maps)   # the map does not select
+    for secret in NAMES + PHONES + [p[:3] + "****" + p[-4:] for p in PHONES]:
+        assert secret not in text
+
+
+def test_operator_panel_shows_no_personal_data(hand_store, monkeypatch):
+    url, _, ids = hand_store
+    at = _wall_app(url, monkeypatch, mode=None)
     at.session_state["wall_selected"] = ids["C"]
     at.run()
     text = _all_text(at)
@@ -173,37 +192,107 @@ def test_wall_mode_shows_no_personal_data(hand_store, monkeypatch):
         assert secret not in text
 
 
-def test_dispatch_actions_change_state(hand_store, monkeypatch):
+def _facts(at: AppTest) -> dict[str, str]:
+    frame = at.dataframe[1].value  # [0] the red list, [1] the facts, [2] the timeline
+    return dict(zip(frame.iloc[:, 0], frame.iloc[:, 1], strict=True))
+
+
+def test_dispatch_actions_change_state_and_the_panel_at_once(hand_store, monkeypatch):
     url, store, ids = hand_store
-    at = _wall_app(url, monkeypatch)
+    at = _wall_app(url, monkeypatch, mode=None)
     at.session_state["wall_selected"] = ids["E"]
     at.run()
+    status = t("wall.col_status", "zh")
+    assert _facts(at)[status] == "已上报"
     at.button(key="act_accept").click().run()
     assert store.get_appeal(ids["E"])["status"] == "accepted"
     assert at.success and not at.error
+    assert _facts(at)[status] == "已受理"                   # the same run shows the new state
+    assert at.button(key="act_accept").disabled and not at.button(key="act_dispatch").disabled
     at.button(key="act_escalate").click().run()
     assert store.get_appeal(ids["E"])["handling_level"] == "subdistrict"
     at.button(key="act_order").click().run()
     appeal = store.get_appeal(ids["E"])
     assert appeal["status"] == "dispatched"
+    assert _facts(at)[status] == "已分拨"
     orders = store.orders(appeal_id=ids["E"])
     assert len(orders) >= 1
     actions = store.events(ids["E"]).action.tolist()
     assert actions[-3:] == ["accept", "escalate", "order"]
-    assert (store.events(ids["E"]).actor.iloc[-1]) == t("wall.operator_default", "zh")
+    assert store.events(ids["E"]).actor.iloc[-1] == "duty_officer"   # the default operator, as a code
+    # Timeline: newest first, with actor and target (the ordered departments by name).
+    tl = at.dataframe[2].value
+    assert tl[t("wall.col_action", "zh")].tolist()[:3] == ["发令", "升级", "受理"]
+    assert tl[t("wall.col_actor", "zh")].iloc[0] == label("actor", "duty_officer", "zh")
+    dept_names = set(store.departments()["name"])
+    assert tl[t("wall.col_target", "zh")].iloc[0] and set(tl[t("wall.col_target", "zh")].iloc[0].split("、")) <= \
+        dept_names
 
 
-def test_forbidden_action_shows_why_and_changes_nothing(hand_store, monkeypatch):
+def test_only_allowed_actions_are_offered(hand_store, monkeypatch):
+    """A resolved appeal (A) offers none of the wall's actions; each button is disabled and says why."""
     url, store, ids = hand_store
-    before = store.get_appeal(ids["A"])  # resolved: it cannot be accepted again
-    n_events = len(store.events(ids["A"]))
-    at = _wall_app(url, monkeypatch)
+    at = _wall_app(url, monkeypatch, mode=None)
     at.session_state["wall_selected"] = ids["A"]
     at.run()
+    for action in wall_actions():
+        button = at.button(key=f"act_{action}")
+        assert button.disabled, action
+        assert button.help and "已化解" in button.help, (action, button.help)
+    # C (responded and accepted): respond and accept are off, dispatch and escalate on.
+    at.session_state["wall_selected"] = ids["C"]
+    at.run()
+    assert at.button(key="act_respond").disabled and "已受理" in at.button(key="act_respond").help
+    assert at.button(key="act_accept").disabled
+    assert not at.button(key="act_dispatch").disabled and not at.button(key="act_escalate").disabled
+
+
+def wall_actions() -> tuple[str, ...]:
+    """The page's WALL_ACTIONS, read from its source (importing the page would run it)."""
+    import ast
+
+    tree = ast.parse((APP.parent / "pages" / "wall.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "WALL_ACTIONS":
+            return tuple(ast.literal_eval(node.value))
+    raise AssertionError("WALL_ACTIONS not found in pages/wall.py")
+
+
+def test_forbidden_action_changes_nothing(hand_store, monkeypatch):
+    """A page drawn before someone else accepted the appeal still offers 受理; clicking it is refused by
+    the store, the reason is shown, and nothing changes."""
+    url, store, ids = hand_store
+    at = _wall_app(url, monkeypatch, mode=None)
+    at.session_state["wall_selected"] = ids["F"]
+    at.run()
+    assert not at.button(key="act_accept").disabled
+    store.act(ids["F"], "accept", "another_officer")
+    before, n_events = store.get_appeal(ids["F"]), len(store.events(ids["F"]))
     at.button(key="act_accept").click().run()
-    assert at.error and "accept" in at.error[0].value.lower() or "受理" in at.error[0].value
-    assert store.get_appeal(ids["A"]) == before
-    assert len(store.events(ids["A"])) == n_events
+    assert at.error and "受理" in at.error[0].value and "已受理" in at.error[0].value
+    assert store.get_appeal(ids["F"]) == before
+    assert len(store.events(ids["F"])) == n_events
+
+
+def test_view_scopes_the_figures_and_the_red_list(hand_store, monkeypatch, layers):
+    """view=<subdistrict>: the hand-made appeals all lie in one subdistrict; another shows none of them."""
+    url, store, ids = hand_store
+    home = store.get_appeal(ids["A"])["subdistrict_code"]
+    other = next(c for c in layers["subdistrict"].code if c != home)
+    at = _wall_app(url, monkeypatch, view=home)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[t("wall.received", "zh")] == "6"
+    text = _all_text(at)
+    assert f"#{ids['D']}" not in text or "gm-red-list" in text
+    name = layers["subdistrict"].set_index("code").name[home]
+    assert t("wall.showing", "zh", view=name) in text
+    at = _wall_app(url, monkeypatch, view=other)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[t("wall.received", "zh")] == "0" and metrics[t("wall.overdue", "zh")] == "0"
+    text = _all_text(at)
+    assert "gm-red-list" not in text and t("wall.no_warnings", "zh") in text
+    snap = wall.snapshot(store, area=("subdistrict", other))
+    assert snap.points.empty and snap.warnings.empty and snap.trend["received"].sum() == 0
 
 
 def test_wall_page_in_english(hand_store, monkeypatch):
