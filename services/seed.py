@@ -44,8 +44,9 @@ def history(now: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     appeals, events = sample.load_appeal_history()
     now = (now or datetime.now(TZ)).astimezone(TZ)
     last = events["at"].max()
-    # Whole days, and never past now: the newest step lands within the last 24 hours.
-    shift = pd.Timedelta(days=max(int((pd.Timestamp(now) - last) // pd.Timedelta(days=1)), 0))
+    # Whole days (floored, so back in time too when the sample was built after now), never past now:
+    # the newest step lands within the last 24 hours.
+    shift = pd.Timedelta(days=int((pd.Timestamp(now) - last) // pd.Timedelta(days=1)))
     frame = pd.DataFrame(appeals.drop(columns="geometry"))
     frame["lon"] = appeals.geometry.x.to_numpy()
     frame["lat"] = appeals.geometry.y.to_numpy()
