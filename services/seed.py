@@ -3,6 +3,9 @@
 The embedded default must show a living district on first start: departments, stations and buildings,
 and the sample's appeal history with its events. The history is moved forward by whole days so that it
 ends today (time-of-day patterns kept), because a wall display of a year-old "today" helps nobody.
+The shifted history seldom fills today itself (right after midnight it holds nothing of today), so
+after it ``services.seed_today`` adds today's appeals in every open status, newly reported ones
+included. Both happen only into an empty store: a store with data is never touched.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from data import sample
+from services.seed_today import seed_today
 from services.store.base import Store
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -44,8 +48,9 @@ def history(now: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     appeals, events = sample.load_appeal_history()
     now = (now or datetime.now(TZ)).astimezone(TZ)
     last = events["at"].max()
-    # Whole days, and never past now: the newest step lands within the last 24 hours.
-    shift = pd.Timedelta(days=max(int((pd.Timestamp(now) - last) // pd.Timedelta(days=1)), 0))
+    # Whole days (floored, so back in time too when the sample was built after now), never past now:
+    # the newest step lands within the last 24 hours.
+    shift = pd.Timedelta(days=int((pd.Timestamp(now) - last) // pd.Timedelta(days=1)))
     frame = pd.DataFrame(appeals.drop(columns="geometry"))
     frame["lon"] = appeals.geometry.x.to_numpy()
     frame["lat"] = appeals.geometry.y.to_numpy()
@@ -57,9 +62,12 @@ def history(now: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def ensure_seeded(store: Store, now: datetime | None = None) -> int:
-    """Seed reference data always and the history only into an empty store; returns appeals stored."""
+    """Seed reference data always, and the history and today (services.seed_today) only into an empty
+    store; returns appeals stored."""
     seed_reference(store)
     if not is_empty(store):
         return 0
+    now = (now or datetime.now(TZ)).astimezone(TZ)
     appeals, events = history(now)
-    return store.insert_appeals(appeals, events).stored
+    stored = store.insert_appeals(appeals, events).stored
+    return stored + len(seed_today(store, now))
