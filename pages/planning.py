@@ -272,7 +272,7 @@ with edit_col:
     c1.number_input(t("planning.lon", lang), format="%.6f", step=0.001, key="plan_lon")
     c2.number_input(t("planning.lat", lang), format="%.6f", step=0.001, key="plan_lat")
     st.multiselect(t("planning.new_services", lang), planning.SERVICES, key="plan_new_services",
-                   format_func=lambda s: planning.service_label(s, lang))
+                   format_func=lambda s: planning.service_label(s, lang), placeholder=t("widget.choose_options", lang))
     b1, b2 = st.columns(2)
     b1.button(t("planning.move", lang), key="plan_move", on_click=_on_move, width="stretch")
     b2.button(t("planning.add", lang), key="plan_add", on_click=_on_add, width="stretch")
@@ -433,7 +433,8 @@ with tab_cmp:
         ss["plan_compare"] = ([i for i in ss["plan_compare"] if i in by_id] if "plan_compare" in ss
                               else list(by_id))
         chosen = st.multiselect(t("planning.compare_pick", lang), list(by_id), key="plan_compare",
-                                format_func=lambda i: by_id.get(i, str(i)))
+                                format_func=lambda i: by_id.get(i, str(i)),
+                                placeholder=t("widget.choose_options", lang))
         if chosen:
             frame = scenarios.compare_frame([sc for sc in saved if sc.id in chosen], lang)
             st.dataframe(frame, width="stretch", height=36 * (len(frame) + 1) + 4)

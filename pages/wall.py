@@ -56,6 +56,8 @@ if wall_mode:
       [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] {font-size: 22px !important;}
       [data-testid="stMetricValue"] {font-size: 40px !important; font-weight: 700;}
       [data-testid="stMetric"] {padding: 0 !important;}
+      [data-testid="stMetricLabel"] * {white-space: normal !important; overflow: visible !important;
+                                       text-overflow: clip !important; line-height: 1.15;}
       [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {font-size: 20px !important;}
       [data-testid="stVerticalBlock"] {gap: 0.35rem !important;}
       .gm-title {font-size: 34px !important;}
@@ -150,7 +152,7 @@ def _trend_chart(snap: wall.WallSnapshot) -> None:
                      y=alt.Y("n:Q", title=None, axis=alt.Axis(tickCount=3)),
                      color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
                                      scale=alt.Scale(range=["#6fa8ff", "#3ddc84"])))
-             .properties(height=170 if wall_mode else 160)
+             .properties(height=210 if wall_mode else 160)
              .configure_axis(labelFontSize=font, titleFontSize=font)
              .configure_legend(labelFontSize=font, symbolSize=150))
     st.altair_chart(chart, width="stretch")
@@ -364,7 +366,7 @@ def live() -> None:
     head_l.html(f"<p class='gm-title'>{t('wall.title', lang)}</p>")
     head_m.html(f"<p class='gm-view'>{t('wall.showing', lang, view=_view_label(view_key))}</p>")
     head_r.html(f"<p class='gm-clock'>{snap.now:%Y-%m-%d %H:%M:%S}</p>")
-    left, centre, right = st.columns([1.15, 3.0, 1.85], gap="small")
+    left, centre, right = st.columns([1.3, 3.0, 1.8], gap="small")
     with left:
         _kpi_block(snap)
     with centre:

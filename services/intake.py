@@ -1376,6 +1376,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--default-channel", help="channel for rows that have none (e.g. hotline for a 12345 export)")
     p.add_argument("--store", help="store URL (default: DATABASE_URL, else sqlite:///var/gm.sqlite3)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, help="rows per chunk (default 10000)")
+    p.add_argument("--service-map", help="mapping of other systems' service codes (default: "
+                   "config/open311_services.toml; see docs/intake.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
     return p
@@ -1400,7 +1402,7 @@ def main(argv: list[str] | None = None) -> int:
     store = create_store(args.store)
     try:
         intake = Intake(store, source=source, crs=args.crs, default_channel=args.default_channel,
-                        chunk_size=args.chunk_size)
+                        chunk_size=args.chunk_size, service_map=args.service_map)
         big = path.stat().st_size > (1 << 20)
         summary = intake.import_file(path, fmt=args.fmt, encoding=args.encoding,
                                      progress=big and not args.no_progress)

@@ -44,3 +44,22 @@ def postgis_url() -> str:
             pytest.fail(f"CI=true and PostGIS is required: {problem}")
         pytest.skip(problem)
     return url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never Playwright's own download); a missing
+    Chromium skips on a developer's machine and fails under CI=true."""
+    from tests.browser import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if not path:
+        if _in_ci():
+            pytest.fail("CI=true and Debian's chromium is not installed (./dev test installs it)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -7,29 +7,13 @@ and no request goes anywhere but localhost. Under CI=true a missing Chromium fai
 from __future__ import annotations
 
 import io
-import os
 
 import numpy as np
 import pytest
 
-from tests.browser import CHROMIUM_ARGS, LOCAL_PREFIXES, chromium_path, streamlit_server
+from tests.browser import LOCAL_PREFIXES, streamlit_server
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if not path:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("CI=true and Debian's chromium is not installed (./dev test installs it)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium fonts-noto-cjk)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Server(str):

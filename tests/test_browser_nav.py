@@ -7,34 +7,18 @@ fails the test.
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 import pytest
 
 from services.i18n import t
-from tests.browser import CHROMIUM_ARGS, chromium_path, streamlit_server
+from tests.browser import streamlit_server
 
 pytestmark = pytest.mark.browser
 
 # The README's URLs ("The screens") and the title each page shows.
 README_PAGES = [("/", "map.title"), ("/map", "map.title"), ("/wall", "wall.title"),
                 ("/wall?mode=wall", "wall.title"), ("/planning", "planning.title")]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if not path:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("CI=true and Debian's chromium is not installed (./dev test installs it)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium fonts-noto-cjk)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

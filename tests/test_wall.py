@@ -295,13 +295,81 @@ def test_view_scopes_the_figures_and_the_red_list(hand_store, monkeypatch, layer
     assert snap.points.empty and snap.warnings.empty and snap.trend["received"].sum() == 0
 
 
-def test_wall_page_in_english(hand_store, monkeypatch):
-    url, _, _ = hand_store
-    monkeypatch.setenv("DATABASE_URL", url)
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.query_params["mode"] = "wall"
-    at.query_params["lang"] = "en"
+@pytest.mark.parametrize("mode", ["wall", None], ids=["wall-mode", "operator"])
+def test_wall_page_in_english_shows_no_chinese(hand_store, monkeypatch, mode):
+    """Every element in English, the map's names and tooltips, the tables' cells and the dispatch panel
+    (timeline actors, the order rule's leader level, placeholders) included, is free of CJK characters;
+    only the language switch's "中文" and the resident's own words (the summary) stay as written."""
+    from google.protobuf import text_format
+
+    from tests.test_pages import CJK, _elements
+
+    url, store, ids = hand_store
+    store.act(ids["E"], "accept", "duty_officer")
+    store.issue_order(ids["E"], ["police"], "community_handler")
+    at = _wall_app(url, monkeypatch, mode=mode)
+    at.session_state["lang"] = "en"
+    at.session_state["wall_selected"] = ids["E"]
     at.run()
-    at.switch_page("pages/wall.py").run()
     labels = [m.label for m in at.metric]
     assert t("wall.received", "en") in labels and t("wall.received", "zh") not in labels
+    own_words = store.get_appeal(ids["E"])["description"]
+    found = []
+    for node in _elements(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is None:
+            continue
+        text = text_format.MessageToString(proto, as_utf8=True).replace(own_words, "")
+        if getattr(node, "key", None) == "lang_switch":
+            text = text.replace(t("app.lang_zh", "en"), "")
+        found += [(type(node).__name__, m) for m in CJK.findall(text)]
+    for frame in at.dataframe:
+        cells = frame.value.astype(str).to_numpy().ravel()
+        found += [("dataframe", m) for v in cells if v != own_words for m in CJK.findall(v)]
+    assert not found, found[:20]
+
+
+def test_every_pickable_record_carries_its_own_tooltip_text(hand_store):
+    """One tooltip field for every layer: no layer can show another layer's placeholders, and the
+    text is in the chosen language."""
+    import re
+
+    _, store, ids = hand_store
+    snap = wall.snapshot(store)
+    for lang in ("zh", "en"):
+        data = json.loads(wall.wall_deck(snap, lang, wall.mapview.view_state((113.85, 22.68, 114.0, 22.84))).to_json())
+        assert wall.tooltip(lang)["text"] == "{tip}" and "html" not in wall.tooltip(lang)
+        pickable = [layer for layer in data["layers"] if layer.get("pickable")]
+        assert {layer["id"] for layer in pickable} >= {"grid-warning", "appeal-points", "happiness-unit"}
+        for layer in pickable:
+            assert all(rec.get("tip") for rec in layer["data"]), layer["id"]
+            if layer["@@type"] == "PolygonLayer":  # polygon outlines are not drawn in the picking pass
+                assert not layer.get("stroked"), layer["id"]
+        points = next(layer for layer in pickable if layer["id"] == "appeal-points")
+        tips = {rec["id"]: rec["tip"] for rec in points["data"]}
+        assert tips[ids["D"]].startswith(f"#{ids['D']} ")
+        if lang == "en":
+            cjk = re.compile(r"[\u3400-\u9fff]")
+            assert not [r["tip"] for layer in pickable for r in layer["data"] if cjk.search(r["tip"])]
+
+
+def test_points_and_labels_are_readable_on_the_wall(hand_store):
+    _, store, _ = hand_store
+    snap = wall.snapshot(store)
+    data = json.loads(wall.wall_deck(snap, "zh", wall.mapview.view_state((113.85, 22.68, 114.0, 22.84))).to_json())
+    by_id = {layer["id"]: layer for layer in data["layers"]}
+    assert by_id["appeal-points"]["radiusMinPixels"] >= 6
+    assert all(layer["getSize"] >= 20 for layer in data["layers"] if layer["@@type"] == "TextLayer")
+
+
+def test_point_layer_id_changes_with_the_points(hand_store):
+    """A map selection is kept by (layer id, row): a new id whenever the rows change drops a stale one."""
+    _, store, ids = hand_store
+    first = wall.snapshot(store)
+    assert wall.point_layer_id(first) == wall.point_layer_id(wall.snapshot(store))
+    store.act(ids["F"], "accept", "duty_officer")        # still open: same rows, same order
+    assert wall.point_layer_id(wall.snapshot(store)) == wall.point_layer_id(first)
+    store.act(ids["A"], "confirm", "duty_officer")
+    store.act(ids["A"], "feedback", "duty_officer")
+    store.act(ids["A"], "return_visit", "duty_officer", satisfaction="satisfied")   # A closes: a row goes
+    assert wall.point_layer_id(wall.snapshot(store)) != wall.point_layer_id(first)
