@@ -56,8 +56,6 @@ if wall_mode:
       [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] {font-size: 22px !important;}
       [data-testid="stMetricValue"] {font-size: 40px !important; font-weight: 700;}
       [data-testid="stMetric"] {padding: 0 !important;}
-      [data-testid="stMetricLabel"] * {white-space: normal !important; overflow: visible !important;
-                                       text-overflow: clip !important; line-height: 1.15;}
       [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {font-size: 20px !important;}
       [data-testid="stVerticalBlock"] {gap: 0.35rem !important;}
       .gm-title {font-size: 34px !important;}
@@ -67,6 +65,8 @@ if wall_mode:
 st.html("""<style>
   [data-testid="stMetricValue"] {font-size: 2.4rem; font-weight: 700;}
   [data-testid="stMetricLabel"] p {font-size: 1.05rem;}
+  [data-testid="stMetricLabel"] * {white-space: normal !important; overflow: visible !important;
+                                   text-overflow: clip !important; line-height: 1.15;}
   .gm-title {font-size: 2.0rem; font-weight: 800; letter-spacing: .05em; margin: 0;}
   .gm-clock {font-size: 1.8rem; font-weight: 700; text-align: right; margin: 0;}
   .gm-view {font-size: 1.3rem; margin: 0; color: #ffd54a;}
@@ -366,7 +366,7 @@ def live() -> None:
     head_l.html(f"<p class='gm-title'>{t('wall.title', lang)}</p>")
     head_m.html(f"<p class='gm-view'>{t('wall.showing', lang, view=_view_label(view_key))}</p>")
     head_r.html(f"<p class='gm-clock'>{snap.now:%Y-%m-%d %H:%M:%S}</p>")
-    left, centre, right = st.columns([1.3, 3.0, 1.8], gap="small")
+    left, centre, right = st.columns([1.3, 3.0, 1.8] if wall_mode else [1.1, 2.6, 2.3], gap="small")
     with left:
         _kpi_block(snap)
     with centre:
@@ -376,8 +376,9 @@ def live() -> None:
             if len(pts):
                 pad = 0.01
                 bounds = (pts.lon.min() - pad, pts.lat.min() - pad, pts.lon.max() + pad, pts.lat.max() + pad)
-        height = 850 if wall_mode else 820
-        view = mapview.view_state(bounds, width_px=940, height_px=height - 20)
+        layout = "wall" if wall_mode else "operator"
+        height = wall.MAP_HEIGHT_PX[layout]
+        view = wall.map_view(bounds, layout)
         layer_id = wall.point_layer_id(snap)
         deck = wall.wall_deck(snap, lang, view, point_layer=layer_id)
         if wall_mode:
@@ -400,8 +401,11 @@ def live() -> None:
             event = st.dataframe(_tier_style(_warning_rows(snap), snap.warnings["tier"].tolist()), hide_index=True,
                                  width="stretch", height=330, on_select="rerun", selection_mode="single-row",
                                  key="wall_list", column_config={
-                                     t("wall.col_category", lang): st.column_config.TextColumn(width="medium"),
-                                     t("wall.col_clock", lang): st.column_config.TextColumn(width="medium")})
+                                     t("wall.col_id", lang): st.column_config.NumberColumn(width=60, format="%d"),
+                                     t("wall.col_tier", lang): st.column_config.TextColumn(width=60),
+                                     t("wall.col_category", lang): st.column_config.TextColumn(width=135),
+                                     t("wall.col_community", lang): st.column_config.TextColumn(width=150),
+                                     t("wall.col_clock", lang): st.column_config.TextColumn(width=115)})
             _select_from(event, "list")
         _calendar_note(snap)
         if not wall_mode:

@@ -213,6 +213,16 @@ def _warnings(points: pd.DataFrame, overdue: pd.DataFrame, now: datetime, size: 
 # click past deck.gl's tap limit (a click then selects nothing). The outlines are a separate path layer.
 POINT_MIN_PX = 6
 LABEL_PX = 22
+# The map's size in CSS px on a 1920x1080 screen, per layout: the view is fitted to it, and the chart is
+# drawn MAP_HEIGHT_PX high. The unattended wall has no sidebar and a wider map column.
+MAP_FIT_PX = {"wall": (940, 830), "operator": (680, 800)}
+MAP_HEIGHT_PX = {"wall": 850, "operator": 820}
+
+
+def map_view(bounds: tuple[float, float, float, float], layout: str) -> pdk.ViewState:
+    """The initial view fitting ``bounds`` into the map of ``layout`` (``wall`` or ``operator``)."""
+    width, height = MAP_FIT_PX[layout]
+    return mapview.view_state(bounds, width_px=width, height_px=height)
 
 
 @lru_cache(maxsize=2)

@@ -56,9 +56,9 @@ def _mercator(lon: float, lat: float) -> tuple[float, float]:
     return (lon + 180) / 360, (1 - math.log(math.tan(math.pi / 4 + r / 2)) / math.pi) / 2
 
 
-def _screen(box: dict, lon: float, lat: float) -> tuple[float, float]:
+def _screen(box: dict, lon: float, lat: float, layout: str = "operator") -> tuple[float, float]:
     """Where the page's initial district view draws (lon, lat) inside the map canvas."""
-    view = wall.mapview.view_state(district.bounds(None), width_px=940, height_px=800)
+    view = wall.map_view(district.bounds(None), layout)
     scale = 512 * 2 ** view.zoom
     cx, cy = _mercator(view.longitude, view.latitude)
     x, y = _mercator(lon, lat)
