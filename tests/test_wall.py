@@ -373,3 +373,27 @@ def test_point_layer_id_changes_with_the_points(hand_store):
     store.act(ids["A"], "feedback", "duty_officer")
     store.act(ids["A"], "return_visit", "duty_officer", satisfaction="satisfied")   # A closes: a row goes
     assert wall.point_layer_id(wall.snapshot(store)) != wall.point_layer_id(first)
+
+
+def test_wall_says_when_a_deadline_stands_on_a_computed_calendar(hand_store, monkeypatch, layers):
+    """A deadline in a year nothing official covers (2027 with the shipped files) gets the note; the
+    hand-made store's deadlines of today do not."""
+    from services import clocks
+
+    url, store, _ = hand_store
+    at = _wall_app(url, monkeypatch, mode=None)
+    unofficial = [y for y in range(2026, 2030) if clocks.calendar_basis(y) == "computed"]
+    assert unofficial, "no computed year to test with"
+    note_of = clocks.unofficial_note([unofficial[0]], "zh")
+    assert note_of not in _all_text(at) or clocks.calendar_basis(_now().year) == "computed"
+    grid = layers["grid"].iloc[100]
+    pt = grid.geometry.representative_point()
+    reported = datetime(unofficial[0], 3, 2, 9, 0, tzinfo=TZ)
+    store.insert_appeals(pd.DataFrame([{
+        "id": 99, "source": "test", "external_id": "LATE", "channel": "hotline", "service_type": "dispute",
+        "category": "neighbour", "description": "远期", "lon": pt.x, "lat": pt.y, "source_crs": "wgs84",
+        "people_involved": 1, "urgency": 1, "amount_involved": 0.0,
+        "subdistrict_code": layers["community"].set_index("code").parent_code[grid.parent_code],
+        "community_code": grid.parent_code, "grid_code": grid.code, "reported_at": reported}]))
+    at.run()
+    assert clocks.unofficial_note([unofficial[0]], "zh") in _all_text(at)
