@@ -1,0 +1,87 @@
+"""What intake accepts: field names and their aliases, status words, reason codes, the errors.
+
+Why one module: every reader, check and message refers to the same field names and reason codes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+TZ = ZoneInfo("Asia/Shanghai")
+DEFAULT_CHUNK = 10_000
+FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
+FORMATS = ("csv", "jsonl", "geojson", "open311")
+OPEN311_DEFAULT_CHANNEL = "hotline"
+
+# Canonical field -> accepted column names (matched after trimming and lower-casing), first wins.
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "external_id": ("external_id", "service_request_id", "id", "request_id", "case_id", "编号", "诉求编号",
+                    "工单号", "工单编号", "案件编号"),
+    "service_type": ("service_type", "service_code", "service", "服务类型", "诉求类型", "业务类型"),
+    "service_name": ("service_name", "服务名称"),
+    "channel": ("channel", "渠道", "来源渠道", "上报渠道", "来源"),
+    "category": ("category", "类别", "诉求类别", "事项类别"),
+    "description": ("description", "desc", "描述", "诉求内容", "内容", "事项描述"),
+    "lon": ("lon", "lng", "long", "longitude", "经度"),
+    "lat": ("lat", "latitude", "纬度"),
+    "source_crs": ("source_crs", "crs", "coord_system", "坐标系"),
+    "people_involved": ("people_involved", "people", "涉及人数", "人数"),
+    "amount_involved": ("amount_involved", "amount", "涉案金额", "金额"),
+    "urgency": ("urgency", "紧急程度"),
+    "reported_at": ("reported_at", "requested_datetime", "reported", "datetime", "time", "上报时间", "时间"),
+    "reporter_name": ("reporter_name", "name", "上报人", "诉求人", "姓名"),
+    "reporter_phone": ("reporter_phone", "phone", "联系电话", "电话", "手机"),
+    "building_code": ("building_code", "building", "楼栋编码", "楼栋编号"),
+    "address": ("address", "address_string", "地址"),
+    "status": ("status", "状态", "办理状态"),
+    "updated_at": ("updated_datetime", "updated_at", "办结时间"),
+    "status_notes": ("status_notes", "办理说明", "办结说明"),
+}
+FIELDS = tuple(FIELD_ALIASES)
+REQUIRED = ("external_id", "service_type", "channel", "lon", "lat")
+FIELD_ZH = {"external_id": "编号", "service_type": "服务类型", "channel": "渠道", "category": "类别",
+            "description": "描述", "lon": "经度", "lat": "纬度", "source_crs": "坐标系",
+            "people_involved": "涉及人数", "amount_involved": "涉案金额", "urgency": "紧急程度",
+            "reported_at": "上报时间", "reporter_name": "上报人", "reporter_phone": "联系电话",
+            "building_code": "楼栋编码", "address": "地址", "service_name": "服务名称",
+            "status": "状态", "updated_at": "办结时间", "status_notes": "办理说明"}
+# Status values (Open311 ``status`` is open or closed; Chinese exports say 已办结 and the like), lower-cased.
+STATUS_LOOKUP = {"open": "open", "closed": "closed", "未办结": "open", "办理中": "open", "处理中": "open",
+                 "待办": "open", "已办结": "closed", "办结": "closed", "已关闭": "closed", "关闭": "closed",
+                 "已完成": "closed", "完成": "closed"}
+ALIAS_TO_FIELD = {a: f for f, names in FIELD_ALIASES.items() for a in names}
+
+# reason_code -> (Chinese, English) short label, in the order a clerk must act on them, which is the order
+# the checks run in (the first failing one is the row's reason_code; the message lists every failing
+# check): the row cannot be read; where the point is (a point outside the district means the row is not
+# ours, whatever else is wrong with it); then the vocabularies, numbers, times and status.
+REASONS: dict[str, tuple[str, str]] = {
+    "malformed_row": ("CSV行格式错误", "malformed CSV line"),
+    "invalid_json": ("JSON无法解析", "invalid JSON"),
+    "not_an_object": ("不是JSON对象", "not a JSON object"),
+    "bad_encoding": ("字符编码错误", "bad character encoding"),
+    "bad_geometry": ("几何不是点", "geometry is not a point"),
+    "missing_field": ("缺少必填字段", "missing required field"),
+    "not_a_number": ("不是数字", "not a number"),
+    "not_finite": ("数值为NaN或无穷大", "NaN or infinite number"),
+    "unknown_crs": ("未知坐标系", "unknown coordinate system"),
+    "lonlat_swapped": ("经纬度颠倒", "longitude and latitude swapped"),
+    "outside_district": ("坐标不在光明区内", "point outside the district"),
+    "unknown_service_type": ("未知服务类型", "unknown service type"),
+    "unknown_channel": ("未知渠道", "unknown channel"),
+    "unknown_category": ("未知诉求类别", "unknown category"),
+    "out_of_range": ("数值超出范围", "value out of range"),
+    "bad_timestamp": ("时间无法识别", "unparseable timestamp"),
+    "bad_timezone": ("时区无效", "invalid time zone"),
+    "future_timestamp": ("时间晚于当前时间", "timestamp in the future"),
+    "unknown_status": ("未知办理状态", "unknown status"),
+    "duplicate_in_file": ("同一文件内编号重复", "external id repeated in the file"),
+}
+
+class IntakeError(Exception):
+    """The file as a whole cannot be read, or the service mapping is invalid (exit status 1); no row of
+    it was processed."""
