@@ -1,8 +1,36 @@
-"""The checks a row must pass, each with its reason code, run in the order a clerk must act on them."""
+"""The checks a row must pass, each a small function over a chunk with its reason code(s).
+
+Why a sequence: the checks run in the order a clerk must act on them (``CHECKS``; the first failing one
+is the row's ``reason_code``, the message lists every failing one): the row cannot be read; where the
+point is (a point outside the district means the row is not ours, whatever else is wrong with it); then
+the vocabularies, numbers, times, status and repeated ids. Each check also leaves the values it
+derived (converted coordinates, codes, numbers, times) on ``Rows`` for building the appeals.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
 import numpy as np
+import pandas as pd
+
+from geo.coords import SOURCE_SYSTEMS, to_wgs84
+from services.intake.appeals import backlog_age, inside_district
+from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
+from services.intake.reading import Chunk
+from services.intake.schema import EARLIEST, FIELD_ZH, FIELDS, REASONS, STATUS_LOOKUP, TZ
+from services.service_map import ServiceMap
+from services.vocabulary import (
+    CATEGORY_LOOKUP,
+    CATEGORY_SERVICE,
+    CHANNEL_LOOKUP,
+    SERVICE_TYPE_LOOKUP,
+    URGENCY_LOOKUP,
+    normalise,
+)
 
 
 class Checks:
@@ -24,6 +52,318 @@ class Checks:
         for i, msg in zip(idx, msgs, strict=True):
             self.message[i] = msg if not self.message[i] else f"{self.message[i]}；{msg}"
         self.failed[idx] = True
+
+
+class Rows:
+    """One chunk on its way through the checks: its cleaned fields (``rec``), the failed checks so far,
+    what the import says about rows (source, default CRS and channel, service map, now), and the values
+    the checks derive, set by the check that computes them."""
+
+    def __init__(self, chunk: Chunk, *, source: str, crs: str, default_channel: str | None,
+                 service_map: ServiceMap, now: pd.Timestamp, future_tolerance: timedelta,
+                 seen: dict[str, int]) -> None:
+        records = chunk.records.reset_index(drop=True)
+        self.n = n = len(chunk.line)
+        na = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
+        self.chunk = chunk
+        self.rec = pd.DataFrame({f: clean_text(records[f]) if f in records else na for f in FIELDS})
+        self.checks = Checks(n)
+        self.read_failed = chunk.error != None  # noqa: E711 - elementwise on an object array
+        self.live = ~self.read_failed
+        self.source, self.default_crs, self.default_channel = source, crs, default_channel
+        self.service_map, self.now, self.future_tolerance, self.seen = service_map, now, future_tolerance, seen
+        # Derived by the checks below (see each).
+        self.lon = self.lat = self.wlon = self.wlat = np.full(n, np.nan)
+        self.crs: pd.Series = pd.Series(dtype=object)
+        self.status: pd.Series = pd.Series(dtype=object)
+        self.svc = self.cat = self.chan = self.chan_text = self.named = pd.Series(dtype=object)
+        self.people = self.amount = self.urgency = np.ones(n)
+        self.reported: pd.Series = pd.Series(dtype="datetime64[ns, UTC]")
+        self.closed_at: pd.Series = pd.Series(dtype="datetime64[ns, UTC]")
+        self.t_missing = self.closed = self.backlog = np.zeros(n, bool)
+
+    def add(self, code: str, mask: np.ndarray, messages: list[str] | str) -> None:
+        self.checks.add(code, mask, messages)
+
+    def missing(self, present: dict[str, pd.Series]) -> None:
+        """``missing_field`` for the rows that lack any of the given required fields (one message each)."""
+        miss = np.zeros(self.n, bool)
+        names = pd.Series("", index=pd.RangeIndex(self.n), dtype=object)
+        for f, ok in present.items():
+            m = self.live & ~ok.to_numpy(bool)
+            miss |= m
+            names[m] = names[m] + f"、{FIELD_ZH[f]}({f})"
+        self.add("missing_field", miss, [f"缺少必填字段：{s[1:]}（missing required field: "
+                                         f"{', '.join(re.findall(r'[(]([a-z_]+)[)]', s))}）" for s in names[miss]])
+
+    def numbers(self, name: str, raw: pd.Series, bad_num: np.ndarray, bad_inf: np.ndarray) -> None:
+        """``not_a_number`` and ``not_finite`` for one numeric field."""
+        m = self.live & bad_num
+        self.add("not_a_number", m, [f"{FIELD_ZH[name]}不是数字：{show(v)}（{name} is not a number: {show(v)}）"
+                                     for v in raw[m]])
+        m = self.live & bad_inf
+        self.add("not_finite", m, [f"{FIELD_ZH[name]}为NaN或无穷大：{show(v)}（{name} is NaN or infinite）"
+                                   for v in raw[m]])
+
+
+def check_read_errors(r: Rows) -> None:
+    """malformed_row, invalid_json, not_an_object, bad_geometry: what the reader could not read."""
+    err = r.chunk.error
+    for code in ("malformed_row", "invalid_json", "not_an_object", "bad_geometry"):
+        m = err == code
+        if m.any():
+            det = pd.Series(r.chunk.detail[m], dtype=object).astype(str).to_numpy()
+            r.add(code, m, [f"{REASONS[code][0]}（{REASONS[code][1]}）：{d}" for d in det])
+
+
+def check_encoding(r: Rows) -> None:
+    """bad_encoding: characters that did not decode (the reader replaced them with U+FFFD)."""
+    enc_bad = np.array(["\ufffd" in raw for raw in r.chunk.raw], bool) & ~r.read_failed
+    r.add("bad_encoding", enc_bad, "含无法解码的字符，请以UTF-8或GB18030保存或用--encoding指明编码"
+                                   "（undecodable characters: save as UTF-8/GB18030 or pass --encoding）")
+
+
+def check_coordinates(r: Rows) -> None:
+    """missing_field, not_a_number, not_finite for lon and lat; sets ``lon``/``lat`` (as given)."""
+    rec = r.rec
+    r.missing({"lon": rec["lon"].notna(), "lat": rec["lat"].notna()})
+    r.lon, _, lon_nan, lon_inf = parse_numbers(rec["lon"])
+    r.lat, _, lat_nan, lat_inf = parse_numbers(rec["lat"])
+    r.numbers("lon", rec["lon"], lon_nan, lon_inf)
+    r.numbers("lat", rec["lat"], lat_nan, lat_inf)
+
+
+def check_crs(r: Rows) -> None:
+    """unknown_crs: a per-row source_crs we do not know; sets ``crs`` (the row's, else the import's)."""
+    crs_text = r.rec["source_crs"]
+    crs = normalise_crs(crs_text)
+    bad_crs = r.live & crs_text.notna().to_numpy() & crs.isna().to_numpy()
+    r.add("unknown_crs", bad_crs, [f"未知坐标系{show(v)}，可用wgs84/cgcs2000/gcj02/bd09"
+                                   f"（unknown coordinate system {show(v)}）" for v in crs_text[bad_crs]])
+    r.crs = crs.where(crs.notna(), r.default_crs)
+
+
+def check_location(r: Rows) -> None:
+    """lonlat_swapped, outside_district: converted to WGS84 per source system, the point must lie in the
+    district; sets ``wlon``/``wlat``."""
+    n, lon, lat, crs = r.n, r.lon, r.lat, r.crs
+    numeric = r.live & np.isfinite(lon) & np.isfinite(lat) & (crs.notna().to_numpy())
+    wlon, wlat, slon, slat = (np.full(n, np.nan) for _ in range(4))
+    for system in SOURCE_SYSTEMS:
+        m = numeric & (crs == system).to_numpy()
+        if m.any():
+            wlon[m], wlat[m] = to_wgs84(lon[m], lat[m], system)
+            slon[m], slat[m] = to_wgs84(lat[m], lon[m], system)
+    inside = np.zeros(n, bool)
+    if numeric.any():
+        inside[numeric] = inside_district(wlon[numeric], wlat[numeric])
+    outside = numeric & ~inside
+    swapped = np.zeros(n, bool)
+    if outside.any():
+        swapped[outside] = inside_district(slon[outside], slat[outside])
+    r.add("lonlat_swapped", swapped,
+          [f"经纬度颠倒：经度{fmt_degrees(a)}、纬度{fmt_degrees(b)}交换后位于光明区内，请交换经度与纬度两列"
+           f"（longitude and latitude are swapped: lon={fmt_degrees(a)}, lat={fmt_degrees(b)} swapped falls "
+           f"inside the district; swap the two columns）" for a, b in zip(lon[swapped], lat[swapped], strict=True)])
+    far = outside & ~swapped
+    r.add("outside_district", far,
+          [f"坐标({fmt_degrees(a)}, {fmt_degrees(b)}，{c})不在光明区内，请核对坐标与坐标系{projected_hint(a, b)}"
+           f"（point ({fmt_degrees(a)}, {fmt_degrees(b)}, {c}) is outside Guangming district; check the "
+           f"coordinates and --crs）" for a, b, c in zip(lon[far], lat[far], crs[far], strict=True)])
+    r.wlon, r.wlat = wlon, wlat
+
+
+def check_required(r: Rows) -> None:
+    """missing_field: external_id, a service type (or a category standing in for it) and a channel.
+    First resolves the vocabularies (sets ``svc``, ``cat``, ``chan``): a source's own service codes
+    (config/open311_services.toml) first, then ours; a category stands in for a missing service type."""
+    rec = r.rec
+    svc_text, name_text = rec["service_type"], rec["service_name"]
+    mapped_svc, mapped_cat = r.service_map.apply(r.source, svc_text, name_text)
+    svc = mapped_svc.where(mapped_svc.notna(), normalise(svc_text, SERVICE_TYPE_LOOKUP))
+    svc = svc.where(svc.notna(), normalise(name_text, SERVICE_TYPE_LOOKUP))
+    cat_text = rec["category"]
+    cat = normalise(cat_text, CATEGORY_LOOKUP)
+    r.cat = cat.where(cat.notna() | cat_text.notna(), mapped_cat)
+    r.named = svc_text.notna() | name_text.notna()
+    r.svc = svc.where(svc.notna() | r.named, r.cat.map(CATEGORY_SERVICE))
+    chan_text = rec["channel"]
+    if r.default_channel:
+        chan_text = chan_text.where(chan_text.notna(), r.default_channel)
+    r.chan_text = chan_text
+    r.chan = normalise(chan_text, CHANNEL_LOOKUP)
+    r.missing({"external_id": rec["external_id"].notna(), "service_type": r.named | r.svc.notna(),
+               "channel": chan_text.notna()})
+
+
+def check_service_type(r: Rows) -> None:
+    """unknown_service_type: named, but neither ours nor mapped for the source."""
+    bad = r.live & r.named.to_numpy() & r.svc.isna().to_numpy()
+    r.add("unknown_service_type", bad, [unknown_service(r, c, nm) for c, nm in
+                                        zip(r.rec["service_type"][bad], r.rec["service_name"][bad], strict=True)])
+
+
+def check_channel(r: Rows) -> None:
+    """unknown_channel."""
+    bad = r.live & r.chan_text.notna().to_numpy() & r.chan.isna().to_numpy()
+    r.add("unknown_channel", bad,
+          [f"未知渠道{show(v)}，可用：扫码、热线、书记在线、来访、主动发现（unknown channel {show(v)}; "
+           f"use qr_scan, hotline, secretary_online, walk_in, active_discovery）" for v in r.chan_text[bad]])
+
+
+def check_category(r: Rows) -> None:
+    """unknown_category."""
+    cat_text = r.rec["category"]
+    bad = r.live & cat_text.notna().to_numpy() & r.cat.isna().to_numpy()
+    r.add("unknown_category", bad, [f"未知诉求类别{show(v)}（unknown category {show(v)}; see "
+                                    f"services.vocabulary.CATEGORIES）" for v in cat_text[bad]])
+
+
+def check_numbers(r: Rows) -> None:
+    """not_a_number, not_finite for people_involved, amount_involved, urgency; sets them, with their
+    defaults where missing (1 person, 0 yuan, urgency 1)."""
+    rec = r.rec
+    people, p_missing, p_nan, p_inf = parse_numbers(rec["people_involved"])
+    amount, a_missing, a_nan, a_inf = parse_numbers(rec["amount_involved"], money=True)
+    urg_text = rec["urgency"]
+    urg_named = urg_text.str.lower().map(URGENCY_LOOKUP)
+    urgency, u_missing, u_nan, u_inf = parse_numbers(
+        urg_text.where(urg_named.isna(), urg_named.astype("string")).astype("string"))
+    r.numbers("people_involved", rec["people_involved"], p_nan, p_inf)
+    r.numbers("amount_involved", rec["amount_involved"], a_nan, a_inf)
+    r.numbers("urgency", rec["urgency"], u_nan, u_inf)
+    r.people = np.where(p_missing, 1.0, people)
+    r.amount = np.where(a_missing, 0.0, amount)
+    r.urgency = np.where(u_missing, 1.0, urgency)
+
+
+def check_ranges(r: Rows) -> None:
+    """out_of_range: people, amount and urgency within their limits (config/rules.toml [intake])."""
+    rec, people, amount, urgency = r.rec, r.people, r.amount, r.urgency
+    p_max, a_max = 100_000, 1e11
+    with np.errstate(invalid="ignore"):
+        bad_people = r.live & np.isfinite(people) & ((people < 1) | (people > p_max) | (people != np.round(people)))
+        bad_amount = r.live & np.isfinite(amount) & ((amount < 0) | (amount > a_max))
+        bad_urg = r.live & np.isfinite(urgency) & ~np.isin(urgency, (1.0, 2.0, 3.0))
+    r.add("out_of_range", bad_people, [f"涉及人数应为1至100000的整数，实为{show(v)}（people_involved must be "
+                                       f"a whole number 1-100000, got {show(v)}）"
+                                       for v in rec["people_involved"][bad_people]])
+    r.add("out_of_range", bad_amount, [f"涉案金额应为0至1000亿元，实为{show(v)}（amount_involved must be "
+                                       f"0-1e11 yuan, got {show(v)}）" for v in rec["amount_involved"][bad_amount]])
+    r.add("out_of_range", bad_urg, [f"紧急程度应为1一般、2紧急、3特急，实为{show(v)}（urgency must be 1, 2 or 3,"
+                                    f" got {show(v)}）" for v in rec["urgency"][bad_urg]])
+
+
+def check_reported_at(r: Rows) -> None:
+    """bad_timestamp, bad_timezone, future_timestamp for reported_at (also before 2000); sets
+    ``reported`` and ``t_missing``."""
+    live, now = r.live, r.now
+    reported, r.t_missing, t_code, t_detail = parse_timestamps(r.rec["reported_at"])
+    for code, zh, en in (("bad_timestamp", "时间无法识别或日期不存在", "unparseable or impossible timestamp"),
+                         ("bad_timezone", "时区无效或有歧义（如CST），请写+08:00或Asia/Shanghai",
+                          "unknown, impossible or ambiguous time zone (e.g. CST); write +08:00 or Asia/Shanghai")):
+        m = live & (t_code == code)
+        r.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in t_detail[m]])
+    future = live & (reported > now + pd.Timedelta(r.future_tolerance)).fillna(False).to_numpy(bool)
+    old = live & (reported < EARLIEST).fillna(False).to_numpy(bool)
+    r.add("future_timestamp", future,
+          [f"上报时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（reported_at "
+           f"{v.isoformat()} is in the future; check the time zone）" for v in reported[future]])
+    r.add("bad_timestamp", old, [f"上报时间{v.tz_convert(TZ):%Y-%m-%d}早于2000年（reported_at before 2000）"
+                                 for v in reported[old]])
+    r.reported = reported
+
+
+def check_status(r: Rows) -> None:
+    """unknown_status; sets ``closed``. A closed request (Open311 ``status`` closed) is stored closed at
+    its closing time; an open one stays open."""
+    st_text = r.rec["status"]
+    r.status = status = st_text.str.lower().map(STATUS_LOOKUP)
+    bad_st = r.live & st_text.notna().to_numpy() & status.isna().to_numpy()
+    r.add("unknown_status", bad_st, [f"未知办理状态{show(v)}，应为open（办理中）或closed（已办结）"
+                                     f"（unknown status {show(v)}; use open or closed）" for v in st_text[bad_st]])
+    r.closed = (status == "closed").fillna(False).to_numpy(bool)
+
+
+def check_closed_at(r: Rows) -> None:
+    """bad_timestamp, bad_timezone, future_timestamp for the closing time of a closed request
+    (``updated_datetime``, else its requested time; not before it was reported); sets ``closed_at``, fills
+    ``reported`` where missing, and marks ``backlog``."""
+    live, closed, now, reported, t_missing = r.live, r.closed, r.now, r.reported, r.t_missing
+    updated, _, u_code, u_detail = parse_timestamps(r.rec["updated_at"].where(pd.Series(closed)))
+    for code, zh, en in (("bad_timestamp", "办结时间无法识别或日期不存在", "unparseable or impossible updated_datetime"),
+                         ("bad_timezone", "办结时间的时区无效或有歧义（如CST）",
+                          "updated_datetime has an unknown, impossible or ambiguous time zone")):
+        m = live & closed & (u_code == code)
+        r.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in u_detail[m]])
+    # No requested time: a closed request was reported no later than it closed.
+    reported = reported.where(~pd.Series(t_missing) | updated.isna(), updated)
+    reported = reported.where(reported.notna() | ~pd.Series(t_missing), now)
+    closed_at = updated.where(updated.notna(), reported)
+    u_future = live & closed & (closed_at > now + pd.Timedelta(r.future_tolerance)).fillna(False).to_numpy(bool)
+    r.add("future_timestamp", u_future,
+          [f"办结时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（updated_datetime "
+           f"{v.isoformat()} is in the future; check the time zone）" for v in closed_at[u_future]])
+    early = live & closed & (closed_at < reported).fillna(False).to_numpy(bool)
+    r.add("bad_timestamp", early,
+          [f"办结时间{c.tz_convert(TZ):%Y-%m-%d %H:%M}早于上报时间{p.tz_convert(TZ):%Y-%m-%d %H:%M}"
+           f"（updated_datetime {c.isoformat()} is before requested_datetime {p.isoformat()}）"
+           for c, p in zip(closed_at[early], reported[early], strict=True)])
+    # A request the sender says is open, reported long before it reaches us, is imported backlog: its
+    # clocks start now. A row without a status is a report like any other (a clerk's list, a history
+    # backfill) and keeps its report time as the start of its clocks.
+    r.backlog = ((r.status == "open").fillna(False).to_numpy(bool) & ~t_missing
+                 & (reported < now - backlog_age()).fillna(False).to_numpy(bool))
+    r.reported, r.closed_at = reported, closed_at
+
+
+def check_duplicates(r: Rows) -> None:
+    """duplicate_in_file: an external id repeated in this file (an earlier chunk or an earlier row of
+    this one), among rows that passed every other check; remembers the ids in ``seen``."""
+    ext, chunk, n = r.rec["external_id"], r.chunk, r.n
+    ok_so_far = ~r.checks.failed
+    dup = np.zeros(n, bool)
+    first_line = np.zeros(n, np.int64)
+    if ok_so_far.any():
+        ids = ext.to_numpy(object)
+        seen = r.seen
+        idx = np.flatnonzero(ok_so_far)
+        prior = pd.Series(ids[idx]).map(seen)
+        within = pd.Series(ids[idx]).duplicated(keep="first").to_numpy()
+        first_in_chunk = pd.Series(chunk.line[idx]).groupby(pd.Series(ids[idx])).transform("first").to_numpy()
+        d = prior.notna().to_numpy() | within
+        dup[idx] = d
+        first_line[idx] = np.where(prior.notna(), prior.fillna(0).to_numpy(), first_in_chunk)
+        for i in idx[~d]:
+            seen[ids[i]] = int(chunk.line[i])
+    r.add("duplicate_in_file", dup,
+          [f"编号{show(e)}在本文件第{fl}行已出现，请核对是否同一诉求（external id {show(e)} already appears on "
+           f"line {fl} of this file）" for e, fl in zip(ext[dup], first_line[dup], strict=True)])
+
+
+# The order the checks run in (REASONS lists the codes in this order).
+CHECKS: tuple[Callable[[Rows], None], ...] = (
+    check_read_errors, check_encoding, check_coordinates, check_crs, check_location, check_required,
+    check_service_type, check_channel, check_category, check_numbers, check_ranges, check_reported_at,
+    check_status, check_closed_at, check_duplicates,
+)
+
+
+def run_checks(r: Rows) -> Rows:
+    """Every check of ``CHECKS`` in order, over one chunk."""
+    for check in CHECKS:
+        check(r)
+    return r
+
+
+def unknown_service(r: Rows, code: Any, name: Any) -> str:
+    """The quarantine message of a service code/name that is neither ours nor mapped for the source."""
+    what = " / ".join(show(v) for v in (code, name) if not pd.isna(v))
+    where = r.service_map.display
+    return (f"未知服务类型{what}：不是本系统的服务类型（纠纷调处、投诉建议、帮扶救助、法律服务、心理服务），"
+            f"{where}中来源[{r.source}]也没有它的映射，请改用本系统服务类型或在{where}中加入映射"
+            f"（unknown service type {what}: not one of ours (dispute, complaint, assistance, legal, "
+            f"psychological) and not mapped for source {r.source!r} in {where}; add it there）")
 
 
 def fmt_degrees(v: float) -> str:

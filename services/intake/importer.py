@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import io
 import os
-import re
 import sys
 import time
 from collections import Counter
@@ -17,21 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.coords import SOURCE_SYSTEMS, to_wgs84
+from geo.coords import SOURCE_SYSTEMS
 from services.intake.appeals import (
     assign,
-    backlog_age,
     build_appeals,
     description_with_address,
     imported_state,
-    inside_district,
     object_frame,
 )
-from services.intake.checks import Checks, fmt_degrees, projected_hint
+from services.intake.checks import Rows, run_checks
 from services.intake.csv_reader import csv_chunks
 from services.intake.document_reader import document_chunks
 from services.intake.jsonl_reader import jsonl_chunks
-from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
 from services.intake.reading import (
     Chunk,
     detect_format,
@@ -40,26 +36,14 @@ from services.intake.reading import (
 )
 from services.intake.schema import (
     DEFAULT_CHUNK,
-    EARLIEST,
-    FIELD_ZH,
-    FIELDS,
     FORMATS,
     FUTURE_TOLERANCE,
     REASONS,
-    STATUS_LOOKUP,
     TZ,
     IntakeError,
 )
 from services.service_map import ServiceMap, ServiceMapError, load_service_map
 from services.store.base import BulkLoad, Store
-from services.vocabulary import (
-    CATEGORY_LOOKUP,
-    CATEGORY_SERVICE,
-    CHANNEL_LOOKUP,
-    SERVICE_TYPE_LOOKUP,
-    URGENCY_LOOKUP,
-    normalise,
-)
 
 
 @dataclass
@@ -232,203 +216,21 @@ class Intake:
     def check(self, chunk: Chunk) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
         """Split a chunk into store-ready appeals, quarantine rows (line, raw, reason, reason_code), and
         the appeals' events when some are imported closed or as backlog (else None: the store writes one
-        ``report`` event per appeal, the fast path)."""
-        records = chunk.records.reset_index(drop=True)
-        n = len(chunk.line)
-        na = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
-        rec = pd.DataFrame({f: clean_text(records[f]) if f in records else na for f in FIELDS})
-        checks = Checks(n)
-        err = chunk.error
-        for code in ("malformed_row", "invalid_json", "not_an_object", "bad_geometry"):
-            m = err == code
-            if m.any():
-                det = pd.Series(chunk.detail[m], dtype=object).astype(str).to_numpy()
-                checks.add(code, m, [f"{REASONS[code][0]}（{REASONS[code][1]}）：{d}" for d in det])
-        failed_read = err != None  # noqa: E711
-        enc_bad = np.array(["\ufffd" in r for r in chunk.raw], bool) & ~failed_read
-        checks.add("bad_encoding", enc_bad, "含无法解码的字符，请以UTF-8或GB18030保存或用--encoding指明编码"
-                                            "（undecodable characters: save as UTF-8/GB18030 or pass --encoding）")
-        live = ~failed_read
-
-        # The checks run in the order a clerk must act on them (the first failing one is the row's
-        # reason_code): where the point is comes first, since a point outside the district means the row
-        # is not ours at all, whatever else is wrong with it; then the vocabularies, numbers and times.
-        ext = rec["external_id"]
-        self._missing_checks(checks, live, {"lon": rec["lon"].notna(), "lat": rec["lat"].notna()})
-        lon, lon_missing, lon_nan, lon_inf = parse_numbers(rec["lon"])
-        lat, lat_missing, lat_nan, lat_inf = parse_numbers(rec["lat"])
-        for name, raw_col, bad_num, bad_inf in (("lon", rec["lon"], lon_nan, lon_inf),
-                                                 ("lat", rec["lat"], lat_nan, lat_inf)):
-            self._number_checks(checks, live, name, raw_col, bad_num, bad_inf)
-
-        crs_text = rec["source_crs"]
-        crs = normalise_crs(crs_text)
-        bad_crs = live & crs_text.notna().to_numpy() & crs.isna().to_numpy()
-        checks.add("unknown_crs", bad_crs, [f"未知坐标系{show(v)}，可用wgs84/cgcs2000/gcj02/bd09"
-                                            f"（unknown coordinate system {show(v)}）" for v in crs_text[bad_crs]])
-        crs = crs.where(crs.notna(), self.crs)
-
-        # Coordinates: convert per source system, then inside/swapped/outside.
-        numeric = live & np.isfinite(lon) & np.isfinite(lat) & (crs.notna().to_numpy())
-        wlon = np.full(n, np.nan)
-        wlat = np.full(n, np.nan)
-        slon = np.full(n, np.nan)
-        slat = np.full(n, np.nan)
-        for system in SOURCE_SYSTEMS:
-            m = numeric & (crs == system).to_numpy()
-            if m.any():
-                wlon[m], wlat[m] = to_wgs84(lon[m], lat[m], system)
-                slon[m], slat[m] = to_wgs84(lat[m], lon[m], system)
-        inside = np.zeros(n, bool)
-        if numeric.any():
-            inside[numeric] = inside_district(wlon[numeric], wlat[numeric])
-        outside = numeric & ~inside
-        swapped = np.zeros(n, bool)
-        if outside.any():
-            swapped[outside] = inside_district(slon[outside], slat[outside])
-        checks.add("lonlat_swapped", swapped,
-                   [f"经纬度颠倒：经度{fmt_degrees(a)}、纬度{fmt_degrees(b)}交换后位于光明区内，请交换经度与纬度两列"
-                    f"（longitude and latitude are swapped: lon={fmt_degrees(a)}, lat={fmt_degrees(b)} swapped falls inside "
-                    f"the district; swap the two columns）" for a, b in zip(lon[swapped], lat[swapped], strict=True)])
-        far = outside & ~swapped
-        checks.add("outside_district", far,
-                   [f"坐标({fmt_degrees(a)}, {fmt_degrees(b)}，{c})不在光明区内，请核对坐标与坐标系{projected_hint(a, b)}（point ({fmt_degrees(a)}, "
-                    f"{fmt_degrees(b)}, {c}) is outside Guangming district; check the coordinates and --crs）"
-                    for a, b, c in zip(lon[far], lat[far], crs[far], strict=True)])
-
-        # Vocabularies: a source's own service codes (config/open311_services.toml) first, then ours; a
-        # category stands in for a missing service type.
-        svc_text = rec["service_type"]
-        name_text = rec["service_name"]
-        mapped_svc, mapped_cat = self.service_map.apply(self.source, svc_text, name_text)
-        svc = mapped_svc.where(mapped_svc.notna(), normalise(svc_text, SERVICE_TYPE_LOOKUP))
-        svc = svc.where(svc.notna(), normalise(name_text, SERVICE_TYPE_LOOKUP))
-        cat_text = rec["category"]
-        cat = normalise(cat_text, CATEGORY_LOOKUP)
-        cat = cat.where(cat.notna() | cat_text.notna(), mapped_cat)
-        named = svc_text.notna() | name_text.notna()
-        svc = svc.where(svc.notna() | named, cat.map(CATEGORY_SERVICE))
-        chan_text = rec["channel"]
-        if self.default_channel:
-            chan_text = chan_text.where(chan_text.notna(), self.default_channel)
-        chan = normalise(chan_text, CHANNEL_LOOKUP)
-        self._missing_checks(checks, live, {"external_id": ext.notna(), "service_type": named | svc.notna(),
-                                                 "channel": chan_text.notna()})
-
-        bad_svc = live & named.to_numpy() & svc.isna().to_numpy()
-        checks.add("unknown_service_type", bad_svc, [self._unknown_service(c, nm) for c, nm in
-                                                     zip(svc_text[bad_svc], name_text[bad_svc], strict=True)])
-        bad_chan = live & chan_text.notna().to_numpy() & chan.isna().to_numpy()
-        checks.add("unknown_channel", bad_chan,
-                   [f"未知渠道{show(v)}，可用：扫码、热线、书记在线、来访、主动发现（unknown channel {show(v)}; "
-                    f"use qr_scan, hotline, secretary_online, walk_in, active_discovery）" for v in chan_text[bad_chan]])
-        bad_cat = live & cat_text.notna().to_numpy() & cat.isna().to_numpy()
-        checks.add("unknown_category", bad_cat, [f"未知诉求类别{show(v)}（unknown category {show(v)}; see "
-                                                 f"services.vocabulary.CATEGORIES）" for v in cat_text[bad_cat]])
-
-        people, p_missing, p_nan, p_inf = parse_numbers(rec["people_involved"])
-        amount, a_missing, a_nan, a_inf = parse_numbers(rec["amount_involved"], money=True)
-        urg_text = rec["urgency"]
-        urg_named = urg_text.str.lower().map(URGENCY_LOOKUP)
-        urgency, u_missing, u_nan, u_inf = parse_numbers(
-            urg_text.where(urg_named.isna(), urg_named.astype("string")).astype("string"))
-        for name, col, bad_num, bad_inf in (("people_involved", rec["people_involved"], p_nan, p_inf),
-                                            ("amount_involved", rec["amount_involved"], a_nan, a_inf),
-                                            ("urgency", rec["urgency"], u_nan, u_inf)):
-            self._number_checks(checks, live, name, col, bad_num, bad_inf)
-        people = np.where(p_missing, 1.0, people)
-        amount = np.where(a_missing, 0.0, amount)
-        urgency = np.where(u_missing, 1.0, urgency)
-        with np.errstate(invalid="ignore"):
-            bad_people = live & np.isfinite(people) & ((people < 1) | (people > 100_000) | (people != np.round(people)))
-            bad_amount = live & np.isfinite(amount) & ((amount < 0) | (amount > 1e11))
-            bad_urg = live & np.isfinite(urgency) & ~np.isin(urgency, (1.0, 2.0, 3.0))
-        checks.add("out_of_range", bad_people, [f"涉及人数应为1至100000的整数，实为{show(v)}（people_involved must be "
-                                                f"a whole number 1-100000, got {show(v)}）"
-                                                for v in rec["people_involved"][bad_people]])
-        checks.add("out_of_range", bad_amount, [f"涉案金额应为0至1000亿元，实为{show(v)}（amount_involved must be "
-                                                f"0-1e11 yuan, got {show(v)}）" for v in rec["amount_involved"][bad_amount]])
-        checks.add("out_of_range", bad_urg, [f"紧急程度应为1一般、2紧急、3特急，实为{show(v)}（urgency must be 1, 2 or 3,"
-                                             f" got {show(v)}）" for v in rec["urgency"][bad_urg]])
-
-        reported, t_missing, t_code, t_detail = parse_timestamps(rec["reported_at"])
+        ``report`` event per appeal, the fast path). The checks are services.intake.checks.CHECKS."""
         now = pd.Timestamp(self.now or datetime.now(TZ)).tz_convert("UTC")
-        for code, zh, en in (("bad_timestamp", "时间无法识别或日期不存在", "unparseable or impossible timestamp"),
-                             ("bad_timezone", "时区无效或有歧义（如CST），请写+08:00或Asia/Shanghai",
-                              "unknown, impossible or ambiguous time zone (e.g. CST); write +08:00 or Asia/Shanghai")):
-            m = live & (t_code == code)
-            checks.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in t_detail[m]])
-        future = live & (reported > now + pd.Timedelta(self.future_tolerance)).fillna(False).to_numpy(bool)
-        old = live & (reported < EARLIEST).fillna(False).to_numpy(bool)
-        checks.add("future_timestamp", future,
-                   [f"上报时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（reported_at "
-                    f"{v.isoformat()} is in the future; check the time zone）" for v in reported[future]])
-        checks.add("bad_timestamp", old, [f"上报时间{v.tz_convert(TZ):%Y-%m-%d}早于2000年（reported_at before 2000）"
-                                          for v in reported[old]])
-
-        # Status: a closed request (Open311 ``status`` closed) is stored closed at its closing time
-        # (``updated_datetime``, else its requested time); an open one stays open.
-        st_text = rec["status"]
-        status = st_text.str.lower().map(STATUS_LOOKUP)
-        bad_st = live & st_text.notna().to_numpy() & status.isna().to_numpy()
-        checks.add("unknown_status", bad_st, [f"未知办理状态{show(v)}，应为open（办理中）或closed（已办结）"
-                                              f"（unknown status {show(v)}; use open or closed）"
-                                              for v in st_text[bad_st]])
-        closed = (status == "closed").fillna(False).to_numpy(bool)
-        updated, u_missing, u_code, u_detail = parse_timestamps(rec["updated_at"].where(pd.Series(closed)))
-        for code, zh, en in (("bad_timestamp", "办结时间无法识别或日期不存在", "unparseable or impossible updated_datetime"),
-                             ("bad_timezone", "办结时间的时区无效或有歧义（如CST）",
-                              "updated_datetime has an unknown, impossible or ambiguous time zone")):
-            m = live & closed & (u_code == code)
-            checks.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in u_detail[m]])
-        # No requested time: a closed request was reported no later than it closed.
-        reported = reported.where(~pd.Series(t_missing) | updated.isna(), updated)
-        reported = reported.where(reported.notna() | ~pd.Series(t_missing), now)
-        closed_at = updated.where(updated.notna(), reported)
-        u_future = live & closed & (closed_at > now + pd.Timedelta(self.future_tolerance)).fillna(False).to_numpy(bool)
-        checks.add("future_timestamp", u_future,
-                   [f"办结时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（updated_datetime "
-                    f"{v.isoformat()} is in the future; check the time zone）" for v in closed_at[u_future]])
-        early = live & closed & (closed_at < reported).fillna(False).to_numpy(bool)
-        checks.add("bad_timestamp", early,
-                   [f"办结时间{c.tz_convert(TZ):%Y-%m-%d %H:%M}早于上报时间{r.tz_convert(TZ):%Y-%m-%d %H:%M}"
-                    f"（updated_datetime {c.isoformat()} is before requested_datetime {r.isoformat()}）"
-                    for c, r in zip(closed_at[early], reported[early], strict=True)])
-        # A request the sender says is open, reported long before it reaches us, is imported backlog: its
-        # clocks start now. A row without a status is a report like any other (a clerk's list, a history
-        # backfill) and keeps its report time as the start of its clocks.
-        backlog = ((status == "open").fillna(False).to_numpy(bool) & ~t_missing
-                   & (reported < now - backlog_age()).fillna(False).to_numpy(bool))
-
-        # Repeated external id in this file (earlier chunk or earlier row of this one).
-        ok_so_far = ~checks.failed
-        dup = np.zeros(n, bool)
-        first_line = np.zeros(n, np.int64)
-        if ok_so_far.any():
-            ids = ext.to_numpy(object)
-            seen = self._seen
-            idx = np.flatnonzero(ok_so_far)
-            prior = pd.Series(ids[idx]).map(seen)
-            within = pd.Series(ids[idx]).duplicated(keep="first").to_numpy()
-            first_in_chunk = pd.Series(chunk.line[idx]).groupby(pd.Series(ids[idx])).transform("first").to_numpy()
-            d = prior.notna().to_numpy() | within
-            dup[idx] = d
-            first_line[idx] = np.where(prior.notna(), prior.fillna(0).to_numpy(), first_in_chunk)
-            for i in idx[~d]:
-                seen[ids[i]] = int(chunk.line[i])
-        checks.add("duplicate_in_file", dup,
-                   [f"编号{show(e)}在本文件第{fl}行已出现，请核对是否同一诉求（external id {show(e)} already appears on "
-                    f"line {fl} of this file）" for e, fl in zip(ext[dup], first_line[dup], strict=True)])
-
+        r = run_checks(Rows(chunk, source=self.source, crs=self.crs, default_channel=self.default_channel,
+                            service_map=self.service_map, now=now, future_tolerance=self.future_tolerance,
+                            seen=self._seen))
+        rec, checks = r.rec, r.checks
         good = ~checks.failed
         valid = object_frame({
-            "external_id": ext[good].to_numpy(object), "channel": chan[good].to_numpy(object),
-            "service_type": svc[good].to_numpy(object), "category": cat[good].to_numpy(object),
+            "external_id": rec["external_id"][good].to_numpy(object), "channel": r.chan[good].to_numpy(object),
+            "service_type": r.svc[good].to_numpy(object), "category": r.cat[good].to_numpy(object),
             "description": description_with_address(rec)[good].to_numpy(object),
-            "lon": wlon[good], "lat": wlat[good], "source_crs": crs[good].to_numpy(object),
-            "people_involved": people[good].astype(np.int64), "amount_involved": amount[good],
-            "urgency": urgency[good].astype(np.int64),
-            "reported_at": reported.where(~pd.Series(backlog), now)[good].reset_index(drop=True),
+            "lon": r.wlon[good], "lat": r.wlat[good], "source_crs": r.crs[good].to_numpy(object),
+            "people_involved": r.people[good].astype(np.int64), "amount_involved": r.amount[good],
+            "urgency": r.urgency[good].astype(np.int64),
+            "reported_at": r.reported.where(~pd.Series(r.backlog), now)[good].reset_index(drop=True),
             "reporter_name": rec["reporter_name"][good].to_numpy(object),
             "reporter_phone": rec["reporter_phone"][good].to_numpy(object),
             "building_code": rec["building_code"][good].to_numpy(object),
@@ -437,8 +239,8 @@ class Intake:
         if len(valid):
             appeals = build_appeals(valid, self.source)
             events = imported_state(appeals, f"intake:{self.source}", self.source, now,
-                                    closed=closed[good], closed_at=closed_at[good].reset_index(drop=True),
-                                    backlog=backlog[good], requested_at=reported[good].reset_index(drop=True),
+                                    closed=r.closed[good], closed_at=r.closed_at[good].reset_index(drop=True),
+                                    backlog=r.backlog[good], requested_at=r.reported[good].reset_index(drop=True),
                                     status_notes=rec["status_notes"][good].reset_index(drop=True))
         else:
             appeals = valid
@@ -450,37 +252,6 @@ class Intake:
             "reason_code": checks.code[bad],
         })
         return appeals, quarantine, events
-
-    def _unknown_service(self, code: Any, name: Any) -> str:
-        """The quarantine message of a service code/name that is neither ours nor mapped for the source."""
-        what = " / ".join(show(v) for v in (code, name) if not pd.isna(v))
-        where = self.service_map.display
-        return (f"未知服务类型{what}：不是本系统的服务类型（纠纷调处、投诉建议、帮扶救助、法律服务、心理服务），"
-                f"{where}中来源[{self.source}]也没有它的映射，请改用本系统服务类型或在{where}中加入映射"
-                f"（unknown service type {what}: not one of ours (dispute, complaint, assistance, legal, "
-                f"psychological) and not mapped for source {self.source!r} in {where}; add it there）")
-
-    @staticmethod
-    def _missing_checks(checks: Checks, live: np.ndarray, present: dict[str, pd.Series]) -> None:
-        """``missing_field`` for the rows that lack any of the given required fields (one message each)."""
-        miss = np.zeros(len(live), bool)
-        names = pd.Series("", index=pd.RangeIndex(len(live)), dtype=object)
-        for f, ok in present.items():
-            m = live & ~ok.to_numpy(bool)
-            miss |= m
-            names[m] = names[m] + f"、{FIELD_ZH[f]}({f})"
-        checks.add("missing_field", miss, [f"缺少必填字段：{s[1:]}（missing required field: "
-                                           f"{', '.join(re.findall(r'[(]([a-z_]+)[)]', s))}）" for s in names[miss]])
-
-    @staticmethod
-    def _number_checks(checks: Checks, live: np.ndarray, name: str, raw: pd.Series, bad_num: np.ndarray,
-                       bad_inf: np.ndarray) -> None:
-        m = live & bad_num
-        checks.add("not_a_number", m, [f"{FIELD_ZH[name]}不是数字：{show(v)}（{name} is not a number: {show(v)}）"
-                                       for v in raw[m]])
-        m = live & bad_inf
-        checks.add("not_finite", m, [f"{FIELD_ZH[name]}为NaN或无穷大：{show(v)}（{name} is NaN or infinite）"
-                                     for v in raw[m]])
 
 
 def _progress_bar(total: int | None, enabled: bool, name: str) -> Any:
