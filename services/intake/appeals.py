@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from geo.assign import OUTSIDE, PolygonIndex, assign_points
-from services.config import rules
 from services.intake.schema import (
     TZ,
+    limit,
 )
 from services.store.base import APPEAL_COLUMNS
 from services.tiers import appeal_classes, compute_tiers
@@ -107,7 +107,7 @@ def build_appeals(valid: pd.DataFrame, source: str) -> pd.DataFrame:
 def backlog_age() -> pd.Timedelta:
     """How long before its import an open appeal must have been reported to be imported backlog
     (config/rules.toml [intake] backlog_hours)."""
-    return pd.Timedelta(hours=float(rules().get("intake", {}).get("backlog_hours", 72)))
+    return pd.Timedelta(hours=limit("backlog_hours", 72))
 
 
 # Steps of the loop a closed import is stamped with, all at its closing time (see imported_state).

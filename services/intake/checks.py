@@ -21,7 +21,7 @@ from geo.coords import SOURCE_SYSTEMS, to_wgs84
 from services.intake.appeals import backlog_age, inside_district
 from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
 from services.intake.reading import Chunk
-from services.intake.schema import EARLIEST, FIELD_ZH, FIELDS, REASONS, STATUS_LOOKUP, TZ
+from services.intake.schema import FIELD_ZH, FIELDS, REASONS, STATUS_LOOKUP, TZ, earliest, limit
 from services.service_map import ServiceMap
 from services.vocabulary import (
     CATEGORY_LOOKUP,
@@ -240,22 +240,23 @@ def check_numbers(r: Rows) -> None:
 def check_ranges(r: Rows) -> None:
     """out_of_range: people, amount and urgency within their limits (config/rules.toml [intake])."""
     rec, people, amount, urgency = r.rec, r.people, r.amount, r.urgency
-    p_max, a_max = 100_000, 1e11
+    p_max, a_max = int(limit("people_max", 100_000)), limit("amount_max", 1e11)
+    a_en = f"{a_max:.0e}".replace("e+", "e") if a_max >= 1e6 else f"{a_max:g}"
     with np.errstate(invalid="ignore"):
         bad_people = r.live & np.isfinite(people) & ((people < 1) | (people > p_max) | (people != np.round(people)))
         bad_amount = r.live & np.isfinite(amount) & ((amount < 0) | (amount > a_max))
         bad_urg = r.live & np.isfinite(urgency) & ~np.isin(urgency, (1.0, 2.0, 3.0))
-    r.add("out_of_range", bad_people, [f"涉及人数应为1至100000的整数，实为{show(v)}（people_involved must be "
-                                       f"a whole number 1-100000, got {show(v)}）"
+    r.add("out_of_range", bad_people, [f"涉及人数应为1至{p_max}的整数，实为{show(v)}（people_involved must be "
+                                       f"a whole number 1-{p_max}, got {show(v)}）"
                                        for v in rec["people_involved"][bad_people]])
-    r.add("out_of_range", bad_amount, [f"涉案金额应为0至1000亿元，实为{show(v)}（amount_involved must be "
-                                       f"0-1e11 yuan, got {show(v)}）" for v in rec["amount_involved"][bad_amount]])
+    r.add("out_of_range", bad_amount, [f"涉案金额应为0至{a_max / 1e8:g}亿元，实为{show(v)}（amount_involved must be "
+                                       f"0-{a_en} yuan, got {show(v)}）" for v in rec["amount_involved"][bad_amount]])
     r.add("out_of_range", bad_urg, [f"紧急程度应为1一般、2紧急、3特急，实为{show(v)}（urgency must be 1, 2 or 3,"
                                     f" got {show(v)}）" for v in rec["urgency"][bad_urg]])
 
 
 def check_reported_at(r: Rows) -> None:
-    """bad_timestamp, bad_timezone, future_timestamp for reported_at (also before 2000); sets
+    """bad_timestamp, bad_timezone, future_timestamp for reported_at (also before [intake] earliest_year); sets
     ``reported`` and ``t_missing``."""
     live, now = r.live, r.now
     reported, r.t_missing, t_code, t_detail = parse_timestamps(r.rec["reported_at"])
@@ -265,11 +266,12 @@ def check_reported_at(r: Rows) -> None:
         m = live & (t_code == code)
         r.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in t_detail[m]])
     future = live & (reported > now + pd.Timedelta(r.future_tolerance)).fillna(False).to_numpy(bool)
-    old = live & (reported < EARLIEST).fillna(False).to_numpy(bool)
+    first_year = earliest()
+    old = live & (reported < first_year).fillna(False).to_numpy(bool)
     r.add("future_timestamp", future,
           [f"上报时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（reported_at "
            f"{v.isoformat()} is in the future; check the time zone）" for v in reported[future]])
-    r.add("bad_timestamp", old, [f"上报时间{v.tz_convert(TZ):%Y-%m-%d}早于2000年（reported_at before 2000）"
+    r.add("bad_timestamp", old, [f"上报时间{v.tz_convert(TZ):%Y-%m-%d}早于{first_year.year}年（reported_at before {first_year.year}）"
                                  for v in reported[old]])
     r.reported = reported
 

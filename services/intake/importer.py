@@ -37,10 +37,12 @@ from services.intake.reading import (
 from services.intake.schema import (
     DEFAULT_CHUNK,
     FORMATS,
-    FUTURE_TOLERANCE,
     REASONS,
     TZ,
     IntakeError,
+)
+from services.intake.schema import (
+    future_tolerance as default_future_tolerance,
 )
 from services.service_map import ServiceMap, ServiceMapError, load_service_map
 from services.store.base import BulkLoad, Store
@@ -93,7 +95,7 @@ class Intake:
 
     def __init__(self, store: Store, *, source: str, crs: str = "wgs84", now: datetime | None = None,
                  default_channel: str | None = None, chunk_size: int = DEFAULT_CHUNK,
-                 future_tolerance: timedelta = FUTURE_TOLERANCE,
+                 future_tolerance: timedelta | None = None,
                  service_map: str | os.PathLike[str] | ServiceMap | None = None) -> None:
         """``service_map``: the foreign service codes of each source (a file, default
         config/open311_services.toml); an invalid file raises IntakeError naming the entry."""
@@ -112,7 +114,7 @@ class Intake:
         self.now = now
         self.default_channel = default_channel
         self.chunk_size = max(1, int(chunk_size))
-        self.future_tolerance = future_tolerance
+        self.future_tolerance = default_future_tolerance() if future_tolerance is None else future_tolerance
         self._seen: dict[str, int] = {}
         self._quarantined: set[tuple[str, int, str]] | None = None
         self._load: BulkLoad | None = None  # the store's bulk load of the file being imported

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from services.config import rules
+
 TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_CHUNK = 10_000
-FUTURE_TOLERANCE = timedelta(minutes=5)
-EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
 FORMATS = ("csv", "jsonl", "geojson", "open311")
 OPEN311_DEFAULT_CHANNEL = "hotline"
 
@@ -81,6 +81,22 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown_status": ("未知办理状态", "unknown status"),
     "duplicate_in_file": ("同一文件内编号重复", "external id repeated in the file"),
 }
+
+def limit(key: str, default: float) -> float:
+    """One number of config/rules.toml ``[intake]`` (people_max, amount_max, future_minutes,
+    earliest_year, backlog_hours); ``default`` when the file does not set it."""
+    return float(rules().get("intake", {}).get(key, default))
+
+
+def future_tolerance() -> timedelta:
+    """How far in the future a timestamp may be (clocks drift) before it is refused ([intake] future_minutes)."""
+    return timedelta(minutes=limit("future_minutes", 5))
+
+
+def earliest() -> pd.Timestamp:
+    """Timestamps before 1 January of [intake] earliest_year are refused as impossible."""
+    return pd.Timestamp(year=int(limit("earliest_year", 2000)), month=1, day=1, tz="UTC")
+
 
 class IntakeError(Exception):
     """The file as a whole cannot be read, or the service mapping is invalid (exit status 1); no row of
