@@ -21,7 +21,7 @@ from geo.coords import SOURCE_SYSTEMS, to_wgs84
 from services.intake.appeals import backlog_age, inside_district
 from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
 from services.intake.reading import Chunk
-from services.intake.schema import FIELD_ZH, FIELDS, REASONS, STATUS_LOOKUP, TZ, earliest, limit
+from services.intake.schema import FIELD_ZH, FIELDS, REASONS, STATUS_LOOKUP, TZ, earliest, limit, message
 from services.service_map import ServiceMap
 from services.vocabulary import (
     CATEGORY_LOOKUP,
@@ -99,10 +99,10 @@ class Rows:
     def numbers(self, name: str, raw: pd.Series, bad_num: np.ndarray, bad_inf: np.ndarray) -> None:
         """``not_a_number`` and ``not_finite`` for one numeric field."""
         m = self.live & bad_num
-        self.add("not_a_number", m, [f"{FIELD_ZH[name]}不是数字：{show(v)}（{name} is not a number: {show(v)}）"
+        self.add("not_a_number", m, [message("not_a_number", field_zh=FIELD_ZH[name], field=name, value=show(v))
                                      for v in raw[m]])
         m = self.live & bad_inf
-        self.add("not_finite", m, [f"{FIELD_ZH[name]}为NaN或无穷大：{show(v)}（{name} is NaN or infinite）"
+        self.add("not_finite", m, [message("not_finite", field_zh=FIELD_ZH[name], field=name, value=show(v))
                                    for v in raw[m]])
 
 
@@ -119,8 +119,7 @@ def check_read_errors(r: Rows) -> None:
 def check_encoding(r: Rows) -> None:
     """bad_encoding: characters that did not decode (the reader replaced them with U+FFFD)."""
     enc_bad = np.array(["\ufffd" in raw for raw in r.chunk.raw], bool) & ~r.read_failed
-    r.add("bad_encoding", enc_bad, "含无法解码的字符，请以UTF-8或GB18030保存或用--encoding指明编码"
-                                   "（undecodable characters: save as UTF-8/GB18030 or pass --encoding）")
+    r.add("bad_encoding", enc_bad, message("bad_encoding"))
 
 
 def check_coordinates(r: Rows) -> None:
@@ -138,8 +137,7 @@ def check_crs(r: Rows) -> None:
     crs_text = r.rec["source_crs"]
     crs = normalise_crs(crs_text)
     bad_crs = r.live & crs_text.notna().to_numpy() & crs.isna().to_numpy()
-    r.add("unknown_crs", bad_crs, [f"未知坐标系{show(v)}，可用wgs84/cgcs2000/gcj02/bd09"
-                                   f"（unknown coordinate system {show(v)}）" for v in crs_text[bad_crs]])
+    r.add("unknown_crs", bad_crs, [message("unknown_crs", value=show(v)) for v in crs_text[bad_crs]])
     r.crs = crs.where(crs.notna(), r.default_crs)
 
 
@@ -206,17 +204,14 @@ def check_service_type(r: Rows) -> None:
 def check_channel(r: Rows) -> None:
     """unknown_channel."""
     bad = r.live & r.chan_text.notna().to_numpy() & r.chan.isna().to_numpy()
-    r.add("unknown_channel", bad,
-          [f"未知渠道{show(v)}，可用：扫码、热线、书记在线、来访、主动发现（unknown channel {show(v)}; "
-           f"use qr_scan, hotline, secretary_online, walk_in, active_discovery）" for v in r.chan_text[bad]])
+    r.add("unknown_channel", bad, [message("unknown_channel", value=show(v)) for v in r.chan_text[bad]])
 
 
 def check_category(r: Rows) -> None:
     """unknown_category."""
     cat_text = r.rec["category"]
     bad = r.live & cat_text.notna().to_numpy() & r.cat.isna().to_numpy()
-    r.add("unknown_category", bad, [f"未知诉求类别{show(v)}（unknown category {show(v)}; see "
-                                    f"services.vocabulary.CATEGORIES）" for v in cat_text[bad]])
+    r.add("unknown_category", bad, [message("unknown_category", value=show(v)) for v in cat_text[bad]])
 
 
 def check_numbers(r: Rows) -> None:
@@ -246,13 +241,11 @@ def check_ranges(r: Rows) -> None:
         bad_people = r.live & np.isfinite(people) & ((people < 1) | (people > p_max) | (people != np.round(people)))
         bad_amount = r.live & np.isfinite(amount) & ((amount < 0) | (amount > a_max))
         bad_urg = r.live & np.isfinite(urgency) & ~np.isin(urgency, (1.0, 2.0, 3.0))
-    r.add("out_of_range", bad_people, [f"涉及人数应为1至{p_max}的整数，实为{show(v)}（people_involved must be "
-                                       f"a whole number 1-{p_max}, got {show(v)}）"
+    r.add("out_of_range", bad_people, [message("people_out_of_range", max=p_max, value=show(v))
                                        for v in rec["people_involved"][bad_people]])
-    r.add("out_of_range", bad_amount, [f"涉案金额应为0至{a_max / 1e8:g}亿元，实为{show(v)}（amount_involved must be "
-                                       f"0-{a_en} yuan, got {show(v)}）" for v in rec["amount_involved"][bad_amount]])
-    r.add("out_of_range", bad_urg, [f"紧急程度应为1一般、2紧急、3特急，实为{show(v)}（urgency must be 1, 2 or 3,"
-                                    f" got {show(v)}）" for v in rec["urgency"][bad_urg]])
+    r.add("out_of_range", bad_amount, [message("amount_out_of_range", max=a_en, max_yi=f"{a_max / 1e8:g}", value=show(v))
+                                       for v in rec["amount_involved"][bad_amount]])
+    r.add("out_of_range", bad_urg, [message("urgency_out_of_range", value=show(v)) for v in rec["urgency"][bad_urg]])
 
 
 def check_reported_at(r: Rows) -> None:
@@ -282,8 +275,7 @@ def check_status(r: Rows) -> None:
     st_text = r.rec["status"]
     r.status = status = st_text.str.lower().map(STATUS_LOOKUP)
     bad_st = r.live & st_text.notna().to_numpy() & status.isna().to_numpy()
-    r.add("unknown_status", bad_st, [f"未知办理状态{show(v)}，应为open（办理中）或closed（已办结）"
-                                     f"（unknown status {show(v)}; use open or closed）" for v in st_text[bad_st]])
+    r.add("unknown_status", bad_st, [message("unknown_status", value=show(v)) for v in st_text[bad_st]])
     r.closed = (status == "closed").fillna(False).to_numpy(bool)
 
 
@@ -339,8 +331,7 @@ def check_duplicates(r: Rows) -> None:
         for i in idx[~d]:
             seen[ids[i]] = int(chunk.line[i])
     r.add("duplicate_in_file", dup,
-          [f"编号{show(e)}在本文件第{fl}行已出现，请核对是否同一诉求（external id {show(e)} already appears on "
-           f"line {fl} of this file）" for e, fl in zip(ext[dup], first_line[dup], strict=True)])
+          [message("duplicate_in_file", id=show(e), line=fl) for e, fl in zip(ext[dup], first_line[dup], strict=True)])
 
 
 # The order the checks run in (REASONS lists the codes in this order).

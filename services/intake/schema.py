@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from services.config import rules
+from services.i18n import t
 
 TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_CHUNK = 10_000
@@ -55,32 +56,22 @@ STATUS_LOOKUP = {"open": "open", "closed": "closed", "未办结": "open", "办�
                  "已完成": "closed", "完成": "closed"}
 ALIAS_TO_FIELD = {a: f for f, names in FIELD_ALIASES.items() for a in names}
 
-# reason_code -> (Chinese, English) short label, in the order a clerk must act on them, which is the order
-# the checks run in (the first failing one is the row's reason_code; the message lists every failing
-# check): the row cannot be read; where the point is (a point outside the district means the row is not
-# ours, whatever else is wrong with it); then the vocabularies, numbers, times and status.
+# The reason codes in the order a clerk must act on them, which is the order the checks run in (the
+# first failing one is the row's reason_code; the message lists every failing check): the row cannot be
+# read; where the point is (a point outside the district means the row is not ours, whatever else is
+# wrong with it); then the vocabularies, numbers, times and status. Labels: config/strings/intake.toml.
+REASON_CODES = ("malformed_row", "invalid_json", "not_an_object", "bad_encoding", "bad_geometry", "missing_field",
+                "not_a_number", "not_finite", "unknown_crs", "lonlat_swapped", "outside_district",
+                "unknown_service_type", "unknown_channel", "unknown_category", "out_of_range", "bad_timestamp",
+                "bad_timezone", "future_timestamp", "unknown_status", "duplicate_in_file")
+# reason_code -> (Chinese, English) short label.
 REASONS: dict[str, tuple[str, str]] = {
-    "malformed_row": ("CSV行格式错误", "malformed CSV line"),
-    "invalid_json": ("JSON无法解析", "invalid JSON"),
-    "not_an_object": ("不是JSON对象", "not a JSON object"),
-    "bad_encoding": ("字符编码错误", "bad character encoding"),
-    "bad_geometry": ("几何不是点", "geometry is not a point"),
-    "missing_field": ("缺少必填字段", "missing required field"),
-    "not_a_number": ("不是数字", "not a number"),
-    "not_finite": ("数值为NaN或无穷大", "NaN or infinite number"),
-    "unknown_crs": ("未知坐标系", "unknown coordinate system"),
-    "lonlat_swapped": ("经纬度颠倒", "longitude and latitude swapped"),
-    "outside_district": ("坐标不在光明区内", "point outside the district"),
-    "unknown_service_type": ("未知服务类型", "unknown service type"),
-    "unknown_channel": ("未知渠道", "unknown channel"),
-    "unknown_category": ("未知诉求类别", "unknown category"),
-    "out_of_range": ("数值超出范围", "value out of range"),
-    "bad_timestamp": ("时间无法识别", "unparseable timestamp"),
-    "bad_timezone": ("时区无效", "invalid time zone"),
-    "future_timestamp": ("时间晚于当前时间", "timestamp in the future"),
-    "unknown_status": ("未知办理状态", "unknown status"),
-    "duplicate_in_file": ("同一文件内编号重复", "external id repeated in the file"),
-}
+    code: (t(f"intake.reason.{code}", "zh"), t(f"intake.reason.{code}", "en")) for code in REASON_CODES}
+
+
+def message(key: str, **values: object) -> str:
+    """A quarantine message of config/strings/intake.toml ``[intake.msg]``: Chinese, then English in brackets."""
+    return f"{t(f'intake.msg.{key}', 'zh', **values)}（{t(f'intake.msg.{key}', 'en', **values)}）"
 
 def limit(key: str, default: float) -> float:
     """One number of config/rules.toml ``[intake]`` (people_max, amount_max, future_minutes,
