@@ -1,4 +1,5 @@
-"""What intake accepts: field names and their aliases, status words, reason codes, the errors.
+"""What intake accepts: field names and their aliases, status words, reason codes and their messages
+(config/strings/intake.toml), the limits of config/rules.toml ``[intake]``, the file-level error.
 
 Why one module: every reader, check and message refers to the same field names and reason codes.
 """
