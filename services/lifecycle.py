@@ -23,6 +23,7 @@ from services.clocks import as_local, next_deadline, resolve_due
 from services.errors import IllegalTransition, Label, Labels, ValidationError
 from services.i18n import label
 from services.tiers import TIER_RANK, TIERS, appeal_class, compute_tier
+from services.vocabulary import OPEN_STATUSES, RESOLVING, STATUSES  # noqa: F401 - re-exported for callers
 
 # status -> action -> next status. An action that keeps the status maps to the same status.
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -39,10 +40,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
                  "update_facts": "reopened"},
     "closed": {},
 }
-STATUSES = tuple(TRANSITIONS)
-OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
-# Statuses in which the resolution clock runs (resolve_due_at is kept current in them).
-RESOLVING = ("reported", "accepted", "dispatched", "reopened")
+# The statuses themselves are listed once, in services.vocabulary: the machine covers exactly those.
+assert tuple(TRANSITIONS) == STATUSES, "TRANSITIONS must cover services.vocabulary.STATUSES, in order"
 # Actions done by the system rather than a person: allowed on every open appeal, not offered in menus.
 SYSTEM_ACTIONS = ("gathering",)
 ACTIONS = ("respond", "accept", "dispatch", "order", "resolve", "confirm", "feedback", "return_visit",

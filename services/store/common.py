@@ -39,14 +39,13 @@ from services.store.base import (
     Store,
 )
 from services.tiers import TIER_RANK, TIERS, appeal_classes, compute_tiers
-from services.vocabulary import CHANNELS_NOTE
+from services.vocabulary import CHANNELS_NOTE, RESOLVED, STATUSES
 
 INSERT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c != "id")
 INT_COLUMNS = ("people_involved", "urgency", "reopened_count")
 FLOAT_COLUMNS = ("lon", "lat", "amount_involved")
 DEFAULTS: dict[str, Any] = {"status": "reported", "handling_level": "community", "reopened_count": 0,
                             "source_crs": "wgs84", "urgency": 1, "people_involved": 1}
-STATUSES = ("reported", "accepted", "dispatched", "resolved", "confirmed", "feedback", "reopened", "closed")
 ORDER_COLUMNS = ("order_id", "appeal_id", "community_code", "issued_by", "issued_at", "category", "tier",
                  "arrival_minutes", "arrive_by", "leader_level", "people_required", "resolution_hours",
                  "resolve_by", "status", "closed_at", "note", "department_code", "checked_in_at", "outcome",
@@ -60,6 +59,16 @@ POINT_COLUMNS = {
 LEVEL_COLUMN = {"grid": "grid_code", "community": "community_code", "subdistrict": "subdistrict_code"}
 QUARANTINE_COLUMNS = ("id", "received_at", "source", "file", "line", "raw", "reason", "reason_code")
 
+
+
+def sql_in(values: Iterable[str]) -> str:
+    """A parenthesised, quoted SQL list of ``values`` for ``IN``, e.g. ``('blue', 'yellow', 'red')``: how
+    the schemas' CHECK constraints and the queries' status sets are built from the Python tuples."""
+    return "(" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + ")"
+
+
+# Appeals resolved (and not reopened since), as the KPIs count them.
+RESOLVED_SQL = f"status IN {sql_in(RESOLVED)}"
 # Open appeals: ``status <> 'closed'`` is the predicate of every partial index of open appeals, and a
 # query must repeat it word for word for SQLite to use one (PostgreSQL proves the implication itself).
 OPEN_SQL = "status <> 'closed'"
