@@ -38,7 +38,7 @@ from services.store.base import (
     InsertResult,
     Store,
 )
-from services.tiers import TIER_RANK, TIERS, appeal_classes, compute_tiers
+from services.tiers import TIERS, appeal_classes, effective_tiers
 from services.vocabulary import CHANNELS_NOTE, RESOLVED, STATUSES
 
 INSERT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c != "id")
@@ -226,14 +226,6 @@ def _floats(s: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray | None]
     return a, (null if null.any() else None)
 
 
-def _rank(tiers: np.ndarray) -> np.ndarray:
-    """TIER_RANK of each tier; -1 for anything else (None included)."""
-    out = np.full(len(tiers), -1, np.int64)
-    for t, r in TIER_RANK.items():
-        out[tiers == t] = r
-    return out
-
-
 def prepare_appeals(appeals: pd.DataFrame, events: pd.DataFrame | None) -> tuple[Rows, Rows | None, int]:
     """Validate and complete a frame for insert: (rows with ``src_id`` + INSERT_COLUMNS, the events of
     those rows keyed by ``src_id`` or None, repeats of a key inside the frame).
@@ -289,10 +281,9 @@ def prepare_appeals(appeals: pd.DataFrame, events: pd.DataFrame | None) -> tuple
     # Tier and class where the caller left them out (tier of the facts raised to the gathering tier).
     tier, tier_null = values["tier"], null["tier"]
     if tier_null is not None:
-        t = compute_tiers(values["people_involved"], values["urgency"], values["amount_involved"])
-        if null["gathering_tier"] is None or not null["gathering_tier"].all():
-            g = values["gathering_tier"]
-            t = np.where(_rank(g) > _rank(t), g, t)
+        g = null["gathering_tier"]
+        t = effective_tiers(values["people_involved"], values["urgency"], values["amount_involved"],
+                            values["gathering_tier"] if g is None or not g.all() else None)
         tier = np.where(tier_null, t, tier)
         values["tier"], null["tier"] = tier, None
     if not _isin(tier, TIERS).all():
