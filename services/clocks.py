@@ -50,7 +50,6 @@ from services.work_calendar import (  # noqa: F401 - the warning and the error a
 
 TZ = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
-DEADLINE_KINDS = ("respond", "accept", "resolve", "confirm", "feedback", "return_visit")
 
 
 class Deadline(NamedTuple):

@@ -89,7 +89,6 @@ TIME_LIMIT_DEFAULT_S = 10.0
 TIME_LIMIT_MAX_S = 300.0
 BOUNDS_MARGIN_DEG = 0.01
 """Points farther than this outside the district's bounding box are refused (about 1 km)."""
-NEW_PREFIXES = ("NEW-", "PLAN-")
 
 
 class PlanningError(ValueError):
