@@ -50,7 +50,6 @@ DEFAULT_OUT = HERE / "sample"
 
 DISTRICT_CODE = "440311"
 TOTAL_POPULATION = 1_400_000
-N_BUILDINGS = 60_000
 N_GRIDS = 1_734
 N_SUBGRIDS = 275
 N_HAPPINESS_UNITS = 39
@@ -77,7 +76,8 @@ SUBDISTRICTS = [
 ]
 FENGHUANG = DISTRICT_CODE + "004"
 
-# Land-use clusters: (count of clusters, buildings, spread in metres, mean people per building).
+# Land-use clusters: (count of clusters, buildings, spread in metres, mean people per building); the
+# buildings add up to the sample's 60 000.
 LAND_USE = {
     "urban_village": (55, 27_000, (120, 260), 40.0),
     "residential": (60, 5_500, (90, 160), 210.0),

@@ -41,6 +41,8 @@ SERVICES = ("appeal", "legal", "psychological")
 LEVELS = ("district", "subdistrict", "community", "grid")
 """Levels a coverage table can be aggregated to (``grid`` is the finest unit with a boundary)."""
 DEFAULT_RADIUS_M = 500.0
+"""The radius a pure geo caller gets when it gives none. The service decides the radius it uses
+(config/rules.toml [coverage], read by services.planning) and passes it; geo reads no configuration."""
 DEFAULT_CELL_M = 250.0
 
 

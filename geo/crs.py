@@ -56,13 +56,6 @@ def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf.to_crs(METRIC_CRS)
 
 
-def to_storage(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return a copy of a frame in the storage CRS (EPSG:4326)."""
-    if gdf.crs is None:
-        raise ValueError("GeoDataFrame has no CRS; cannot convert it to EPSG:4326")
-    return gdf.to_crs(STORAGE_CRS)
-
-
 def buffer_lonlat(lon: np.ndarray, lat: np.ndarray, radius_m: float, quad_segs: int = 32) -> np.ndarray:
     """Circles of ``radius_m`` metres around lon/lat points, built in EPSG:4547, returned in lon/lat.
 

@@ -10,21 +10,13 @@ from typing import Any
 
 from services.store.base import PERSONAL_COLUMNS
 
-ROLES = ("duty_officer", "community_dispatcher", "leader", "planner")
 # Roles that may see a reporter's contact details on a personal screen (to call them back).
 PERSONAL_DATA_ROLES = frozenset({"community_dispatcher"})
-# Roles that may act on appeals (accept, dispatch, order, escalate).
-DISPATCH_ROLES = frozenset({"duty_officer", "community_dispatcher"})
 
 
 def may_see_personal(role: str, *, wall_mode: bool) -> bool:
     """True only for a case-handling role on a personal screen; the wall display never shows it."""
     return not wall_mode and role in PERSONAL_DATA_ROLES
-
-
-def may_dispatch(role: str) -> bool:
-    """True for roles that act on appeals."""
-    return role in DISPATCH_ROLES
 
 
 def mask_name(name: str | None) -> str:

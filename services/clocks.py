@@ -40,6 +40,7 @@ import pandas as pd
 
 from services import work_calendar
 from services.config import rules
+from services.vocabulary import RESOLVING, STATUSES
 from services.work_calendar import (  # noqa: F401 - the warning and the error are re-exported for callers
     Basis,
     CalendarComputedWarning,
@@ -49,7 +50,6 @@ from services.work_calendar import (  # noqa: F401 - the warning and the error a
 
 TZ = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
-DEADLINE_KINDS = ("respond", "accept", "resolve", "confirm", "feedback", "return_visit")
 
 
 class Deadline(NamedTuple):
@@ -204,7 +204,7 @@ def next_deadline(appeal: dict[str, Any], now: datetime | None = None,
         if _get(appeal, "responded_at") is None:
             return Deadline("respond", reported + timedelta(minutes=c["class1_respond_minutes"]))
         return Deadline("accept", reported + timedelta(minutes=c["class1_accept_minutes"]))
-    if status in ("reported", "accepted", "dispatched", "reopened"):
+    if status in RESOLVING:
         return Deadline("resolve", resolve_due(appeal, cfg))  # type: ignore[arg-type]
     if status == "resolved":
         return Deadline("confirm", (_get(appeal, "resolved_at") or reported) + timedelta(hours=c["confirm_hours"]))
@@ -354,8 +354,7 @@ def next_deadlines_us(status: np.ndarray, klass: np.ndarray, stamps: dict[str, n
     def plus(base: np.ndarray, minutes: float) -> np.ndarray:
         return np.where(base == NAT, NAT, base + _minutes_us(minutes))
 
-    known = ("reported", "accepted", "dispatched", "reopened", "resolved", "confirmed", "feedback", "closed")
-    unknown = ~np.isin(status, known)
+    unknown = ~np.isin(status, STATUSES)
     if unknown.any():
         raise ValueError(f"unknown appeal status {sorted(set(status[unknown]))!r}")
     resolve = resolve_deadlines_us(status, klass, reported, stamps.get("return_visit_at"), cfg)
@@ -372,7 +371,7 @@ def next_deadlines_us(status: np.ndarray, klass: np.ndarray, stamps: dict[str, n
         not_resp = col("responded_at") == NAT
         put(c1_rep & not_resp, "respond", plus(reported, c["class1_respond_minutes"]))
         put(c1_rep & ~not_resp, "accept", plus(reported, c["class1_accept_minutes"]))
-    put(np.isin(status, ["reported", "accepted", "dispatched", "reopened"]) & ~c1_rep, "resolve", resolve)
+    put(np.isin(status, RESOLVING) & ~c1_rep, "resolve", resolve)
     rs = status == "resolved"
     if rs.any():
         put(rs, "confirm", plus(or_reported("resolved_at"), 60 * c["confirm_hours"]))

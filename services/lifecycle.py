@@ -17,12 +17,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from services.clocks import as_local, next_deadline, resolve_due
 from services.errors import IllegalTransition, Label, Labels, ValidationError
 from services.i18n import label
-from services.tiers import TIER_RANK, TIERS, appeal_class, compute_tier
+from services.tiers import TIERS, appeal_class, effective_tiers
+from services.vocabulary import OPEN_STATUSES, RESOLVING, STATUSES  # noqa: F401 - re-exported for callers
 
 # status -> action -> next status. An action that keeps the status maps to the same status.
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -39,10 +41,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
                  "update_facts": "reopened"},
     "closed": {},
 }
-STATUSES = tuple(TRANSITIONS)
-OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
-# Statuses in which the resolution clock runs (resolve_due_at is kept current in them).
-RESOLVING = ("reported", "accepted", "dispatched", "reopened")
+# The statuses themselves are listed once, in services.vocabulary: the machine covers exactly those.
+assert tuple(TRANSITIONS) == STATUSES, "TRANSITIONS must cover services.vocabulary.STATUSES, in order"
 # Actions done by the system rather than a person: allowed on every open appeal, not offered in menus.
 SYSTEM_ACTIONS = ("gathering",)
 ACTIONS = ("respond", "accept", "dispatch", "order", "resolve", "confirm", "feedback", "return_visit",
@@ -75,13 +75,12 @@ def allowed_actions(appeal: dict[str, Any]) -> list[str]:
 
 def effective_tier(people_involved: Any, urgency: Any, amount_involved: Any,
                    gathering_tier: str | None = None, cfg: dict[str, Any] | None = None) -> str:
-    """Tier from the facts, raised to the tier of the appeal's gathering cluster if that is higher."""
-    tier = compute_tier(0 if _missing(people_involved) else int(people_involved),
-                        0 if _missing(urgency) else int(urgency),
-                        0.0 if _missing(amount_involved) else float(amount_involved), cfg)
-    if gathering_tier and not _missing(gathering_tier) and TIER_RANK[gathering_tier] > TIER_RANK[tier]:
-        return gathering_tier
-    return tier
+    """Tier from the facts, raised to the tier of the appeal's gathering cluster if that is higher
+    (``services.tiers.effective_tiers`` on one appeal)."""
+    return str(effective_tiers(np.array([0 if _missing(people_involved) else int(people_involved)]),
+                               np.array([0 if _missing(urgency) else int(urgency)]),
+                               np.array([0.0 if _missing(amount_involved) else float(amount_involved)]),
+                               np.array([gathering_tier], object), cfg)[0])
 
 
 def _reclassify(merged: dict[str, Any], cfg: dict[str, Any] | None) -> dict[str, Any]:

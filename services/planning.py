@@ -61,12 +61,20 @@ from geo.siting import (
     read_candidate_table,
 )
 from services import district
+from services.config import rules
 from services.i18n import label, t
 
 SERVICE_OPTIONS = ("appeal", "legal", "psychological", "any")
 """Services a planner can look at; ``any`` counts every station, whatever it offers."""
-DEFAULT_RADIUS_M = 500
-RADIUS_MIN_M, RADIUS_MAX_M, RADIUS_STEP_M = 300, 1000, 50
+_COVERAGE = rules()["coverage"]
+DEFAULT_RADIUS_M = int(_COVERAGE["radius_m"])
+"""The service radius in metres (config/rules.toml [coverage]): what the page opens with and every function
+here defaults to; geo.coverage takes it as a parameter."""
+RADIUS_MIN_M, RADIUS_MAX_M, RADIUS_STEP_M = (int(_COVERAGE[k]) for k in ("radius_min_m", "radius_max_m",
+                                                                       "radius_step_m"))
+if not RADIUS_MIN_M <= DEFAULT_RADIUS_M <= RADIUS_MAX_M:
+    raise ValueError(f"config/rules.toml [coverage]: radius_m {DEFAULT_RADIUS_M} is outside "
+                     f"{RADIUS_MIN_M}..{RADIUS_MAX_M}")
 GAP_CELL_M = 250.0
 """Uncovered buildings are aggregated in squares of this side (EPSG:4547) before they are drawn."""
 CIRCLE_QUAD_SEGS = 8
@@ -81,7 +89,6 @@ TIME_LIMIT_DEFAULT_S = 10.0
 TIME_LIMIT_MAX_S = 300.0
 BOUNDS_MARGIN_DEG = 0.01
 """Points farther than this outside the district's bounding box are refused (about 1 km)."""
-NEW_PREFIXES = ("NEW-", "PLAN-")
 
 
 class PlanningError(ValueError):

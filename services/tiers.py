@@ -41,6 +41,27 @@ def compute_tiers(people: np.ndarray, urgency: np.ndarray, amount: np.ndarray,
     return np.where(red, "red", np.where(yellow, "yellow", "blue")).astype(object)
 
 
+def tier_ranks(tiers: np.ndarray) -> np.ndarray:
+    """TIER_RANK of each tier; -1 for anything else (None and NaN included)."""
+    tiers = np.asarray(tiers, object)
+    out = np.full(len(tiers), -1, np.int64)
+    for t, r in TIER_RANK.items():
+        out[tiers == t] = r
+    return out
+
+
+def effective_tiers(people: np.ndarray, urgency: np.ndarray, amount: np.ndarray,
+                    gathering_tiers: np.ndarray | None = None, cfg: dict[str, Any] | None = None) -> np.ndarray:
+    """The tier an appeal carries: the tier of its facts (``compute_tiers``) raised to the tier of its
+    gathering cluster where that is higher. A missing gathering tier (None, NaN) raises nothing. The one
+    rule behind ``services.lifecycle.effective_tier`` (one appeal) and the stores' bulk insert."""
+    tier = compute_tiers(people, urgency, amount, cfg)
+    if gathering_tiers is None:
+        return tier
+    g = np.asarray(gathering_tiers, object)
+    return np.where(tier_ranks(g) > tier_ranks(tier), g, tier).astype(object)
+
+
 def raise_tier(tier: str, steps: int = 1) -> str:
     """The tier ``steps`` levels higher, capped at red (used for gathering clusters)."""
     return TIERS[min(TIER_RANK[tier] + steps, len(TIERS) - 1)]

@@ -15,6 +15,17 @@ import pandas as pd
 
 from services.i18n import table as _strings
 
+# Appeal statuses, in the order of the closed loop (一张网闭环); services.lifecycle.TRANSITIONS says which
+# action leads from one to the next. Here rather than in services.lifecycle because services.clocks needs
+# them too and services.lifecycle imports services.clocks. The stores build their CHECK constraints and
+# SQL status sets from these tuples (services.store.common.sql_in), so the database accepts exactly them.
+STATUSES = ("reported", "accepted", "dispatched", "resolved", "confirmed", "feedback", "reopened", "closed")
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+# Statuses in which the resolution clock runs (resolve_due_at is kept current in them).
+RESOLVING = ("reported", "accepted", "dispatched", "reopened")
+# Statuses of an appeal resolved (and not reopened since): what the KPIs count as resolved.
+RESOLVED = ("resolved", "confirmed", "feedback", "closed")
+
 # Appeal mix. Service types: legal service is 61 % (seed 004); the rest split by the 2019+ counts.
 SERVICE_TYPES = {"legal": 0.61, "dispute": 0.24, "complaint": 0.06, "assistance": 0.04, "psychological": 0.05}
 # Channels: active discovery by grid workers and volunteers finds most leads (seed 000); secretary

@@ -31,6 +31,8 @@ from typing import Any
 
 import pandas as pd
 
+from services.vocabulary import OPEN_STATUSES  # noqa: F401 - part of the contract's vocabulary
+
 # Columns of the appeal table, in order (see design.md "Data model"). ``lon``/``lat`` replace geometry.
 APPEAL_COLUMNS = (
     "id", "source", "external_id", "channel", "service_type", "category", "description", "lon", "lat",
@@ -50,7 +52,6 @@ TIMESTAMP_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c.endswith("_at"))
 PERSONAL_COLUMNS = ("reporter_name", "reporter_phone")
 EVENT_COLUMNS = ("id", "appeal_id", "at", "actor", "action", "from_status", "to_status", "note")
 SCENARIO_COLUMNS = ("id", "name", "created_by", "created_at", "payload")
-OPEN_STATUSES = ("reported", "accepted", "dispatched", "resolved", "confirmed", "feedback", "reopened")
 
 
 @dataclass

@@ -38,15 +38,14 @@ from services.store.base import (
     InsertResult,
     Store,
 )
-from services.tiers import TIER_RANK, TIERS, appeal_classes, compute_tiers
-from services.vocabulary import CHANNELS_NOTE
+from services.tiers import TIERS, appeal_classes, effective_tiers
+from services.vocabulary import CHANNELS_NOTE, RESOLVED, STATUSES
 
 INSERT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c != "id")
 INT_COLUMNS = ("people_involved", "urgency", "reopened_count")
 FLOAT_COLUMNS = ("lon", "lat", "amount_involved")
 DEFAULTS: dict[str, Any] = {"status": "reported", "handling_level": "community", "reopened_count": 0,
                             "source_crs": "wgs84", "urgency": 1, "people_involved": 1}
-STATUSES = ("reported", "accepted", "dispatched", "resolved", "confirmed", "feedback", "reopened", "closed")
 ORDER_COLUMNS = ("order_id", "appeal_id", "community_code", "issued_by", "issued_at", "category", "tier",
                  "arrival_minutes", "arrive_by", "leader_level", "people_required", "resolution_hours",
                  "resolve_by", "status", "closed_at", "note", "department_code", "checked_in_at", "outcome",
@@ -60,6 +59,16 @@ POINT_COLUMNS = {
 LEVEL_COLUMN = {"grid": "grid_code", "community": "community_code", "subdistrict": "subdistrict_code"}
 QUARANTINE_COLUMNS = ("id", "received_at", "source", "file", "line", "raw", "reason", "reason_code")
 
+
+
+def sql_in(values: Iterable[str]) -> str:
+    """A parenthesised, quoted SQL list of ``values`` for ``IN``, e.g. ``('blue', 'yellow', 'red')``: how
+    the schemas' CHECK constraints and the queries' status sets are built from the Python tuples."""
+    return "(" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + ")"
+
+
+# Appeals resolved (and not reopened since), as the KPIs count them.
+RESOLVED_SQL = f"status IN {sql_in(RESOLVED)}"
 # Open appeals: ``status <> 'closed'`` is the predicate of every partial index of open appeals, and a
 # query must repeat it word for word for SQLite to use one (PostgreSQL proves the implication itself).
 OPEN_SQL = "status <> 'closed'"
@@ -217,14 +226,6 @@ def _floats(s: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray | None]
     return a, (null if null.any() else None)
 
 
-def _rank(tiers: np.ndarray) -> np.ndarray:
-    """TIER_RANK of each tier; -1 for anything else (None included)."""
-    out = np.full(len(tiers), -1, np.int64)
-    for t, r in TIER_RANK.items():
-        out[tiers == t] = r
-    return out
-
-
 def prepare_appeals(appeals: pd.DataFrame, events: pd.DataFrame | None) -> tuple[Rows, Rows | None, int]:
     """Validate and complete a frame for insert: (rows with ``src_id`` + INSERT_COLUMNS, the events of
     those rows keyed by ``src_id`` or None, repeats of a key inside the frame).
@@ -280,10 +281,9 @@ def prepare_appeals(appeals: pd.DataFrame, events: pd.DataFrame | None) -> tuple
     # Tier and class where the caller left them out (tier of the facts raised to the gathering tier).
     tier, tier_null = values["tier"], null["tier"]
     if tier_null is not None:
-        t = compute_tiers(values["people_involved"], values["urgency"], values["amount_involved"])
-        if null["gathering_tier"] is None or not null["gathering_tier"].all():
-            g = values["gathering_tier"]
-            t = np.where(_rank(g) > _rank(t), g, t)
+        g = null["gathering_tier"]
+        t = effective_tiers(values["people_involved"], values["urgency"], values["amount_involved"],
+                            values["gathering_tier"] if g is None or not g.all() else None)
         tier = np.where(tier_null, t, tier)
         values["tier"], null["tier"] = tier, None
     if not _isin(tier, TIERS).all():

@@ -43,6 +43,7 @@ from services.store.common import (
     INSERT_COLUMNS,
     QUARANTINE_COLUMNS,
     REBUILD_INDEXES,
+    RESOLVED_SQL,
     WALL_INDEXES,
     Rows,
     SQLBulkLoad,
@@ -59,9 +60,12 @@ from services.store.common import (
     rekey,
     report_event_rows,
     shape_appeals,
+    sql_in,
     stats_frame,
 )
 from services.store.pgbinary import HEADER, TRAILER, Column, column, encode_chunks, encode_rows
+from services.tiers import CLASSES, TIERS
+from services.vocabulary import STATUSES
 
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario")
@@ -78,12 +82,11 @@ MIGRATIONS: dict[int, list[str]] = {
     lon double precision, lat double precision, source_crs text,
     {_GEOM},
     people_involved integer, amount_involved double precision, urgency integer,
-    tier text NOT NULL CHECK (tier IN ('blue', 'yellow', 'red')),
-    appeal_class text NOT NULL CHECK (appeal_class IN ('ordinary', 'major', 'class1')),
+    tier text NOT NULL CHECK (tier IN {sql_in(TIERS)}),
+    appeal_class text NOT NULL CHECK (appeal_class IN {sql_in(CLASSES)}),
     handling_level text NOT NULL DEFAULT 'community',
     dispatched_to text,
-    status text NOT NULL CHECK (status IN ('reported', 'accepted', 'dispatched', 'resolved', 'confirmed',
-                                           'feedback', 'reopened', 'closed')),
+    status text NOT NULL CHECK (status IN {sql_in(STATUSES)}),
     reopened_count integer NOT NULL DEFAULT 0,
     satisfaction text, gathering_id bigint, gathering_tier text,
     subdistrict_code text, community_code text, grid_code text, subgrid_code text, happiness_unit_code text,
@@ -475,7 +478,7 @@ class PostGISStore(SQLStore):
     def kpis(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None) -> dict[str, Any]:
         c = clock_rules()
         in_area = "" if area is None else f" AND {level_column(area[0])} = %(area)s"
-        done = "status IN ('resolved', 'confirmed', 'feedback', 'closed')"
+        done = RESOLVED_SQL
         text = f"""
 SELECT COUNT(*),
        COUNT(*) FILTER (WHERE accepted_at IS NOT NULL),

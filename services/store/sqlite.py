@@ -35,6 +35,7 @@ from services.store.common import (
     ORDER_TS,
     QUARANTINE_COLUMNS,
     REBUILD_INDEXES,
+    RESOLVED_SQL,
     WALL_INDEXES,
     Rows,
     SQLBulkLoad,
@@ -50,8 +51,11 @@ from services.store.common import (
     rekey,
     report_event_rows,
     shape_appeals,
+    sql_in,
     stats_frame,
 )
+from services.tiers import CLASSES, TIERS
+from services.vocabulary import STATUSES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -68,12 +72,11 @@ CREATE TABLE appeal (
     channel TEXT, service_type TEXT, category TEXT, description TEXT,
     lon REAL, lat REAL, source_crs TEXT,
     people_involved INTEGER, amount_involved REAL, urgency INTEGER,
-    tier TEXT NOT NULL CHECK (tier IN ('blue', 'yellow', 'red')),
-    appeal_class TEXT NOT NULL CHECK (appeal_class IN ('ordinary', 'major', 'class1')),
+    tier TEXT NOT NULL CHECK (tier IN {sql_in(TIERS)}),
+    appeal_class TEXT NOT NULL CHECK (appeal_class IN {sql_in(CLASSES)}),
     handling_level TEXT NOT NULL DEFAULT 'community',
     dispatched_to TEXT,
-    status TEXT NOT NULL CHECK (status IN ('reported', 'accepted', 'dispatched', 'resolved', 'confirmed',
-                                           'feedback', 'reopened', 'closed')),
+    status TEXT NOT NULL CHECK (status IN {sql_in(STATUSES)}),
     reopened_count INTEGER NOT NULL DEFAULT 0,
     satisfaction TEXT, gathering_id INTEGER, gathering_tier TEXT,
     subdistrict_code TEXT, community_code TEXT, grid_code TEXT, subgrid_code TEXT, happiness_unit_code TEXT,
@@ -363,7 +366,7 @@ class SQLiteStore(SQLStore):
         in_area, area_params = ("", ()) if area is None else (f" AND {level_column(area[0])} = ?", (area[1],))
         resp_us = int(c["class1_respond_minutes"]) * 60_000_000
         acc_us = int(c["class1_accept_minutes"]) * 60_000_000
-        done = "status IN ('resolved', 'confirmed', 'feedback', 'closed')"
+        done = RESOLVED_SQL
         sql = f"""
 SELECT COUNT(*),
        COALESCE(SUM(accepted_at IS NOT NULL), 0),
