@@ -27,7 +27,7 @@ from services.intake.appeals import (
     object_frame,
 )
 from services.intake.cli import main
-from services.intake.importer import Intake, Summary, import_path, warm_up
+from services.intake.importer import Intake, Summary, warm_up
 from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps
 from services.intake.reading import Chunk, detect_format, estimate_rows, sniff_encoding, unknown_columns
 from services.intake.schema import (
@@ -44,7 +44,7 @@ from services.intake.schema import (
 __all__ = [
     "CLOSED_STAMPS", "DEFAULT_CHUNK", "FIELDS", "FIELD_ALIASES", "FORMATS", "REASONS", "REQUIRED", "TZ",
     "Chunk", "Intake", "IntakeError", "Summary", "assign", "backlog_age", "build_appeals", "clean_text",
-    "detect_format", "district_layers", "estimate_rows", "import_path", "imported_state", "inside_district",
+    "detect_format", "district_layers", "estimate_rows", "imported_state", "inside_district",
     "main", "normalise_crs", "object_frame", "parse_numbers", "parse_timestamps", "sniff_encoding",
     "unknown_columns", "warm_up",
 ]

@@ -266,12 +266,6 @@ def _progress_bar(total: int | None, enabled: bool, name: str) -> Any:
     return tqdm(unit="rows", desc=name, file=sys.stderr, leave=False)
 
 
-def import_path(store: Store, path: str | os.PathLike[str], *, source: str | None = None, crs: str = "wgs84",
-                fmt: str = "auto", now: datetime | None = None, **kw: Any) -> Summary:
-    """Convenience: one file with a fresh ``Intake`` (source defaults to the file name's stem)."""
-    return Intake(store, source=source or Path(path).stem, crs=crs, now=now, **kw).import_file(path, fmt=fmt)
-
-
 def warm_up() -> None:
     """Load the layers and build the assignment indexes now (e.g. before timing a benchmark)."""
     assign(np.array([113.93]), np.array([22.77]))
