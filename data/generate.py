@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 
 from geo.crs import METRIC_CRS, STORAGE_CRS, geometry_to_lonlat, metric_to_lonlat
 from services.i18n import label
+from services.lifecycle import STAMP
 from services.tiers import appeal_classes, compute_tiers
 from services.vocabulary import (
     CATEGORIES,
@@ -681,8 +682,8 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
     ids = np.arange(1, n + 1)
     rows_ev: list[tuple] = []
     status = np.empty(n, dtype=object)
-    cols: dict[str, list] = {k: [None] * n for k in ("responded_at", "accepted_at", "dispatched_at", "resolved_at",
-                                                     "confirmed_at", "feedback_at", "return_visit_at")}
+    # One timestamp column per step, named as the lifecycle names them (the action -> column map).
+    cols: dict[str, list] = {k: [None] * n for k in STAMP.values()}
     sat_out = np.full(n, None, dtype=object)
     reopened = np.zeros(n, dtype=np.int64)
     actors = {"community": "社区", "subdistrict": "街道专班", "district": "区专班"}
@@ -712,9 +713,7 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
             rows_ev.append((ids[i], t, actor, act, frm, to, note))
             if act != "respond":
                 st = to
-            cols[{"respond": "responded_at", "accept": "accepted_at", "dispatch": "dispatched_at",
-                  "resolve": "resolved_at", "confirm": "confirmed_at", "feedback": "feedback_at",
-                  "return_visit": "return_visit_at"}[act]][i] = t
+            cols[STAMP[act]][i] = t
             if act == "return_visit":
                 sat_out[i] = satisfaction[i]
         if st == "reopened":
@@ -732,8 +731,7 @@ def _appeals(b: pd.DataFrame, layers_m: dict[str, gpd.GeoDataFrame], as_of: date
                 rows_ev.append((ids[i], t, "district_handler" if act == "resolve" else "duty_officer", act, frm, to,
                                 "satisfied" if act == "return_visit" else "再次办理"))
                 st = to
-                cols[{"resolve": "resolved_at", "confirm": "confirmed_at", "feedback": "feedback_at",
-                      "return_visit": "return_visit_at"}[act]][i] = t
+                cols[STAMP[act]][i] = t
                 if act == "return_visit":
                     sat_out[i] = "satisfied"
         status[i] = st
