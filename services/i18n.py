@@ -3,6 +3,10 @@
 Each key has a ``zh`` and an ``en`` text; the files are split by screen only to keep them readable, and
 a key may appear in one file only. Chinese is the default language. Pages call ``t(key, lang)``; the
 daily briefing and CLI use the same table, so a label never exists in one language only.
+
+A text that states a rule's number takes it from config/rules.toml instead of repeating it: the field
+``{rules[clocks][class1_respond_minutes]}`` is filled from ``services.config.rules()`` whenever the text
+is rendered (by ``t`` and ``label``), so changing a rule changes its label.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
+from services import config
+
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
 STRINGS_DIR = Path(__file__).resolve().parent.parent / "config" / "strings"
+# A text containing this holds rule fields, ``{rules[<section>][<key>]}``, filled from the loaded rules.
+RULE_FIELD = "{rules["
 
 
 class MissingString(KeyError):
@@ -57,6 +65,13 @@ def t(key: str, lang: str | None = None, **fmt: object) -> str:
         text = table()[key][normalise_lang(lang)]
     except KeyError:
         raise MissingString(key) from None
+    return fill(text, **fmt)
+
+
+def fill(text: str, **fmt: object) -> str:
+    """``text`` with its caller fields from ``fmt`` and its rule fields from the loaded rules."""
+    if RULE_FIELD in text:
+        return text.format(rules=config.rules(), **fmt)
     return text.format(**fmt) if fmt else text
 
 
@@ -65,4 +80,4 @@ def label(group: str, code: str | None, lang: str | None = None) -> str:
     if code is None:
         return ""
     entry = table().get(f"{group}.{code}")
-    return entry[normalise_lang(lang)] if entry else str(code)
+    return fill(entry[normalise_lang(lang)]) if entry else str(code)

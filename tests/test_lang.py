@@ -209,3 +209,51 @@ def test_errors_without_a_key_stay_readable():
     assert describe(NotFound("error.no_appeal", id=42), "zh") == "没有编号为 42 的诉求"
     assert isinstance(NotFound("error.no_appeal", id=1), LookupError)
     assert set(SYSTEM_ACTIONS) <= set(ACTIONS)
+
+
+# Labels that state a rule's number, with their text under the shipped config/rules.toml.
+RULE_LABELS = {
+    ("wall.class1_respond", "zh"): "一类诉求10分钟响应",
+    ("wall.class1_respond", "en"): "Class-1 response ≤10 min",
+    ("wall.class1_accept", "zh"): "一类诉求30分钟受理",
+    ("wall.class1_accept", "en"): "Class-1 acceptance ≤30 min",
+    ("wall.check_in_rate", "zh"): "部门按时报到率（30天）",
+    ("wall.check_in_rate", "en"): "Timely check-in (30 days)",
+    ("appeal_class.class1", "zh"): "一类（10分钟响应）",
+    ("appeal_class.class1", "en"): "Class 1 (10-min response)",
+    ("appeal_class.major", "zh"): "重大（3个工作日）",
+    ("appeal_class.major", "en"): "Major (3 working days)",
+    ("planning.title", "zh"): "站点规划：500米服务圈",
+    ("planning.title", "en"): "Station planning: 500-metre service circles",
+}
+
+
+def test_rule_labels_read_the_shipped_rules():
+    for (key, lang), text in RULE_LABELS.items():
+        assert t(key, lang) == text, key
+    assert "500米内" in t("planning.caption", "zh") and "within 500 m." in t("planning.caption", "en")
+    assert label("appeal_class", "major", "en") == "Major (3 working days)"
+    # no rule number is left unfilled anywhere
+    for key in table():
+        for lang in ("zh", "en"):
+            if "{rules[" in table()[key][lang]:
+                assert "{" not in t(key, lang), key
+
+
+def test_rule_labels_follow_a_changed_rule(monkeypatch):
+    from services import config
+
+    shipped = config.rules()
+    changed = {**shipped, "clocks": {**shipped["clocks"], "class1_respond_minutes": 15, "class1_accept_minutes": 45,
+                                     "major_resolve_working_days": 5},
+               "warning_map": {**shipped["warning_map"], "check_in_days": 14},
+               "coverage": {**shipped["coverage"], "radius_m": 800}}
+    monkeypatch.setattr(config, "rules", lambda path=None: changed)
+    assert t("wall.class1_respond", "zh") == "一类诉求15分钟响应"
+    assert t("wall.class1_respond", "en") == "Class-1 response ≤15 min"
+    assert t("wall.class1_accept", "zh") == "一类诉求45分钟受理"
+    assert t("wall.check_in_rate", "en") == "Timely check-in (14 days)"
+    assert label("appeal_class", "class1", "zh") == "一类（15分钟响应）"
+    assert label("appeal_class", "major", "en") == "Major (5 working days)"
+    assert t("planning.title", "zh") == "站点规划：800米服务圈"
+    assert "800米内" in t("planning.caption", "zh") and "within 800 m." in t("planning.caption", "en")
