@@ -61,69 +61,29 @@ from geo.siting import (
     read_candidate_table,
 )
 from services import district
-from services.config import rules
 from services.i18n import label, t
-
-SERVICE_OPTIONS = ("appeal", "legal", "psychological", "any")
-"""Services a planner can look at; ``any`` counts every station, whatever it offers."""
-_COVERAGE = rules()["coverage"]
-DEFAULT_RADIUS_M = int(_COVERAGE["radius_m"])
-"""The service radius in metres (config/rules.toml [coverage]): what the page opens with and every function
-here defaults to; geo.coverage takes it as a parameter."""
-RADIUS_MIN_M, RADIUS_MAX_M, RADIUS_STEP_M = (int(_COVERAGE[k]) for k in ("radius_min_m", "radius_max_m",
-                                                                       "radius_step_m"))
-if not RADIUS_MIN_M <= DEFAULT_RADIUS_M <= RADIUS_MAX_M:
-    raise ValueError(f"config/rules.toml [coverage]: radius_m {DEFAULT_RADIUS_M} is outside "
-                     f"{RADIUS_MIN_M}..{RADIUS_MAX_M}")
-GAP_CELL_M = 250.0
-"""Uncovered buildings are aggregated in squares of this side (EPSG:4547) before they are drawn."""
-CIRCLE_QUAD_SEGS = 8
-"""Segments per quarter circle when drawing service circles (drawing only; coverage is a distance test)."""
-TABLE_LEVELS = ("district", "subdistrict", "community")
-MODELS = ("mclp", "lscp")
-CANDIDATE_SOURCES = ("buildings", "grids", "points", "upload")
-DEFAULT_BUILDING_CANDIDATES = 3000
-DEFAULT_K = 5
-K_MAX = 100
-TIME_LIMIT_DEFAULT_S = 10.0
-TIME_LIMIT_MAX_S = 300.0
-BOUNDS_MARGIN_DEG = 0.01
-"""Points farther than this outside the district's bounding box are refused (about 1 km)."""
-
-
-class PlanningError(ValueError):
-    """A request the planner can correct; ``key`` and ``fmt`` name its message in config/strings."""
-
-    def __init__(self, key: str, **fmt: object) -> None:
-        self.key = key
-        self.fmt = fmt
-        super().__init__(f"{key} {fmt}" if fmt else key)
-
-    def message(self, lang: str) -> str:
-        """The message in ``lang``."""
-        return t(self.key, lang, **self.fmt)
-
-
-def service_key(service: str | None) -> str | None:
-    """``geo.coverage``'s service argument: ``None`` for ``any`` (every station counts)."""
-    if service in (None, "any"):
-        return None
-    if service not in SERVICES:
-        raise PlanningError("planning.err_service", service=service)
-    return service
-
-
-def service_label(service: str | None, lang: str) -> str:
-    """Name of a service option, ``any`` included."""
-    return t("planning.service_any", lang) if service in (None, "any") else label("service", service, lang)
-
-
-def check_radius(radius_m: float) -> float:
-    """The radius as a float, refused outside the range the page offers."""
-    r = float(radius_m)
-    if not (RADIUS_MIN_M <= r <= RADIUS_MAX_M):
-        raise PlanningError("planning.err_radius", lo=RADIUS_MIN_M, hi=RADIUS_MAX_M)
-    return r
+from services.planning.options import (
+    BOUNDS_MARGIN_DEG,
+    CANDIDATE_SOURCES,
+    CIRCLE_QUAD_SEGS,
+    DEFAULT_BUILDING_CANDIDATES,
+    DEFAULT_K,
+    DEFAULT_RADIUS_M,
+    GAP_CELL_M,
+    K_MAX,
+    MODELS,
+    RADIUS_MAX_M,
+    RADIUS_MIN_M,
+    RADIUS_STEP_M,
+    SERVICE_OPTIONS,
+    TABLE_LEVELS,
+    TIME_LIMIT_DEFAULT_S,
+    TIME_LIMIT_MAX_S,
+    PlanningError,
+    check_radius,
+    service_key,
+    service_label,
+)
 
 
 # --------------------------------------------------------------------------------------------- demand
@@ -836,3 +796,87 @@ def scenario_edits(scenario: SitingScenario) -> tuple[Edit, ...]:
     return tuple(Edit("add", lon=float(lo), lat=float(la), name=f"规划站点{int(o)}", services=services)
                  for o, lo, la in zip(scenario.sites["order"], scenario.sites["lon"], scenario.sites["lat"],
                                       strict=True))
+
+
+__all__ = [
+    "BOUNDS_MARGIN_DEG",
+    "CANDIDATE_LAYER",
+    "CANDIDATE_SOURCES",
+    "CIRCLE_LAYER",
+    "CIRCLE_QUAD_SEGS",
+    "CLICK_MODES",
+    "DEFAULT_BUILDING_CANDIDATES",
+    "DEFAULT_K",
+    "DEFAULT_RADIUS_M",
+    "GAP_CELL_M",
+    "GAP_LAYER",
+    "GAP_STEPS",
+    "K_MAX",
+    "MODELS",
+    "OFF_SERVICE_COLOR",
+    "RADIUS_MAX_M",
+    "RADIUS_MIN_M",
+    "RADIUS_STEP_M",
+    "SERVICES",
+    "SERVICE_OPTIONS",
+    "SITE_CIRCLE_LAYER",
+    "SITE_COLOR",
+    "SITE_LABEL_LAYER",
+    "SITE_LAYER",
+    "STATION_LAYER",
+    "STATUS_COLORS",
+    "TABLE_LEVELS",
+    "TIME_LIMIT_DEFAULT_S",
+    "TIME_LIMIT_MAX_S",
+    "Edit",
+    "ExactRun",
+    "Figures",
+    "Pick",
+    "PlanningError",
+    "WhatIf",
+    "add_station",
+    "apply_edit",
+    "base_stations",
+    "build_candidates",
+    "candidate_records",
+    "check_radius",
+    "circle_records",
+    "coverage",
+    "coverage_tables",
+    "demand",
+    "display_table",
+    "district_bounds",
+    "edit_delta",
+    "edit_for_pick",
+    "export_coverage",
+    "export_csv",
+    "figures",
+    "gap_cells",
+    "gap_color",
+    "gap_grids",
+    "gap_records",
+    "layer_id",
+    "move_station",
+    "network",
+    "new_pick",
+    "parse_points",
+    "pick_from_selection",
+    "planner_deck",
+    "planner_layers",
+    "prepare",
+    "read_table",
+    "remove_station",
+    "scenario_edits",
+    "selection_key",
+    "service_key",
+    "service_label",
+    "site_records",
+    "sites_table",
+    "solve",
+    "station_records",
+    "station_status",
+    "stations_frame",
+    "status_label",
+    "to_district_point",
+    "what_if",
+]
