@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,16 +30,12 @@ import pydeck as pdk
 
 from geo import mapview
 from geo.assign import index_for
-from geo.coords import SOURCE_SYSTEMS, to_wgs84
 from geo.coverage import (
     SERVICES,
     CoverageResult,
-    Demand,
     StationSet,
-    compute_coverage,
     coverage_delta,
     coverage_table,
-    demand_from_layers,
     service_circles,
     to_csv_bytes,
     to_xlsx_bytes,
@@ -62,6 +57,14 @@ from geo.siting import (
 )
 from services import district
 from services.i18n import label, t
+from services.planning.base import (
+    base_stations,
+    coverage,
+    demand,
+    district_bounds,
+    english_names,
+    to_district_point,
+)
 from services.planning.options import (
     BOUNDS_MARGIN_DEG,
     CANDIDATE_SOURCES,
@@ -85,44 +88,7 @@ from services.planning.options import (
     service_label,
 )
 
-
 # --------------------------------------------------------------------------------------------- demand
-@lru_cache(maxsize=2)
-def demand(kind: str = "building") -> Demand:
-    """The district's demand, built once per process: buildings (default) or grid centroids."""
-    return demand_from_layers(district.layers(), kind=kind)
-
-
-@lru_cache(maxsize=1)
-def base_stations() -> StationSet:
-    """The district's existing stations (the network before any what-if edit)."""
-    return StationSet.from_frame(district.layers()["station"])
-
-
-def district_bounds(margin: float = BOUNDS_MARGIN_DEG) -> tuple[float, float, float, float]:
-    """The district's lon/lat bounding box widened by ``margin`` degrees."""
-    minx, miny, maxx, maxy = district.bounds()
-    return (minx - margin, miny - margin, maxx + margin, maxy + margin)
-
-
-def to_district_point(lon: float, lat: float, system: str = "wgs84") -> tuple[float, float]:
-    """A point entered by a planner, converted from ``system`` to WGS84 and checked to be in the district's
-    bounding box (a GCJ-02 point taken for WGS84 is about 600 m off, more than the radius)."""
-    if system not in SOURCE_SYSTEMS:
-        raise PlanningError("planning.err_system", system=system)
-    try:
-        lon, lat = float(lon), float(lat)
-    except (TypeError, ValueError):
-        raise PlanningError("planning.err_coords") from None
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise PlanningError("planning.err_coords")
-    wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), system)
-    wlon, wlat = float(wlon[0]), float(wlat[0])
-    minx, miny, maxx, maxy = district_bounds()
-    if not (minx <= wlon <= maxx and miny <= wlat <= maxy):
-        raise PlanningError("planning.err_outside", lon=round(lon, 6), lat=round(lat, 6))
-    return wlon, wlat
-
 
 # --------------------------------------------------------------------------------------------- what-if
 @dataclass(frozen=True)
@@ -286,11 +252,6 @@ class Figures:
     grids_share: float
 
 
-def coverage(stations: StationSet, service: str | None = "appeal",
-             radius_m: float = DEFAULT_RADIUS_M) -> CoverageResult:
-    """Which buildings have a station offering ``service`` (``any``: every station) within ``radius_m``."""
-    return compute_coverage(demand(), stations, service_key(service), check_radius(radius_m))
-
 
 def figures(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M) -> Figures:
     """The district's headline figures: shares of population, buildings and grids covered."""
@@ -304,26 +265,19 @@ def figures(stations: StationSet, service: str | None = "appeal", radius_m: floa
                    grids_share=float(row["grids_share"]))
 
 
-@lru_cache(maxsize=4)
-def _english_names(level: str) -> dict[str, str]:
-    L = district.layers()
-    gdf = L.get(level)
-    if gdf is None or "name_en" not in gdf:
-        return {}
-    return dict(zip(gdf["code"].astype(str), gdf["name_en"].astype(str), strict=True))
 
 
 def _with_names(table: pd.DataFrame, level: str) -> pd.DataFrame:
     """Add name_en (the Chinese name where the layer has no English one) and the parent's names."""
     out = table.copy()
-    en = _english_names(level)
+    en = english_names(level)
     out.insert(out.columns.get_loc("name") + 1, "name_en", [en.get(c, n) for c, n in zip(out["code"], out["name"],
                                                                                           strict=True)])
     parent = {"subdistrict": "district", "community": "subdistrict"}.get(level)
     if parent:
         units = district.layers()[parent]
         zh = dict(zip(units["code"].astype(str), units["name"].astype(str), strict=True))
-        pen = _english_names(parent)
+        pen = english_names(parent)
         pos = out.columns.get_loc("parent_code") + 1
         out.insert(pos, "parent_name", [zh.get(str(c), "") for c in out["parent_code"]])
         out.insert(pos + 1, "parent_name_en", [pen.get(str(c), zh.get(str(c), "")) for c in out["parent_code"]])
@@ -766,7 +720,7 @@ def sites_table(scenario: SitingScenario, lang: str) -> pd.DataFrame:
         idx = index_for(L[level]).locate(s["lon"].to_numpy(float), s["lat"].to_numpy(float)) if len(s) else \
             np.zeros(0, int)
         names = L[level]["name"].astype(str).to_numpy()
-        en = _english_names(level)
+        en = english_names(level)
         codes = L[level]["code"].astype(str).to_numpy()
         where[level] = [("" if i < 0 else (names[i] if lang == "zh" else en.get(codes[i], names[i]))) for i in idx]
     return pd.DataFrame({
