@@ -23,6 +23,8 @@ st.set_page_config(page_title=t("app.title", ui.init_language()), page_icon=str(
 lang = ui.init_language() if WALL_MODE else ui.language_switch()
 ui.keep_language_in_url(lang)
 ui.mark_app_loaded()
+# The store is seeded once per process, before the first page runs (the pages only read and act on it).
+ui.seed_store()
 
 # The district map has its own URL, /map, like every page; / shows the same map (a hidden default page:
 # Streamlit serves its default page at / only, so a default map page would leave /map unknown).

@@ -135,7 +135,8 @@ def _save(name: str | None, stack: scenarios.EditStack, service: str, radius: fl
           siting: dict | None = None) -> None:
     """Store a scenario (who: the name typed, until sign-in gives an actor) and add it to the comparison."""
     try:
-        sc = scenarios.save(name, stack, service, radius, ss.get("plan_author"), lang=lang, siting=siting)
+        sc = scenarios.save(name, stack, service, radius, ss.get("plan_author"), lang=lang, siting=siting,
+                            store=ui.store())
     except (planning.PlanningError, DomainError) as exc:
         _notice("error", exc.message(lang) if isinstance(exc, planning.PlanningError) else str(exc))
         return
@@ -169,7 +170,7 @@ def _on_load() -> None:
     if len(chosen) != 1:
         return
     try:
-        sc = scenarios.load(chosen[0])
+        sc = scenarios.load(chosen[0], store=ui.store())
     except DomainError as exc:
         _notice("error", str(exc))
         return
@@ -183,7 +184,7 @@ def _on_load() -> None:
 
 def _on_delete_scenarios() -> None:
     chosen = ss.get("plan_compare") or []
-    n = scenarios.delete(chosen)
+    n = scenarios.delete(chosen, store=ui.store())
     ss["plan_compare"] = []
     _notice("info", t("planning.deleted", lang, n=n))
 
@@ -417,7 +418,7 @@ with tab_site:
         s3.button(t("planning.save_greedy", lang), key="plan_save_greedy", on_click=_on_save, args=("greedy",))
 
 with tab_cmp:
-    saved = scenarios.saved()
+    saved = scenarios.saved(store=ui.store())
     n1, n2, n3 = st.columns([2, 1, 1], vertical_alignment="bottom")
     n1.text_input(t("planning.scenario_name", lang), key="plan_save_name",
                   placeholder=t("planning.scenario_numbered", lang, n=len(saved) + 1))

@@ -1,6 +1,7 @@
-"""Small helpers shared by the pages: the language switch and the page footer.
+"""Small helpers shared by the pages: the store, the language switch and the page footer.
 
-Thin by design: it reads and writes Streamlit state only; texts come from services.i18n.
+Thin by design: it reads and writes Streamlit state only; texts come from services.i18n, the store and its
+seeding from services.store and services.seed.
 """
 
 from __future__ import annotations
@@ -8,6 +9,26 @@ from __future__ import annotations
 import streamlit as st
 
 from services.i18n import DEFAULT_LANG, LANGS, normalise_lang, t
+from services.seed import ensure_seeded
+from services.store import Store, database_url, open_store
+
+
+def store() -> Store:
+    """The store every page uses: the one ``DATABASE_URL`` names (read by services.store, not here),
+    opened once per process and shared by every session (``open_store`` keeps it, and opens it anew
+    only after it was closed)."""
+    return open_store()
+
+
+@st.cache_resource(show_spinner=False)
+def _seeded(url: str) -> int:
+    return ensure_seeded(open_store(url))
+
+
+def seed_store() -> None:
+    """Seed the store with the sample when it is empty (services.seed), once per process and store URL.
+    Called by app.py at start-up, before any page runs."""
+    _seeded(database_url())
 
 
 def init_language() -> str:

@@ -10,7 +10,6 @@ Actions run in button callbacks, before the fragment draws again, so the panel s
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 
 import altair as alt
@@ -23,8 +22,6 @@ from services import access, clocks, district, lifecycle, wall
 from services.errors import DomainError, IllegalTransition, describe
 from services.i18n import label, t
 from services.orders import rule_for_appeal
-from services.seed import ensure_seeded
-from services.store import open_store
 from services.timeline import timeline
 
 lang = ui.lang()
@@ -35,15 +32,7 @@ WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
 TIER_CSS = {"red": "#e62828", "yellow": "#f5be1e", "blue": "#2878e6"}
 
 
-@st.cache_resource(show_spinner=False)
-def _store(url: str):
-    """One store per database URL for the whole server, seeded with the sample when empty."""
-    store = open_store(url or None)
-    ensure_seeded(store)
-    return store
-
-
-store = _store(os.environ.get("DATABASE_URL", ""))
+store = ui.store()
 
 if wall_mode:
     # Readable from 5 m on a 1920x1080 wall: no text under 20 CSS px; no toolbars; nothing below the fold.

@@ -6,10 +6,16 @@ ends today (time-of-day patterns kept), because a wall display of a year-old "to
 The shifted history seldom fills today itself (right after midnight it holds nothing of today), so
 after it ``services.seed_today`` adds today's appeals in every open status, newly reported ones
 included. Both happen only into an empty store: a store with data is never touched.
+
+The app seeds its store once per process at start-up (app.py); ``python -m services.seed [--store URL]``
+seeds the configured store (``DATABASE_URL``) from the command line and prints what it did.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
+import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -35,12 +41,17 @@ def _points(kind: str) -> pd.DataFrame:
     return frame
 
 
-def seed_reference(store: Store) -> None:
-    """Departments, stations and buildings (idempotent: replaced each time)."""
-    store.load_departments(sample.load_departments())
+def seed_reference(store: Store) -> dict[str, int]:
+    """Departments, stations and buildings (idempotent: replaced each time); returns the count of each."""
+    departments = sample.load_departments()
+    store.load_departments(departments)
+    counts = {"departments": len(departments)}
     for kind in ("station", "building"):
         if kind in sample.load_layers():
-            store.load_points(kind, _points(kind))
+            points = _points(kind)
+            store.load_points(kind, points)
+            counts[f"{kind}s"] = len(points)
+    return counts
 
 
 def history(now: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,13 +72,59 @@ def history(now: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, events
 
 
+def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
+    """Seed reference data always, and the history and today (services.seed_today) only into an empty
+    store; returns the counts: departments, stations, buildings (replaced), history and today (appeals
+    added; both 0 when the store already held appeals)."""
+    counts = seed_reference(store)
+    counts["history"] = counts["today"] = 0
+    if not is_empty(store):
+        return counts
+    now = (now or datetime.now(TZ)).astimezone(TZ)
+    appeals, events = history(now)
+    counts["history"] = store.insert_appeals(appeals, events).stored
+    counts["today"] = len(seed_today(store, now))
+    return counts
+
+
 def ensure_seeded(store: Store, now: datetime | None = None) -> int:
     """Seed reference data always, and the history and today (services.seed_today) only into an empty
     store; returns appeals stored."""
-    seed_reference(store)
-    if not is_empty(store):
-        return 0
-    now = (now or datetime.now(TZ)).astimezone(TZ)
-    appeals, events = history(now)
-    stored = store.insert_appeals(appeals, events).stored
-    return stored + len(seed_today(store, now))
+    counts = seed(store, now)
+    return counts["history"] + counts["today"]
+
+
+def _shown(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from services.store import create_store, database_url
+
+    parser = argparse.ArgumentParser(
+        prog="python -m services.seed",
+        description="Seed a store with the sample district: departments, stations and buildings (replaced "
+                    "every time), and into an empty store only, twelve months of appeal history moved to end "
+                    "today plus today's appeals in every open status. A store that holds appeals keeps them.")
+    parser.add_argument("--store", metavar="URL",
+                        help="sqlite:///path or postgresql://... (default: DATABASE_URL, else "
+                             "sqlite:///var/gm.sqlite3)")
+    args = parser.parse_args(argv)
+    url = database_url(args.store)
+    store = create_store(url)
+    try:
+        c = seed(store)
+    finally:
+        store.close()
+    print(f"{_shown(url)}: reference replaced: {c['departments']} departments, {c.get('stations', 0)} stations, "
+          f"{c.get('buildings', 0)} buildings")
+    if c["history"] or c["today"]:
+        print(f"appeals added: {c['history']} of history, {c['today']} of today")
+    else:
+        print("appeals added: none (the store already holds appeals)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

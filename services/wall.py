@@ -160,14 +160,12 @@ def snapshot(store: Store, now: datetime | None = None, *, max_points: int | Non
 
 
 def _overall_rate(stats: pd.DataFrame) -> float | None:
-    """Timely check-in rate over all departments (timely / due), None when nothing is due."""
-    if stats.empty or "timely_check_ins" not in stats:
+    """Timely check-in rate over all departments: sum(timely) / sum(due) as the store counts them,
+    None when nothing is due."""
+    if stats.empty:
         return None
-    rate = stats["timely_check_in_rate"]
-    due = np.where(rate.notna() & (rate > 0), stats["timely_check_ins"] / rate.where(rate > 0), np.nan)
-    due_total = np.nansum(due) + float(stats.loc[rate.fillna(-1) == 0, "orders"].sum())
-    timely = float(stats["timely_check_ins"].sum())
-    return None if due_total == 0 else timely / due_total
+    due = int(stats["due_check_ins"].sum())
+    return None if due == 0 else int(stats["timely_check_ins"].sum()) / due
 
 
 def _with_clock(points: pd.DataFrame, now: datetime) -> pd.DataFrame:

@@ -129,3 +129,24 @@ def test_the_history_ends_within_a_day_before_now(now):
     appeals, events = history(now)
     assert now - timedelta(days=1) < events["at"].max() <= now
     assert appeals["reported_at"].max() <= now
+
+
+def test_the_command_line_seeds_the_store_it_is_given_and_says_what_it_did(tmp_path, short_history, capsys):
+    from services.seed import main
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    assert main(["--store", url]) == 0
+    out = capsys.readouterr().out
+    departments = len(sample.load_departments())
+    assert f"{url}: reference replaced: {departments} departments" in out
+    assert f"appeals added: {short_history} of history, {sum(rules()['seed']['today'].values())} of today" in out
+    store = SQLiteStore(tmp_path / "cli.sqlite3")
+    try:
+        assert len(store.query_appeals()) == short_history + sum(rules()["seed"]["today"].values())
+    finally:
+        store.close()
+    assert main(["--store", url]) == 0                         # a second run adds nothing
+    assert "appeals added: none" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as help_exit:
+        main(["--help"])
+    assert help_exit.value.code == 0 and "--store" in capsys.readouterr().out

@@ -552,6 +552,7 @@ def test_department_stats_of_one_area(store):
     g2 = store.department_stats(*day, area=("grid", G2)).set_index("code")     # a3's order only
     assert g2["orders"].to_dict() == {"hr_social": 1, "police": 1}
     assert g2.loc["police", "timely_check_in_rate"] == 0.0
+    assert (g2.loc["police", "timely_check_ins"], g2.loc["police", "due_check_ins"]) == (0, 1)
 
 # ------------------------------------------------------------------------------------------- orders
 def test_orders_follow_the_rules_and_close_when_all_report(store):
@@ -611,13 +612,17 @@ def test_department_stats(store):
         ("区人力资源局", 1, 1, 1, 1)
     assert hr.timely_check_in_rate == 1.0 and hr.avg_arrival_minutes == pytest.approx(30)
     assert hr.resolved_within_limit_rate == 1.0
+    assert (hr.due_check_ins, hr.due_outcomes) == (1, 1)
     # police: a1 on time (30 of 120 minutes), a3 late (60 of 45); a3's outcome is not yet due.
     assert (police.orders, police.checked_in, police.timely_check_ins, police.resolved_within_limit) == (2, 2, 1, 1)
     assert police.timely_check_in_rate == 0.5 and police.avg_arrival_minutes == pytest.approx(45)
     assert police.resolved_within_limit_rate == 1.0
+    # Both check-ins are due (both checked in); of the outcomes only a1's (reported), a3's limit is 2 days on.
+    assert (police.due_check_ins, police.due_outcomes) == (2, 1)
     # Three days later a3's 48-hour limit has passed without police resolving: 1 of 2.
     later = store.department_stats(DAY, DAY + timedelta(days=3)).set_index("code")
     assert later.loc["police", "resolved_within_limit_rate"] == 0.5
+    assert (later.loc["police", "resolved_within_limit"], later.loc["police", "due_outcomes"]) == (1, 2)
     assert store.department_stats(DAY + timedelta(days=1), DAY + timedelta(days=2)).empty
 
 
@@ -629,6 +634,7 @@ def test_department_stats_of_an_order_nobody_answered_yet(store):
     justice = st.loc["justice"]
     assert (justice.orders, justice.checked_in, justice.timely_check_ins, justice.resolved_within_limit) == \
         (1, 0, 0, 0)
+    assert (justice.due_check_ins, justice.due_outcomes) == (0, 0)     # arrive_by and resolve_by still ahead
     assert pd.isna(justice.timely_check_in_rate) and pd.isna(justice.resolved_within_limit_rate)
 
 

@@ -103,6 +103,16 @@ def test_countdown_text():
     assert wall.countdown(-3725, "en") == "1:02:05 overdue"
 
 
+def test_overall_check_in_rate_is_timely_over_due_from_the_store():
+    """sum(timely) / sum(due) over departments, the due counts as the store returns them: a department
+    with nothing timely (rate 0) counts its due orders, not all its orders; nothing due gives None."""
+    stats = pd.DataFrame({"code": ["hr", "police", "justice"], "orders": [3, 4, 2],
+                          "timely_check_ins": [2, 0, 0], "due_check_ins": [2, 3, 0]})
+    assert wall._overall_rate(stats) == pytest.approx(2 / 5)
+    assert wall._overall_rate(stats[stats.code == "justice"]) is None
+    assert wall._overall_rate(stats.iloc[0:0]) is None
+
+
 def test_snapshot_kpis_equal_hand_counts(hand_store):
     _, store, ids = hand_store
     snap = wall.snapshot(store)

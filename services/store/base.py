@@ -276,11 +276,13 @@ class Store(abc.ABC):
                          area: tuple[str, str] | None = None) -> pd.DataFrame:
         """Per department with orders issued in [since, until) (for appeals of ``area`` when given), by
         code: code, name, orders,
-        checked_in, timely_check_ins (checked in at or before arrive_by), timely_check_in_rate
-        (timely / orders that are due: checked in, or arrive_by before ``until``), avg_arrival_minutes
-        (issue to check-in, over the checked in), resolved_within_limit (outcome resolved at or before
-        resolve_by), resolved_within_limit_rate (over orders that are due: outcome reported, or
-        resolve_by before ``until``). Rates are NaN when nothing is due. Computed in SQL in both stores;
+        checked_in, timely_check_ins (checked in at or before arrive_by), due_check_ins (orders whose
+        check-in is due: checked in, or arrive_by before ``until``), timely_check_in_rate
+        (timely_check_ins / due_check_ins), avg_arrival_minutes (issue to check-in, over the checked in),
+        resolved_within_limit (outcome resolved at or before resolve_by), due_outcomes (orders whose
+        outcome is due: outcome reported, or resolve_by before ``until``), resolved_within_limit_rate
+        (resolved_within_limit / due_outcomes). Counts are integers (0, never NULL); rates are NaN when
+        nothing is due, so callers summing over departments use the due counts, not the rates. Computed in SQL in both stores;
         the window selects orders by issue time, their check-ins and outcomes are counted as stored."""
 
     # -- quarantine ---------------------------------------------------------------------------------

@@ -960,8 +960,8 @@ class SQLStore(Store, abc.ABC):
 
 KPI_KEYS = ("received", "accepted", "resolved", "resolved_on_time", "closed", "reopened", "satisfied", "rated",
             "class1_total", "class1_responded_on_time", "class1_accepted_on_time")
-STATS_COLUMNS = ("code", "name", "orders", "checked_in", "timely_check_ins", "timely_check_in_rate",
-                 "avg_arrival_minutes", "resolved_within_limit", "resolved_within_limit_rate")
+STATS_COLUMNS = ("code", "name", "orders", "checked_in", "timely_check_ins", "due_check_ins", "timely_check_in_rate",
+                 "avg_arrival_minutes", "resolved_within_limit", "due_outcomes", "resolved_within_limit_rate")
 
 
 def kpi_dict(row: Sequence[Any], overdue: Any) -> dict[str, Any]:
@@ -976,7 +976,7 @@ def kpi_dict(row: Sequence[Any], overdue: Any) -> dict[str, Any]:
 
 def stats_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(STATS_COLUMNS))
-    for c in ("orders", "checked_in", "timely_check_ins", "resolved_within_limit"):
+    for c in ("orders", "checked_in", "timely_check_ins", "due_check_ins", "resolved_within_limit", "due_outcomes"):
         # SUM over rows whose condition is NULL (no outcome yet) is NULL in SQL: none counted is zero.
         df[c] = df[c].fillna(0).astype("int64")
     for c in ("timely_check_in_rate", "avg_arrival_minutes", "resolved_within_limit_rate"):

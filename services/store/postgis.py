@@ -527,11 +527,13 @@ FROM appeal WHERE reported_at >= %(since)s AND reported_at < %(until)s{in_area}"
 SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
        COUNT(d.checked_in_at) AS checked_in,
        COUNT(*) FILTER (WHERE d.checked_in_at <= o.arrive_by) AS timely_check_ins,
+       COUNT(*) FILTER (WHERE d.checked_in_at IS NOT NULL OR o.arrive_by < %(until)s) AS due_check_ins,
        COUNT(*) FILTER (WHERE d.checked_in_at <= o.arrive_by)::double precision
            / NULLIF(COUNT(*) FILTER (WHERE d.checked_in_at IS NOT NULL OR o.arrive_by < %(until)s), 0)
            AS timely_check_in_rate,
        AVG(EXTRACT(EPOCH FROM (d.checked_in_at - o.issued_at))::double precision / 60) AS avg_arrival_minutes,
        COUNT(*) FILTER (WHERE d.outcome = 'resolved' AND d.outcome_at <= o.resolve_by) AS resolved_within_limit,
+       COUNT(*) FILTER (WHERE d.outcome_at IS NOT NULL OR o.resolve_by < %(until)s) AS due_outcomes,
        COUNT(*) FILTER (WHERE d.outcome = 'resolved' AND d.outcome_at <= o.resolve_by)::double precision
            / NULLIF(COUNT(*) FILTER (WHERE d.outcome_at IS NOT NULL OR o.resolve_by < %(until)s), 0)
            AS resolved_within_limit_rate

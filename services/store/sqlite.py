@@ -412,10 +412,12 @@ FROM appeal WHERE reported_at >= ? AND reported_at < ?{in_area}"""
 SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
        SUM(d.checked_in_at IS NOT NULL) AS checked_in,
        SUM(d.checked_in_at IS NOT NULL AND d.checked_in_at <= o.arrive_by) AS timely_check_ins,
+       SUM(d.checked_in_at IS NOT NULL OR o.arrive_by < :until) AS due_check_ins,
        CAST(SUM(d.checked_in_at IS NOT NULL AND d.checked_in_at <= o.arrive_by) AS REAL)
            / NULLIF(SUM(d.checked_in_at IS NOT NULL OR o.arrive_by < :until), 0) AS timely_check_in_rate,
        AVG((d.checked_in_at - o.issued_at) / 60000000.0) AS avg_arrival_minutes,
        SUM(d.outcome = 'resolved' AND d.outcome_at <= o.resolve_by) AS resolved_within_limit,
+       SUM(d.outcome_at IS NOT NULL OR o.resolve_by < :until) AS due_outcomes,
        CAST(SUM(d.outcome = 'resolved' AND d.outcome_at <= o.resolve_by) AS REAL)
            / NULLIF(SUM(d.outcome_at IS NOT NULL OR o.resolve_by < :until), 0) AS resolved_within_limit_rate
 FROM order_department d
