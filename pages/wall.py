@@ -61,9 +61,11 @@ st.html("""<style>
   .gm-view {font-size: 1.3rem; margin: 0; color: #ffd54a;}
   .gm-legend span.sw {display:inline-block; width:14px; height:14px; margin:0 4px 0 10px; vertical-align:middle;}
   .gm-legend {font-size: 1.0rem;}
-  table.gm-red-list {width: 100%; border-collapse: collapse;}
+  table.gm-red-list {width: 100%; border-collapse: collapse; table-layout: auto;}
   .gm-red-list th {text-align: left; color: #bbb; border-bottom: 1px solid #555;}
-  .gm-red-list td {border-bottom: 1px solid #333; white-space: nowrap;}
+  .gm-red-list td {border-bottom: 1px solid #333; white-space: normal; overflow-wrap: anywhere;
+                   vertical-align: top; line-height: 1.2;}
+  .gm-red-list td:first-child, .gm-red-list td:last-child {white-space: nowrap;}
   .gm-tier {font-weight: 800;}
   .gm-late {color: #ff6b6b; font-weight: 700;}
 </style>""")

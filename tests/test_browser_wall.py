@@ -137,9 +137,11 @@ def test_tooltips_show_only_their_own_fields(browser, server, lang):
     page.close()
 
 
-def test_wall_mode_is_readable_from_five_metres_and_fits_the_screen(browser, server, tmp_path):
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_wall_mode_is_readable_from_five_metres_and_fits_the_screen(browser, server, tmp_path, lang):
+    """Both languages: English names are longer, and must not push the red list off the screen."""
     url, _ = server
-    page, requests = _open(browser, url + "/wall?mode=wall")
+    page, requests = _open(browser, url + f"/wall?mode=wall&lang={lang}")
     page.wait_for_function("() => document.querySelector('table.gm-red-list')", timeout=60_000)
     page.screenshot(path=str(tmp_path / "wall_mode.png"))
     problems = page.evaluate("""() => {
@@ -163,6 +165,8 @@ def test_wall_mode_is_readable_from_five_metres_and_fits_the_screen(browser, ser
         found = page.locator(f"[data-testid='{hidden}']")
         assert found.count() == 0 or not found.first.is_visible(), hidden
     assert "点选" not in page.inner_text("body")
+    if lang == "en":
+        assert not CJK.search(page.inner_text("body").replace("中文", ""))
     tier_colours = page.evaluate(
         "() => [...document.querySelectorAll('table.gm-red-list .gm-tier')].map(e => getComputedStyle(e).color)")
     assert tier_colours and set(tier_colours) <= {"rgb(230, 40, 40)", "rgb(245, 190, 30)", "rgb(40, 120, 230)"}
