@@ -62,10 +62,9 @@ st.html("""<style>
   .gm-legend span.sw {display:inline-block; width:14px; height:14px; margin:0 4px 0 10px; vertical-align:middle;}
   .gm-legend {font-size: 1.0rem;}
   table.gm-red-list {width: 100%; border-collapse: collapse; table-layout: auto;}
-  .gm-red-list th {text-align: left; color: #bbb; border-bottom: 1px solid #555;}
-  .gm-red-list td {border-bottom: 1px solid #333; white-space: normal; overflow-wrap: anywhere;
-                   vertical-align: top; line-height: 1.2;}
-  .gm-red-list td:first-child, .gm-red-list td:last-child {white-space: nowrap;}
+  .gm-red-list th {text-align: left; color: #bbb; border-bottom: 1px solid #555; white-space: nowrap;}
+  .gm-red-list td {border-bottom: 1px solid #333; white-space: nowrap; vertical-align: top; line-height: 1.2;}
+  .gm-red-list td:nth-child(3), .gm-red-list td:nth-child(4) {white-space: normal;}
   .gm-tier {font-weight: 800;}
   .gm-late {color: #ff6b6b; font-weight: 700;}
 </style>""")
@@ -139,10 +138,12 @@ def _trend_chart(snap: wall.WallSnapshot) -> None:
     long["series"] = long["series"].map(names)
     font = 20 if wall_mode else 13
     chart = (alt.Chart(long).mark_bar()
-             .encode(x=alt.X("day:N", title=None, axis=alt.Axis(labelAngle=0)), xOffset="series:N",
+             .encode(x=alt.X("day:N", title=None, axis=alt.Axis(labelAngle=0)),
+                     xOffset=alt.XOffset("series:N", sort=list(names.values())),
                      y=alt.Y("n:Q", title=None, axis=alt.Axis(tickCount=3)),
                      color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
-                                     scale=alt.Scale(range=["#6fa8ff", "#3ddc84"])))
+                                     sort=list(names.values()),
+                                     scale=alt.Scale(domain=list(names.values()), range=["#6fa8ff", "#3ddc84"])))
              .properties(height=210 if wall_mode else 160)
              .configure_axis(labelFontSize=font, titleFontSize=font)
              .configure_legend(labelFontSize=font, symbolSize=150))
