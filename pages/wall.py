@@ -61,10 +61,12 @@ st.html("""<style>
   .gm-view {font-size: 1.3rem; margin: 0; color: #ffd54a;}
   .gm-legend span.sw {display:inline-block; width:14px; height:14px; margin:0 4px 0 10px; vertical-align:middle;}
   .gm-legend {font-size: 1.0rem;}
-  table.gm-red-list {width: 100%; border-collapse: collapse; table-layout: auto;}
-  .gm-red-list th {text-align: left; color: #bbb; border-bottom: 1px solid #555; white-space: nowrap;}
-  .gm-red-list td {border-bottom: 1px solid #333; white-space: nowrap; vertical-align: top; line-height: 1.2;}
-  .gm-red-list td:nth-child(3), .gm-red-list td:nth-child(4) {white-space: normal;}
+  table.gm-red-list {width: 100%; border-collapse: collapse; table-layout: fixed;}
+  .gm-red-list th {text-align: left; color: #bbb; border-bottom: 1px solid #555; white-space: nowrap;
+                   overflow: hidden;}
+  .gm-red-list td {border-bottom: 1px solid #333; vertical-align: top; line-height: 1.2; white-space: normal;}
+  .gm-red-list td:nth-child(-n+2) {white-space: nowrap;}
+  .gm-red-list td:last-child {overflow-wrap: anywhere;}
   .gm-tier {font-weight: 800;}
   .gm-late {color: #ff6b6b; font-weight: 700;}
 </style>""")
@@ -186,6 +188,9 @@ def _red_list_html(snap: wall.WallSnapshot, rows: int) -> None:
     frame = _warning_rows(snap).head(rows)
     tiers = snap.warnings["tier"].head(rows).tolist()
     late = snap.warnings["overdue"].head(rows).fillna(False).tolist()
+    # Fixed column shares: the table never grows past its column, whatever the names' length; long
+    # names and clocks wrap inside their cell.
+    widths = "".join(f"<col style='width:{w}%'>" for w in (14, 13, 25, 26, 22))
     head = "".join(f"<th>{c}</th>" for c in frame.columns)
     body = []
     for values, tier, is_late in zip(frame.itertuples(index=False), tiers, late, strict=True):
@@ -194,7 +199,8 @@ def _red_list_html(snap: wall.WallSnapshot, rows: int) -> None:
         if is_late:
             cells[4] = f"<span class='gm-late'>{cells[4]}</span>"
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    st.html(f"<table class='gm-red-list'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    st.html(f"<table class='gm-red-list'><colgroup>{widths}</colgroup><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
 
 
 def _calendar_note(snap: wall.WallSnapshot) -> None:
@@ -358,7 +364,7 @@ def live() -> None:
     head_l.html(f"<p class='gm-title'>{t('wall.title', lang)}</p>")
     head_m.html(f"<p class='gm-view'>{t('wall.showing', lang, view=_view_label(view_key))}</p>")
     head_r.html(f"<p class='gm-clock'>{snap.now:%Y-%m-%d %H:%M:%S}</p>")
-    left, centre, right = st.columns([1.3, 3.0, 1.8] if wall_mode else [1.1, 2.6, 2.3], gap="small")
+    left, centre, right = st.columns([1.25, 2.85, 2.0] if wall_mode else [1.1, 2.6, 2.3], gap="small")
     with left:
         _kpi_block(snap)
     with centre:

@@ -213,8 +213,8 @@ POINT_MIN_PX = 6
 LABEL_PX = 22
 # The map's size in CSS px on a 1920x1080 screen, per layout: the view is fitted to it, and the chart is
 # drawn MAP_HEIGHT_PX high. The unattended wall has no sidebar and a wider map column.
-MAP_FIT_PX = {"wall": (940, 830), "operator": (680, 800)}
-MAP_HEIGHT_PX = {"wall": 850, "operator": 820}
+MAP_FIT_PX = {"wall": (880, 790), "operator": (680, 800)}
+MAP_HEIGHT_PX = {"wall": 810, "operator": 820}
 
 
 def map_view(bounds: tuple[float, float, float, float], layout: str) -> pdk.ViewState:
