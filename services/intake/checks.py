@@ -18,12 +18,24 @@ import numpy as np
 import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS, to_wgs84
+from services.i18n import label, t
 from services.intake.appeals import backlog_age, inside_district
 from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
 from services.intake.reading import Chunk
-from services.intake.schema import FIELD_ZH, FIELDS, REASONS, STATUS_LOOKUP, TZ, earliest, limit, message
+from services.intake.schema import (
+    CONTROL,
+    FIELD_ZH,
+    FIELDS,
+    REASONS,
+    STATUS_LOOKUP,
+    TZ,
+    earliest,
+    limit,
+    message,
+)
 from services.service_map import ServiceMap
 from services.vocabulary import (
+    CATEGORIES,
     CATEGORY_LOOKUP,
     CATEGORY_SERVICE,
     CHANNEL_LOOKUP,
@@ -113,13 +125,91 @@ def check_read_errors(r: Rows) -> None:
         m = err == code
         if m.any():
             det = pd.Series(r.chunk.detail[m], dtype=object).astype(str).to_numpy()
-            r.add(code, m, [f"{REASONS[code][0]}（{REASONS[code][1]}）：{d}" for d in det])
+            if code in ("invalid_json", "not_an_object"):  # the reader wrote what it expected and found
+                r.add(code, m, list(det))
+            else:
+                r.add(code, m, [f"{REASONS[code][0]}（{REASONS[code][1]}）：{d}" for d in det])
+
+
+def _fields_matching(r: Rows, pattern: str, fields: tuple[str, ...] = FIELDS) -> tuple[np.ndarray, pd.Series]:
+    """Live rows where any of ``fields`` matches ``pattern``, and for each row the fields that do."""
+    hit = np.zeros(r.n, bool)
+    names = pd.Series("", index=pd.RangeIndex(r.n), dtype=object)
+    for f in fields:
+        m = r.live & r.rec[f].str.contains(pattern, regex=True).fillna(False).to_numpy(bool)
+        if m.any():
+            hit |= m
+            names[m] = names[m] + "," + f
+    return hit, names.str[1:]
 
 
 def check_encoding(r: Rows) -> None:
-    """bad_encoding: characters that did not decode (the reader replaced them with U+FFFD)."""
+    """bad_encoding: characters that did not decode (the reader replaced them with U+FFFD), or a lone
+    surrogate (a JSON escape such as ``\\ud800`` that is half a character: no store can hold it, and
+    the JSON readers replace it with U+FFFD too)."""
     enc_bad = np.array(["\ufffd" in raw for raw in r.chunk.raw], bool) & ~r.read_failed
     r.add("bad_encoding", enc_bad, message("bad_encoding"))
+    replaced, _ = _fields_matching(r, "\ufffd")  # the JSON readers put U+FFFD for each lone surrogate
+    r.add("bad_encoding", replaced & ~enc_bad, message("lone_surrogate"))
+
+
+def check_control_characters(r: Rows) -> None:
+    """control_character: NUL and the other C0 controls (but tab and line breaks) and DEL, in any field.
+    They are invisible on screen, PostgreSQL cannot store NUL, and a file full of them is not text."""
+    bad, fields = _fields_matching(r, CONTROL)
+    if not bad.any():
+        return
+    msgs = []
+    for i in np.flatnonzero(bad):
+        names = fields[i].split(",")
+        chars = code_points(CONTROL, "".join(r.rec[f].iloc[i] for f in names))
+        msgs.append(message("control_character", fields_zh="、".join(FIELD_ZH[f] for f in names),
+                            fields=", ".join(names), chars=chars))
+    r.add("control_character", bad, msgs)
+
+
+# Invisible characters an id may not hold: every control character, tab and line breaks included.
+_ID_INVISIBLE = r"[\x00-\x1f\x7f\x85\u2028\u2029]"
+
+
+def code_points(pattern: str, text: str) -> str:
+    """The distinct characters of ``text`` that match ``pattern``, as U+XXXX (they are invisible)."""
+    return "、".join(sorted({f"U+{ord(c):04X}" for c in re.findall(pattern, text)}))
+
+
+def check_external_id(r: Rows) -> None:
+    """bad_external_id: an id (the key of idempotent intake) must be a string or a whole number (JSON
+    ``true`` or ``{"x":1}`` is not), hold no invisible characters, and be at most [intake]
+    external_id_max characters (PostgreSQL's unique index cannot hold a very long key)."""
+    ext = r.rec["external_id"]
+    given = r.chunk.records["external_id"] if "external_id" in r.chunk.records else pd.Series(
+        [None] * r.n, dtype=object)
+    given = given.reset_index(drop=True)
+    wrong_type = r.live & ext.notna().to_numpy() & np.array(
+        [not (isinstance(v, str) or (isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)))
+         for v in given], bool)
+    r.add("bad_external_id", wrong_type, [message("external_id_type", found=json_type(v), value=show(v))
+                                          for v in given[wrong_type]])
+    invisible = r.live & ~wrong_type & ext.str.contains(_ID_INVISIBLE).fillna(False).to_numpy(bool)
+    r.add("bad_external_id", invisible, [message("external_id_control", chars=code_points(_ID_INVISIBLE, v))
+                                         for v in ext[invisible]])
+    cap = int(limit("external_id_max", 100))
+    length = ext.str.len().fillna(0).to_numpy(int)
+    long = r.live & ~wrong_type & (length > cap)
+    r.add("bad_external_id", long, [message("external_id_too_long", length=f"{n:,}", max=cap) for n in length[long]])
+
+
+def json_type(v: Any) -> str:
+    """The JSON name of a value's type (what a sender would call it)."""
+    if isinstance(v, bool | np.bool_):
+        return "true/false"
+    if isinstance(v, dict):
+        return "object"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, float | np.floating):
+        return "number with a fraction"
+    return type(v).__name__
 
 
 def check_coordinates(r: Rows) -> None:
@@ -211,7 +301,19 @@ def check_category(r: Rows) -> None:
     """unknown_category."""
     cat_text = r.rec["category"]
     bad = r.live & cat_text.notna().to_numpy() & r.cat.isna().to_numpy()
-    r.add("unknown_category", bad, [message("unknown_category", value=show(v)) for v in cat_text[bad]])
+    r.add("unknown_category", bad, [category_message(v, svc) for v, svc in zip(cat_text[bad], r.svc[bad], strict=True)])
+
+
+def category_message(value: Any, service_type: Any) -> str:
+    """unknown_category's message: the categories a clerk may use (of the row's service type when it
+    is known), named in each language."""
+    cats = list(CATEGORIES.get(service_type, CATEGORY_SERVICE)) if isinstance(service_type, str) else list(
+        CATEGORY_SERVICE)
+    zh = t("intake.msg.unknown_category", "zh", value=show(value), allowed="、".join(label("category", c, "zh")
+                                                                                   for c in cats))
+    en = t("intake.msg.unknown_category", "en", value=show(value), allowed=", ".join(
+        f"{c} ({label('category', c, 'en')})" for c in cats))
+    return f"{zh}（{en}）"
 
 
 def check_numbers(r: Rows) -> None:
@@ -336,8 +438,8 @@ def check_duplicates(r: Rows) -> None:
 
 # The order the checks run in (REASONS lists the codes in this order).
 CHECKS: tuple[Callable[[Rows], None], ...] = (
-    check_read_errors, check_encoding, check_coordinates, check_crs, check_location, check_required,
-    check_service_type, check_channel, check_category, check_numbers, check_ranges, check_reported_at,
+    check_read_errors, check_encoding, check_control_characters, check_coordinates, check_crs, check_location,
+    check_required, check_external_id, check_service_type, check_channel, check_category, check_numbers, check_ranges, check_reported_at,
     check_status, check_closed_at, check_duplicates,
 )
 

@@ -28,6 +28,7 @@ from services.intake.checks import Rows, run_checks
 from services.intake.csv_reader import csv_chunks
 from services.intake.document_reader import document_chunks
 from services.intake.jsonl_reader import jsonl_chunks
+from services.intake.quarantine import escape, storable
 from services.intake.reading import (
     Chunk,
     detect_format,
@@ -193,8 +194,8 @@ class Intake:
             summary.stored += result.stored
             summary.duplicates += result.duplicates
         if len(quarantine):
-            quarantine.insert(0, "file", file)
-            quarantine.insert(0, "source", self.source)
+            quarantine.insert(0, "file", escape(file))
+            quarantine.insert(0, "source", escape(self.source))
             summary.quarantined += len(quarantine)
             summary.by_reason.update(quarantine["reason_code"].tolist())
             new = self._new_quarantine(quarantine)
@@ -208,9 +209,9 @@ class Intake:
             old = self.store.quarantined(source=self.source)
             self._quarantined = set()
             if len(old):
-                self._quarantined = {(str(f), int(li), str(r)) for f, li, r in
+                self._quarantined = {(str(f), -1 if pd.isna(li) else int(li), str(r)) for f, li, r in
                                      zip(old["file"], old["line"], old["raw"], strict=True)}
-        keys = list(zip(q["file"], q["line"].astype(int), q["raw"], strict=True))
+        keys = list(zip(q["file"], q["line"].fillna(-1).astype(int), q["raw"], strict=True))
         fresh = np.array([k not in self._quarantined for k in keys], bool)
         self._quarantined.update(keys)
         return q[fresh]
@@ -247,10 +248,11 @@ class Intake:
         else:
             appeals = valid
         bad = np.flatnonzero(checks.failed)
+        raw, reason = storable([chunk.raw[i] for i in bad], checks.message[bad])  # before any text column
         quarantine = pd.DataFrame({
             "line": chunk.line[bad].astype(np.int64),
-            "raw": [chunk.raw[i] for i in bad],
-            "reason": checks.message[bad],
+            "raw": pd.Series(raw, dtype=object),
+            "reason": pd.Series(reason, dtype=object),
             "reason_code": checks.code[bad],
         })
         return appeals, quarantine, events

@@ -5,11 +5,15 @@ Shared by the JSON Lines and whole-document readers.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from services.i18n import t
+from services.intake.parsing import show
 from services.intake.reading import (
     Chunk,
     blank,
@@ -19,13 +23,53 @@ from services.intake.reading import (
 from services.intake.schema import (
     FIELD_ALIASES,
     OPEN311_DEFAULT_CHANNEL,
+    SURROGATE,
 )
+
+# json's error messages (their start) -> what it expected there (config/strings/intake.toml [intake.json]).
+_EXPECTED = (("Expecting value", "value"), ("Expecting ',' delimiter", "comma"), ("Expecting ':' delimiter", "colon"),
+             ("Expecting property name", "key"), ("Unterminated string", "quote"), ("Extra data", "end"),
+             ("Invalid \\escape", "escape"), ("Invalid \\uXXXX escape", "escape"),
+             ("Invalid control character", "plain_character"))
+
+
+def _bilingual(key: str, **values: tuple[str, str] | str) -> str:
+    """A message of [intake.msg] in Chinese then English; a value given as (zh, en) is put in its language."""
+    def part(lang: str) -> str:
+        return t(f"intake.msg.{key}", lang, **{k: v if isinstance(v, str) else v[lang == "en"]
+                                               for k, v in values.items()})
+    return f"{part('zh')}（{part('en')}）"
+
+
+def _term(key: str) -> tuple[str, str]:
+    return t(f"intake.json.{key}", "zh"), t(f"intake.json.{key}", "en")
+
+
+def describe_json_error(exc: json.JSONDecodeError) -> str:
+    """What a clerk reads for a line that is not JSON: what was expected where, and what was found."""
+    expected = next((k for start, k in _EXPECTED if exc.msg.startswith(start)), "something")
+    rest = exc.doc[exc.pos:exc.pos + 12]
+    found: tuple[str, str] | str = show(rest, 12) if rest else _term("end_of_text")
+    return _bilingual("invalid_json", column=str(exc.colno), expected=_term(expected), found=found)
+
+
+def json_kind(obj: Any) -> tuple[str, str]:
+    """The JSON name of a value's type, in both languages."""
+    if isinstance(obj, bool):
+        return _term("boolean")
+    if obj is None:
+        return _term("null")
+    if isinstance(obj, list):
+        return _term("array")
+    if isinstance(obj, str):
+        return _term("string")
+    return _term("number")
 
 
 def _flatten(obj: Any, fmt: str) -> tuple[dict | None, str | None, str | None]:
     """One JSON value as a flat record of input fields, or (None, reason_code, detail)."""
     if not isinstance(obj, dict):
-        return None, "not_an_object", type(obj).__name__
+        return None, "not_an_object", _bilingual("not_an_object", found=json_kind(obj))
     if obj.get("type") == "Feature":
         rec = dict(obj.get("properties") or {})
         if obj.get("id") is not None and not any(k.lower() in FIELD_ALIASES["external_id"] for k in rec):
@@ -50,8 +94,21 @@ def _flatten(obj: Any, fmt: str) -> tuple[dict | None, str | None, str | None]:
     return rec, None, None
 
 
+_SURROGATE = re.compile(SURROGATE)
+
+
+def _whole_characters(rec: dict) -> dict:
+    """The record with every lone surrogate (a JSON escape such as \\ud800 that is half a character)
+    replaced by U+FFFD: text columns cannot hold them, and the row is quarantined as bad_encoding."""
+    for k, v in rec.items():
+        if isinstance(v, str) and not v.isascii() and _SURROGATE.search(v):
+            rec[k] = _SURROGATE.sub("\ufffd", v)
+    return rec
+
+
 def json_chunk(objs: list[tuple[int, str, Any, str | None]], fmt: str, progress: int) -> Chunk:
-    """Build a chunk from (line, raw, parsed value, parse error) tuples."""
+    """Build a chunk from (line, raw, parsed value, parse error) tuples; a parse error is the message
+    of ``describe_json_error``."""
     recs: list[dict] = []
     errs: list[str | None] = []
     details: list[str | None] = []
@@ -60,7 +117,7 @@ def json_chunk(objs: list[tuple[int, str, Any, str | None]], fmt: str, progress:
             rec, err, det = None, "invalid_json", perr
         else:
             rec, err, det = _flatten(obj, fmt)
-        recs.append(rec or {})
+        recs.append(_whole_characters(rec) if rec else {})
         errs.append(err)
         details.append(det)
     frame = records_frame(recs)

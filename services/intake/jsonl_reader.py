@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from services.intake.json_records import json_chunk, keep_constant
+from services.intake.json_records import describe_json_error, json_chunk, keep_constant
 from services.intake.reading import (
     Chunk,
 )
@@ -22,7 +22,7 @@ def jsonl_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int) -> Iterator[Ch
         try:
             batch.append((lineno, text, json.loads(text, parse_constant=keep_constant), None))
         except json.JSONDecodeError as exc:
-            batch.append((lineno, text, None, str(exc)))
+            batch.append((lineno, text, None, describe_json_error(exc)))
         if len(batch) >= chunk_size:
             yield json_chunk(batch, "jsonl", raw_fh.tell())
             batch = []

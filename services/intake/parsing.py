@@ -65,6 +65,9 @@ _DT_RE = re.compile(
 _OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*(?P<sign>[+-])(?P<hh>\d{1,2})(?::?(?P<mm>\d{2}))?(?:\[[^\]]*\])?$",
                         re.IGNORECASE)
 _ZONE_RE = re.compile(r"^\[?(?P<zone>[A-Za-z][A-Za-z_]*(?:/[A-Za-z0-9_+\-]+)+|UTC|GMT|UCT)\]?$")
+# What a zone's name looks like when it is not one we know (CST, EST; Area/City is _ZONE_RE): refused as a
+# bad time zone. Any other text after the time is junk, refused as a bad timestamp.
+_ABBREVIATION_RE = re.compile(r"^[A-Z]{2,5}$")
 _UTC_WORDS = {"z", "utc", "gmt", "ut", "uct"}
 _BEIJING_WORDS = {"北京时间", "beijing", "cct", "china standard time"}
 _EPOCH_RE = re.compile(r"^\d{9,10}(?:\.\d+)?$|^\d{12,13}$")
@@ -77,16 +80,29 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
+# Years a timestamp may have before it is refused outright: well inside pandas' nanosecond range
+# (1677-2262), so that no conversion below can overflow; [intake] earliest_year and the future check
+# narrow it to what the district can have.
+YEAR_MIN, YEAR_MAX = 1900, 2200
+_EPOCH_MAX_S = (pd.Timestamp(year=YEAR_MAX, month=1, day=1, tz="UTC") - pd.Timestamp(0, tz="UTC")).total_seconds()
+
 _ISO_RE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 _ZONED_RE = r"[T ].*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
-def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series]:
+DATE_ORDERS = ("dmy", "mdy")
+_DAY_MONTH_RE = re.compile(r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4})(?P<rest>(?:[T\s].*)?)$")
+
+
+def parse_timestamps(s: pd.Series, date_order: str | None = None
+                     ) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series]:
     """Parse a ``clean_text`` column of timestamps to UTC, vectorised.
 
     Returns (UTC datetimes, missing mask, reason code per row or None, the offending text per row). Naive
     times are Asia/Shanghai; zones may be Z/UTC/GMT, +hh[:mm], UTC+h, an IANA name (bare or in
-    brackets), or 北京时间. Unix epoch seconds or milliseconds are UTC. Strict ISO 8601 goes through
+    brackets), or 北京时间. Unix epoch seconds or milliseconds are UTC. A date with the year last
+    (03/04/2024, 12.05.2024) is read in ``date_order`` ("dmy" or "mdy"); without one it is
+    ``ambiguous_date`` unless a day above 12 or two equal numbers settle it. Strict ISO 8601 goes through
     pandas' C parser; everything else (and every ISO string it refuses) through ``_parse_loose``.
     """
     idx = s.index
@@ -96,6 +112,9 @@ def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, p
     detail = pd.Series(None, index=idx, dtype=object)
     text = s
     iso = (~missing) & text.str.fullmatch(_ISO_RE).fillna(False).to_numpy(bool)
+    if iso.any():  # a year outside YEAR_MIN..YEAR_MAX goes to the loose parser, which refuses it
+        year = pd.to_numeric(text.str[:4].where(pd.Series(iso, index=idx)), errors="coerce").to_numpy(float)
+        iso &= (year >= YEAR_MIN) & (year <= YEAR_MAX)
     zoned = iso & text.str.contains(_ZONED_RE).fillna(False).to_numpy(bool)
     if zoned.any():
         out[zoned] = pd.to_datetime(text[zoned], format="ISO8601", utc=True, errors="coerce")
@@ -105,7 +124,7 @@ def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, p
         out[naive] = local.dt.tz_localize(TZ, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     rest = (~missing) & out.isna().to_numpy()
     if rest.any():
-        parsed, rcode = _parse_loose(text[rest])
+        parsed, rcode = _parse_loose(text[rest], date_order)
         out[rest] = parsed
         code[rest] = rcode
         bad = rest & (code != None)  # noqa: E711 - elementwise on an object array
@@ -113,11 +132,37 @@ def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, p
     return out, missing, code, detail
 
 
-def _parse_loose(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """The irregular spellings: Chinese dates, unpadded fields, named zones, epochs (see above)."""
+def _year_last(text: pd.Series, date_order: str | None) -> tuple[pd.Series, np.ndarray]:
+    """Dates written day-month-year or month-day-year, rewritten year first; and the rows that are
+    ambiguous (no declared order, both numbers 12 or less and different)."""
+    parts = text.str.extract(_DAY_MONTH_RE)
+    has = parts["y"].notna().to_numpy()
+    ambiguous = np.zeros(len(text), bool)
+    if not has.any():
+        return text, ambiguous
+    a = pd.to_numeric(parts["a"], errors="coerce").to_numpy(float)
+    b = pd.to_numeric(parts["b"], errors="coerce").to_numpy(float)
+    if date_order == "dmy":
+        day_first = np.ones(len(text), bool)
+    elif date_order == "mdy":
+        day_first = np.zeros(len(text), bool)
+    else:
+        day_first = a > 12
+        ambiguous = has & (a <= 12) & (b <= 12) & (a != b)
+    day = np.where(day_first, parts["a"], parts["b"])
+    month = np.where(day_first, parts["b"], parts["a"])
+    rewritten = parts["y"] + "-" + pd.Series(month, index=text.index) + "-" + pd.Series(day, index=text.index) \
+        + parts["rest"].fillna("")
+    return text.where(~pd.Series(has & ~ambiguous, index=text.index), rewritten), ambiguous
+
+
+def _parse_loose(text: pd.Series, date_order: str | None = None) -> tuple[pd.Series, np.ndarray]:
+    """The irregular spellings: Chinese dates, unpadded fields, year last, named zones, epochs (see above)."""
     n = len(text)
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
     code = np.full(n, None, object)
+    text, ambiguous = _year_last(text, date_order)
+    code[ambiguous] = "ambiguous_date"
     norm = (text.str.replace(r"(\d)\s*年\s*(\d)", r"\1-\2", regex=True)
             .str.replace(r"(\d)\s*月\s*(\d)", r"\1-\2", regex=True)
             .str.replace(r"(\d)\s*日", r"\1 ", regex=True)
@@ -126,24 +171,31 @@ def _parse_loose(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
             .str.replace(r"(\d)\s*分\s*(\d)", r"\1:\2", regex=True)
             .str.replace(r"(\d)\s*[分秒]", r"\1", regex=True))
 
-    epoch = norm.str.fullmatch(_EPOCH_RE.pattern).fillna(False).to_numpy(bool)
+    epoch = norm.str.fullmatch(_EPOCH_RE.pattern).fillna(False).to_numpy(bool) & ~ambiguous
     if epoch.any():
-        e = norm[epoch].astype(float)
-        ms = norm[epoch].str.len().to_numpy() >= 12
-        out[epoch] = pd.to_datetime(np.where(ms, e / 1000.0, e), unit="s", utc=True)
+        e = norm[epoch].astype(float).to_numpy()
+        secs = np.where(norm[epoch].str.len().to_numpy() >= 12, e / 1000.0, e)
+        ok = secs < _EPOCH_MAX_S
+        code[np.flatnonzero(epoch)[~ok]] = "bad_timestamp"
+        epoch_ok = epoch.copy()
+        epoch_ok[epoch] = ok
+        if ok.any():
+            out[epoch_ok] = pd.to_datetime(secs[ok], unit="s", utc=True)
 
     parts = norm.str.extract(_DT_RE)
-    matched = (~epoch) & parts["y"].notna().to_numpy()
+    matched = (~epoch) & ~ambiguous & parts["y"].notna().to_numpy()
     if matched.any():
         p = parts[matched]
         nums = {k: pd.to_numeric(p[k], errors="coerce").fillna(0).astype("int64")
                 for k in ("y", "mo", "d", "h", "mi", "s")}
         frac = p["f"].fillna("").str.ljust(9, "0").str[:9].replace("", "0")
+        bad_year = (nums["y"] < YEAR_MIN) | (nums["y"] > YEAR_MAX)
+        nums["y"] = nums["y"].where(~bad_year, 2000)  # a placeholder, refused below: nothing can overflow
         naive = pd.to_datetime(pd.DataFrame({"year": nums["y"], "month": nums["mo"], "day": nums["d"],
                                              "hour": nums["h"], "minute": nums["mi"], "second": nums["s"]}),
                                errors="coerce")
         naive = naive + pd.to_timedelta(pd.to_numeric(frac, errors="coerce").fillna(0), unit="ns")
-        bad_fields = (nums["h"] > 23) | (nums["mi"] > 59) | (nums["s"] > 59)
+        bad_fields = bad_year | (nums["h"] > 23) | (nums["mi"] > 59) | (nums["s"] > 59)
         naive[bad_fields] = pd.NaT
         tz = p["tz"].fillna("").str.strip()
         tz_low = tz.str.lower()
@@ -175,7 +227,7 @@ def _parse_loose(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
             zm = _ZONE_RE.match(name)
             zone = _zone(zm.group("zone")) if zm else None
             if zone is None:
-                rcode[m] = "bad_timezone"
+                rcode[m] = "bad_timezone" if zm or _ABBREVIATION_RE.match(name) else "bad_timestamp"
             else:
                 result[m] = naive[m].dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
         rcode[result.isna() & rcode.isna() & naive.isna()] = "bad_timestamp"
@@ -184,16 +236,16 @@ def _parse_loose(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
         rc = rcode.to_numpy(object).copy()
         rc[pd.isna(rc)] = None
         code[matched] = rc
-    for i in np.flatnonzero(~epoch & ~matched):  # anything else: few, parsed one by one
+    for i in np.flatnonzero(~epoch & ~matched & ~ambiguous):  # anything else: few, parsed one by one
         try:
             ts = pd.Timestamp(str(text.iloc[i]))
         except (ValueError, TypeError, OverflowError):
             code[i] = "bad_timestamp"
             continue
-        if pd.isna(ts):
+        if pd.isna(ts) or not YEAR_MIN <= ts.year <= YEAR_MAX:
             code[i] = "bad_timestamp"
             continue
-        out.iloc[i] = (ts.tz_localize(TZ) if ts.tzinfo is None else ts).tz_convert("UTC")
+        out.iloc[i] = (ts.tz_localize(TZ) if ts.tzinfo is None else ts).tz_convert("UTC").as_unit("ns")
     return out, code
 
 

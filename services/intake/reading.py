@@ -111,7 +111,11 @@ def detect_format(path: Path, head: str) -> str:
 def records_frame(rows: list[list[str]] | list[dict], columns: list[str] | None = None) -> pd.DataFrame:
     if columns is not None:
         return pd.DataFrame(rows, columns=columns, dtype=object)
-    return pd.DataFrame.from_records(rows).astype(object) if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame()
+    # Column by column as Python objects: from_records would turn ids 1 and a missing one into 1.0 and NaN.
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return pd.DataFrame({k: pd.Series([r.get(k) for r in rows], dtype=object) for k in keys})
 
 
 def estimate_rows(fmt: str, size: int, head: bytes) -> int:

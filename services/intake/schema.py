@@ -55,19 +55,29 @@ FIELD_ZH = {"external_id": "编号", "service_type": "服务类型", "channel": 
 STATUS_LOOKUP = {"open": "open", "closed": "closed", "未办结": "open", "办理中": "open", "处理中": "open",
                  "待办": "open", "已办结": "closed", "办结": "closed", "已关闭": "closed", "关闭": "closed",
                  "已完成": "closed", "完成": "closed"}
+# Characters no field may hold: the C0 controls but tab and line breaks, and DEL; lone surrogates (half
+# a UTF-16 pair, from a JSON escape) are not text at all. Regular expressions over a column.
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+SURROGATE = r"[\ud800-\udfff]"
 ALIAS_TO_FIELD = {a: f for f, names in FIELD_ALIASES.items() for a in names}
 
 # The reason codes in the order a clerk must act on them, which is the order the checks run in (the
 # first failing one is the row's reason_code; the message lists every failing check): the row cannot be
 # read; where the point is (a point outside the district means the row is not ours, whatever else is
 # wrong with it); then the vocabularies, numbers, times and status. Labels: config/strings/intake.toml.
-REASON_CODES = ("malformed_row", "invalid_json", "not_an_object", "bad_encoding", "bad_geometry", "missing_field",
-                "not_a_number", "not_finite", "unknown_crs", "lonlat_swapped", "outside_district",
-                "unknown_service_type", "unknown_channel", "unknown_category", "out_of_range", "bad_timestamp",
-                "bad_timezone", "future_timestamp", "unknown_status", "duplicate_in_file")
+REASON_CODES = ("malformed_row", "invalid_json", "not_an_object", "bad_encoding", "control_character", "bad_geometry",
+                "missing_field", "bad_external_id", "not_a_number", "not_finite", "unknown_crs", "lonlat_swapped",
+                "outside_district", "unknown_service_type", "unknown_channel", "unknown_category", "out_of_range",
+                "bad_timestamp", "ambiguous_date", "bad_timezone", "future_timestamp", "unknown_status",
+                "duplicate_in_file")
+# Codes of a quarantine record for a whole file (``line`` empty): it is not what it claims to be, and
+# none of its rows was read (services/intake/sniffing.py).
+FILE_REASON_CODES = ("excel_workbook", "archive", "binary_file", "wrong_delimiter", "truncated_json",
+                     "invalid_document", "wrong_crs")
 # reason_code -> (Chinese, English) short label.
 REASONS: dict[str, tuple[str, str]] = {
-    code: (t(f"intake.reason.{code}", "zh"), t(f"intake.reason.{code}", "en")) for code in REASON_CODES}
+    code: (t(f"intake.reason.{code}", "zh"), t(f"intake.reason.{code}", "en"))
+    for code in REASON_CODES + FILE_REASON_CODES}
 
 
 def message(key: str, **values: object) -> str:
