@@ -389,8 +389,10 @@ def test_cli_help_and_exit_statuses(tmp_path, capsys):
         main([str(tmp_path / "x.csv"), "--crs", "utm50"])
     assert exc.value.code == 2
     assert main([str(tmp_path / "missing.csv"), "--store", f"sqlite:///{tmp_path / 'gm.sqlite3'}"]) == 1
+    # A truncated file is accounted for by its whole-file quarantine record (issue 11): exit 0.
     (tmp_path / "broken.geojson").write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
-    assert main([str(tmp_path / "broken.geojson"), "--store", f"sqlite:///{tmp_path / 'gm.sqlite3'}"]) == 1
+    assert main([str(tmp_path / "broken.geojson"), "--store", f"sqlite:///{tmp_path / 'gm.sqlite3'}"]) == 0
+    assert "truncated_json" in capsys.readouterr().out
 
 
 def test_cli_imports_a_file(known, tmp_path):

@@ -73,7 +73,7 @@ class Rows:
 
     def __init__(self, chunk: Chunk, *, source: str, crs: str, default_channel: str | None,
                  service_map: ServiceMap, now: pd.Timestamp, future_tolerance: timedelta,
-                 seen: dict[str, int]) -> None:
+                 seen: dict[str, int], date_order: str | None = None) -> None:
         records = chunk.records.reset_index(drop=True)
         self.n = n = len(chunk.line)
         na = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
@@ -84,6 +84,7 @@ class Rows:
         self.live = ~self.read_failed
         self.source, self.default_crs, self.default_channel = source, crs, default_channel
         self.service_map, self.now, self.future_tolerance, self.seen = service_map, now, future_tolerance, seen
+        self.date_order = date_order  # "dmy", "mdy" or None (then a year-last date must be unambiguous)
         # Derived by the checks below (see each).
         self.lon = self.lat = self.wlon = self.wlat = np.full(n, np.nan)
         self.crs: pd.Series = pd.Series(dtype=object)
@@ -354,12 +355,14 @@ def check_reported_at(r: Rows) -> None:
     """bad_timestamp, bad_timezone, future_timestamp for reported_at (also before [intake] earliest_year); sets
     ``reported`` and ``t_missing``."""
     live, now = r.live, r.now
-    reported, r.t_missing, t_code, t_detail = parse_timestamps(r.rec["reported_at"])
+    reported, r.t_missing, t_code, t_detail = parse_timestamps(r.rec["reported_at"], r.date_order)
     for code, zh, en in (("bad_timestamp", "时间无法识别或日期不存在", "unparseable or impossible timestamp"),
                          ("bad_timezone", "时区无效或有歧义（如CST），请写+08:00或Asia/Shanghai",
                           "unknown, impossible or ambiguous time zone (e.g. CST); write +08:00 or Asia/Shanghai")):
         m = live & (t_code == code)
         r.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in t_detail[m]])
+    m = live & (t_code == "ambiguous_date")
+    r.add("ambiguous_date", m, [message("ambiguous_date", value=show(v)) for v in t_detail[m]])
     future = live & (reported > now + pd.Timedelta(r.future_tolerance)).fillna(False).to_numpy(bool)
     first_year = earliest()
     old = live & (reported < first_year).fillna(False).to_numpy(bool)
@@ -386,12 +389,14 @@ def check_closed_at(r: Rows) -> None:
     (``updated_datetime``, else its requested time; not before it was reported); sets ``closed_at``, fills
     ``reported`` where missing, and marks ``backlog``."""
     live, closed, now, reported, t_missing = r.live, r.closed, r.now, r.reported, r.t_missing
-    updated, _, u_code, u_detail = parse_timestamps(r.rec["updated_at"].where(pd.Series(closed)))
+    updated, _, u_code, u_detail = parse_timestamps(r.rec["updated_at"].where(pd.Series(closed)), r.date_order)
     for code, zh, en in (("bad_timestamp", "办结时间无法识别或日期不存在", "unparseable or impossible updated_datetime"),
                          ("bad_timezone", "办结时间的时区无效或有歧义（如CST）",
                           "updated_datetime has an unknown, impossible or ambiguous time zone")):
         m = live & closed & (u_code == code)
         r.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in u_detail[m]])
+    m = live & closed & (u_code == "ambiguous_date")
+    r.add("ambiguous_date", m, [message("ambiguous_date", value=show(v)) for v in u_detail[m]])
     # No requested time: a closed request was reported no later than it closed.
     reported = reported.where(~pd.Series(t_missing) | updated.isna(), updated)
     reported = reported.where(reported.notna() | ~pd.Series(t_missing), now)

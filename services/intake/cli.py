@@ -11,6 +11,7 @@ import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS
 from services.intake.importer import Intake
+from services.intake.parsing import DATE_ORDERS
 from services.intake.schema import (
     DEFAULT_CHUNK,
     FORMATS,
@@ -27,9 +28,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m services.intake",
         description="Load appeals from CSV, JSON Lines, GeoJSON or Open311 GeoReport v2 JSON into the store "
                     "(DATABASE_URL). Every row is stored, counted as a duplicate, or quarantined with a reason.",
-        epilog="Timestamps without a zone are Asia/Shanghai. Exit status: 0 every row accounted for; "
-               "1 unreadable file; 2 bad arguments. Field names and the Open311 mapping: docs/intake.md.")
-    p.add_argument("path", help="the file to import (.csv/.tsv, .jsonl/.ndjson, .geojson, .json)")
+        epilog="Timestamps without a zone are Asia/Shanghai. Exit status: 0 every row accounted for (stored, "
+               "a duplicate or quarantined; a file that is not what it claims gets one whole-file quarantine "
+               "record); 1 a file that cannot be opened; 2 bad arguments. Field names and the Open311 mapping: docs/intake.md.")
+    p.add_argument("path", help="the file to import (.csv/.tsv, .jsonl/.ndjson, .geojson, .json, .xlsx)")
     p.add_argument("--crs", default="wgs84", type=str.lower, choices=SOURCE_SYSTEMS,
                    help="coordinate system of the file's lon/lat (default wgs84; a source_crs column overrides "
                         "it per row)")
@@ -38,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", dest="fmt", default="auto", choices=("auto",) + FORMATS,
                    help="input format (default: from the file name and content)")
     p.add_argument("--encoding", help="text encoding (default: UTF-8, else GB18030)")
+    p.add_argument("--sheet", help="the worksheet of an .xlsx workbook to read (default: the first)")
+    p.add_argument("--date-format", choices=DATE_ORDERS,
+                   help="how dates with the year last are written: dmy (03/04/2024 is 3 April) or mdy (4 March); "
+                        "without it such dates are quarantined as ambiguous unless a day above 12 settles them")
     p.add_argument("--default-channel", help="channel for rows that have none (e.g. hotline for a 12345 export)")
     p.add_argument("--store", help="store URL (default: DATABASE_URL, else sqlite:///var/gm.sqlite3)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, help="rows per chunk (default 10000)")
@@ -67,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     store = create_store(args.store)
     try:
         intake = Intake(store, source=source, crs=args.crs, default_channel=args.default_channel,
-                        chunk_size=args.chunk_size, service_map=args.service_map)
+                        chunk_size=args.chunk_size, service_map=args.service_map, date_order=args.date_format)
         big = path.stat().st_size > (1 << 20)
         summary = intake.import_file(path, fmt=args.fmt, encoding=args.encoding,
-                                     progress=big and not args.no_progress)
+                                     progress=big and not args.no_progress, sheet=args.sheet)
     except IntakeError as exc:
         print(str(exc), file=sys.stderr)
         return 1

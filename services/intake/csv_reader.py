@@ -23,6 +23,7 @@ from services.intake.schema import (
     FIELD_ALIASES,
     REQUIRED,
 )
+from services.intake.sniffing import refuse_wrong_delimiter
 
 
 class _LineTap:
@@ -59,7 +60,9 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def csv_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, notes: list[str]) -> Iterator[Chunk]:
+def csv_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, notes: list[str], skipped: Counter) -> Iterator[Chunk]:
+    """The file's rows in chunks after its header; blank and delimiter-only lines are counted in
+    ``skipped``; a header delimited by semicolons refuses the file (services/intake/sniffing.py)."""
     tap = _LineTap(fh)
     header: list[str] | None = None
     delimiter = ","
@@ -88,6 +91,7 @@ def csv_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, notes: list[str]
             if not first.strip():
                 tap.taken.clear()
                 continue
+            refuse_wrong_delimiter(first)
             delimiter = "\t" if first.count("\t") > first.count(",") else ","
             header = next(csv.reader([first], delimiter=delimiter))
             header = _unique([h.strip().lstrip("\ufeff") for h in header])
@@ -111,7 +115,8 @@ def csv_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, notes: list[str]
         taken = tap.taken
         tap.taken = []
         if error is None and not any(v.strip() for v in row):
-            continue  # blank line (or only delimiters): not a row
+            skipped["blank" if not "".join(taken).strip() else "delimiters_only"] += 1  # not a row
+            continue
         if error is None and len(row) != len(header):
             error = "malformed_row"
             detail = f"{len(row)} fields, header has {len(header)}"

@@ -8,13 +8,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from services.intake.json_records import json_chunk, keep_constant
+from services.intake.json_records import bilingual, json_chunk, json_expectation, keep_constant
 from services.intake.reading import (
     Chunk,
 )
-from services.intake.schema import (
-    IntakeError,
-)
+from services.intake.sniffing import FileRefused, file_message
+
+
+def _refusal(exc: json.JSONDecodeError, text: str) -> FileRefused:
+    """A document that is not JSON: truncated (the text stops inside it: an export or download that did
+    not finish), or invalid where json stopped."""
+    end = len(text.rstrip())
+    if exc.pos >= end - 1 or (exc.msg.startswith("Unterminated string") and '"' not in text[exc.pos + 1:]):
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        return FileRefused("truncated_json", file_message("truncated", byte=f"{size:,}"), text[-200:])
+    return FileRefused("invalid_document", bilingual("intake.file.invalid", **json_expectation(exc)),
+                       text[max(0, exc.pos - 100):exc.pos + 100])
 
 
 def document_chunks(text: str, fmt: str, chunk_size: int) -> Iterator[Chunk]:
@@ -23,7 +32,7 @@ def document_chunks(text: str, fmt: str, chunk_size: int) -> Iterator[Chunk]:
     try:
         doc = json.loads(text, parse_constant=keep_constant)
     except json.JSONDecodeError as exc:
-        raise IntakeError(f"文件不是有效的JSON：{exc}（the file is not valid JSON）") from None
+        raise _refusal(exc, text) from None
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         items, fmt = doc.get("features"), "geojson"
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -37,9 +46,7 @@ def document_chunks(text: str, fmt: str, chunk_size: int) -> Iterator[Chunk]:
             else "open311"
         items = doc
     else:
-        raise IntakeError("无法识别的JSON结构：应为GeoJSON FeatureCollection或Open311请求数组"
-                          "（unknown JSON layout: expected a GeoJSON FeatureCollection or an Open311 array of "
-                          "requests）")
+        raise FileRefused("invalid_document", file_message("layout"), text[:200])
     if not isinstance(items, list):
         items = [items]
     for i in range(0, len(items), chunk_size):

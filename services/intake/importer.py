@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,8 @@ from services.intake.checks import Rows, run_checks
 from services.intake.csv_reader import csv_chunks
 from services.intake.document_reader import document_chunks
 from services.intake.jsonl_reader import jsonl_chunks
-from services.intake.quarantine import escape, storable
+from services.intake.parsing import DATE_ORDERS
+from services.intake.quarantine import escape, file_record, storable
 from services.intake.reading import (
     Chunk,
     detect_format,
@@ -45,6 +47,8 @@ from services.intake.schema import (
 from services.intake.schema import (
     future_tolerance as default_future_tolerance,
 )
+from services.intake.sniffing import FileRefused, refuse_non_text
+from services.intake.xlsx_reader import xlsx_chunks
 from services.service_map import ServiceMap, ServiceMapError, load_service_map
 from services.store.base import BulkLoad, Store
 
@@ -64,6 +68,10 @@ class Summary:
     by_reason: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: Counter = field(default_factory=Counter)  # lines that are not rows: blank, delimiters only
+    file_reason_code: str | None = None  # the whole file was quarantined (services/intake/sniffing.py)
+    file_reason: str = ""
+    file_already_quarantined: bool = False
 
     @property
     def accounted(self) -> bool:
@@ -73,9 +81,16 @@ class Summary:
         return {"path": self.path, "source": self.source, "format": self.fmt, "rows": self.rows,
                 "stored": self.stored, "duplicates": self.duplicates, "quarantined": self.quarantined,
                 "already_quarantined": self.already_quarantined, "by_reason": dict(self.by_reason),
+                "skipped": dict(self.skipped), "file_quarantined": self.file_reason_code,
                 "seconds": round(self.seconds, 3)}
 
     def text(self) -> str:
+        if self.file_reason_code:
+            zh, en = REASONS[self.file_reason_code]
+            again = "（此前已隔离 already in quarantine）" if self.file_already_quarantined else ""
+            return "\n".join([f"{self.path}（来源 source={self.source}）：整个文件已隔离 whole file quarantined{again}",
+                              f"  {zh} {en} [{self.file_reason_code}]: {self.file_reason}",
+                              "  未读取任何行，未入库任何诉求（no row was read; nothing was stored）"])
         lines = [f"{self.path}（{self.fmt}，来源 source={self.source}）：共 {self.rows} 行 rows",
                  f"  新入库 stored: {self.stored}",
                  f"  重复（已入库）duplicates: {self.duplicates}",
@@ -85,10 +100,19 @@ class Summary:
         for code, n in self.by_reason.most_common():
             zh, en = REASONS.get(code, (code, code))
             lines.append(f"    {zh} {en} [{code}]: {n}")
+        for kind, n in self.skipped.items():
+            zh, en = SKIPPED[kind]
+            lines.append(f"  跳过{zh} skipped {en}: {n}")
         lines += [f"  注意 note: {n}" for n in self.notes]
+        if not self.stored:
+            lines.append("  未入库任何新诉求（nothing new was stored）")
         rate = self.rows / self.seconds if self.seconds > 0 else 0.0
         lines.append(f"  用时 {self.seconds:.2f} s（{rate:,.0f} rows/s）")
         return "\n".join(lines)
+
+
+# Lines that are not rows, counted in the summary (the readers count them in Summary.skipped).
+SKIPPED = {"blank": ("空行", "blank lines"), "delimiters_only": ("仅含分隔符的行", "lines of delimiters only")}
 
 
 class Intake:
@@ -97,11 +121,17 @@ class Intake:
     def __init__(self, store: Store, *, source: str, crs: str = "wgs84", now: datetime | None = None,
                  default_channel: str | None = None, chunk_size: int = DEFAULT_CHUNK,
                  future_tolerance: timedelta | None = None,
-                 service_map: str | os.PathLike[str] | ServiceMap | None = None) -> None:
+                 service_map: str | os.PathLike[str] | ServiceMap | None = None,
+                 date_order: str | None = None) -> None:
         """``service_map``: the foreign service codes of each source (a file, default
-        config/open311_services.toml); an invalid file raises IntakeError naming the entry."""
+        config/open311_services.toml); an invalid file raises IntakeError naming the entry.
+        ``date_order``: how the file writes dates with the year last, "dmy" (03/04/2024 is 3 April) or
+        "mdy"; without it such a date is quarantined as ambiguous unless a day above 12 settles it."""
         if crs.lower() not in SOURCE_SYSTEMS:
             raise ValueError(f"unknown --crs {crs!r}; choose one of {', '.join(SOURCE_SYSTEMS)}")
+        if date_order is not None and date_order not in DATE_ORDERS:
+            raise ValueError(f"unknown --date-format {date_order!r}; choose one of {', '.join(DATE_ORDERS)}")
+        self.date_order = date_order
         if isinstance(service_map, ServiceMap):
             self.service_map = service_map
         else:
@@ -122,12 +152,16 @@ class Intake:
 
     # -- files -------------------------------------------------------------------------------------
     def import_file(self, path: str | os.PathLike[str], fmt: str = "auto", encoding: str | None = None,
-                    progress: bool = False) -> Summary:
-        """Import one file; raises IntakeError when it cannot be read at all."""
+                    progress: bool = False, sheet: str | None = None) -> Summary:
+        """Import one file (``sheet``: the worksheet of a workbook, default the first). A file that is
+        not what it claims to be (services/intake/sniffing.py) gets one quarantine record and no row of
+        it is read; IntakeError only when the file cannot be opened or the arguments are wrong."""
         t0 = time.perf_counter()
         path = Path(path)
         if not path.is_file():
             raise IntakeError(f"找不到文件或不是文件：{path}（no such file）")
+        if fmt != "auto" and fmt not in FORMATS:
+            raise IntakeError(f"未知格式 unknown format: {fmt}; choose one of {', '.join(FORMATS)}")
         self._seen = {}
         try:
             raw_fh = open(path, "rb")  # noqa: SIM115 - closed below
@@ -136,51 +170,71 @@ class Intake:
         with raw_fh:
             head = raw_fh.read(1 << 16)
             raw_fh.seek(0)
-            enc = encoding or sniff_encoding(head)
-            try:
-                codecs.lookup(enc)
-            except LookupError:
-                raise IntakeError(f"未知编码 unknown encoding: {enc}") from None
-            if fmt == "auto":
-                fmt = detect_format(path, head.decode(enc, errors="replace"))
-            if fmt not in FORMATS:
-                raise IntakeError(f"未知格式 unknown format: {fmt}; choose one of {', '.join(FORMATS)}")
             summary = Summary(str(path), self.source, fmt)
-            size = path.stat().st_size
-            bar = _progress_bar(size if fmt in ("csv", "jsonl") else None, progress, path.name)
-            done = 0
-            if fmt in ("csv", "jsonl"):
-                fh = io.TextIOWrapper(raw_fh, encoding=enc, errors="replace", newline="")
-                chunks = (csv_chunks(fh, raw_fh, self.chunk_size, summary.notes) if fmt == "csv"
-                          else jsonl_chunks(fh, raw_fh, self.chunk_size))
-            else:
-                try:
-                    text = raw_fh.read().decode(enc)
-                except UnicodeDecodeError as exc:
-                    raise IntakeError(f"文件编码不是{enc}：{exc}（use --encoding）") from None
-                chunks = document_chunks(text, fmt, self.chunk_size)
             try:
-                with self.store.bulk_load(estimate_rows(fmt, size, head)) as load:
-                    self._load = load
-                    for chunk in chunks:
-                        appeals, quarantine, events = self.check(chunk)
-                        summary.rows += len(chunk.line)
-                        self._store(appeals, quarantine, path.name, summary, events)
-                        if bar is not None:
-                            if fmt in ("csv", "jsonl"):
-                                bar.update(chunk.progress - done)
-                                done = chunk.progress
-                            else:
-                                if bar.total is None:
-                                    bar.reset(total=None)
-                                bar.update(len(chunk.line))
-                        summary.fmt = chunk.fmt
-            finally:
-                self._load = None
-                if bar is not None:
-                    bar.close()
+                fmt, chunks = self._chunks(path, raw_fh, head, fmt, encoding, sheet, summary)
+                summary.fmt = fmt
+                self._import_chunks(chunks, fmt, path, head, summary, progress)
+            except FileRefused as refused:
+                self._refuse_file(summary, path.name, refused)
         summary.seconds = time.perf_counter() - t0
         return summary
+
+    def _chunks(self, path: Path, raw_fh: Any, head: bytes, fmt: str, encoding: str | None, sheet: str | None,
+                summary: Summary) -> tuple[str, Iterator[Chunk]]:
+        """The file's format and its chunks, lazily; raises FileRefused for a file that is not text."""
+        fmt = refuse_non_text(path, head, fmt)
+        if fmt == "xlsx":
+            return fmt, xlsx_chunks(path, self.chunk_size, summary.notes, summary.skipped, sheet)
+        enc = encoding or sniff_encoding(head)
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise IntakeError(f"未知编码 unknown encoding: {enc}") from None
+        if fmt == "auto":
+            fmt = detect_format(path, head.decode(enc, errors="replace"))
+        if fmt in ("csv", "jsonl"):
+            fh = io.TextIOWrapper(raw_fh, encoding=enc, errors="replace", newline="")
+            return fmt, (csv_chunks(fh, raw_fh, self.chunk_size, summary.notes, summary.skipped) if fmt == "csv"
+                         else jsonl_chunks(fh, raw_fh, self.chunk_size, summary.skipped))
+        # Undecodable bytes become U+FFFD: their records are quarantined as bad_encoding, one by one.
+        return fmt, document_chunks(raw_fh.read().decode(enc, errors="replace"), fmt, self.chunk_size)
+
+    def _import_chunks(self, chunks: Iterator[Chunk], fmt: str, path: Path, head: bytes, summary: Summary,
+                       progress: bool) -> None:
+        """Check and store every chunk in one bulk load (rolled back if the file is refused midway)."""
+        size = path.stat().st_size
+        by_bytes = fmt in ("csv", "jsonl")
+        bar = _progress_bar(size if by_bytes else None, progress, path.name)
+        done = 0
+        try:
+            with self.store.bulk_load(estimate_rows(fmt, size, head)) as load:
+                self._load = load
+                for chunk in chunks:
+                    appeals, quarantine, events = self.check(chunk)
+                    summary.rows += len(chunk.line)
+                    self._store(appeals, quarantine, path.name, summary, events)
+                    if bar is not None:
+                        bar.update(chunk.progress - done if by_bytes else len(chunk.line))
+                        done = chunk.progress
+                    summary.fmt = chunk.fmt
+        finally:
+            self._load = None
+            if bar is not None:
+                bar.close()
+
+    def _refuse_file(self, summary: Summary, file: str, refused: FileRefused) -> None:
+        """One quarantine record for the whole file (unless the same file was refused before)."""
+        summary.rows = summary.stored = summary.duplicates = summary.quarantined = 0
+        summary.by_reason.clear()
+        summary.file_reason_code, summary.file_reason = refused.code, refused.reason
+        record = file_record(refused.code, refused.reason, refused.sample)
+        record.insert(0, "file", escape(file))
+        record.insert(0, "source", escape(self.source))
+        new = self._new_quarantine(record)
+        summary.file_already_quarantined = not len(new)
+        if len(new):
+            self.store.quarantine(new.reset_index(drop=True))
 
     # -- one chunk -----------------------------------------------------------------------------------
     def _store(self, appeals: pd.DataFrame, quarantine: pd.DataFrame, file: str, summary: Summary,
@@ -223,7 +277,7 @@ class Intake:
         now = pd.Timestamp(self.now or datetime.now(TZ)).tz_convert("UTC")
         r = run_checks(Rows(chunk, source=self.source, crs=self.crs, default_channel=self.default_channel,
                             service_map=self.service_map, now=now, future_tolerance=self.future_tolerance,
-                            seen=self._seen))
+                            seen=self._seen, date_order=self.date_order))
         rec, checks = r.rec, r.checks
         good = ~checks.failed
         valid = object_frame({

@@ -33,11 +33,11 @@ _EXPECTED = (("Expecting value", "value"), ("Expecting ',' delimiter", "comma"),
              ("Invalid control character", "plain_character"))
 
 
-def _bilingual(key: str, **values: tuple[str, str] | str) -> str:
-    """A message of [intake.msg] in Chinese then English; a value given as (zh, en) is put in its language."""
+def bilingual(key: str, **values: tuple[str, str] | str) -> str:
+    """A message of config/strings in Chinese then English in brackets; a value given as (zh, en) is put
+    in its language."""
     def part(lang: str) -> str:
-        return t(f"intake.msg.{key}", lang, **{k: v if isinstance(v, str) else v[lang == "en"]
-                                               for k, v in values.items()})
+        return t(key, lang, **{k: v if isinstance(v, str) else v[lang == "en"] for k, v in values.items()})
     return f"{part('zh')}（{part('en')}）"
 
 
@@ -45,12 +45,19 @@ def _term(key: str) -> tuple[str, str]:
     return t(f"intake.json.{key}", "zh"), t(f"intake.json.{key}", "en")
 
 
-def describe_json_error(exc: json.JSONDecodeError) -> str:
-    """What a clerk reads for a line that is not JSON: what was expected where, and what was found."""
+def json_expectation(exc: json.JSONDecodeError) -> dict[str, tuple[str, str] | str]:
+    """Where json stopped (line, column), what it expected there and what it found, for a message."""
     expected = next((k for start, k in _EXPECTED if exc.msg.startswith(start)), "something")
     rest = exc.doc[exc.pos:exc.pos + 12]
-    found: tuple[str, str] | str = show(rest, 12) if rest else _term("end_of_text")
-    return _bilingual("invalid_json", column=str(exc.colno), expected=_term(expected), found=found)
+    return {"line": f"{exc.lineno:,}", "column": f"{exc.colno:,}", "expected": _term(expected),
+            "found": show(rest, 12) if rest else _term("end_of_text")}
+
+
+def describe_json_error(exc: json.JSONDecodeError) -> str:
+    """What a clerk reads for a line that is not JSON: what was expected where, and what was found."""
+    where = json_expectation(exc)
+    return bilingual("intake.msg.invalid_json", column=where["column"], expected=where["expected"],
+                     found=where["found"])
 
 
 def json_kind(obj: Any) -> tuple[str, str]:
@@ -69,7 +76,7 @@ def json_kind(obj: Any) -> tuple[str, str]:
 def _flatten(obj: Any, fmt: str) -> tuple[dict | None, str | None, str | None]:
     """One JSON value as a flat record of input fields, or (None, reason_code, detail)."""
     if not isinstance(obj, dict):
-        return None, "not_an_object", _bilingual("not_an_object", found=json_kind(obj))
+        return None, "not_an_object", bilingual("intake.msg.not_an_object", found=json_kind(obj))
     if obj.get("type") == "Feature":
         rec = dict(obj.get("properties") or {})
         if obj.get("id") is not None and not any(k.lower() in FIELD_ALIASES["external_id"] for k in rec):

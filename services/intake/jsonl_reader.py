@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,11 +14,13 @@ from services.intake.reading import (
 )
 
 
-def jsonl_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int) -> Iterator[Chunk]:
+def jsonl_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, skipped: Counter) -> Iterator[Chunk]:
+    """One record per non-blank line, in chunks; blank lines are counted in ``skipped``."""
     batch: list[tuple[int, str, Any, str | None]] = []
     for lineno, line in enumerate(fh, start=1):
         text = line.rstrip("\r\n")
         if not text.strip():
+            skipped["blank"] += 1
             continue
         try:
             batch.append((lineno, text, json.loads(text, parse_constant=keep_constant), None))

@@ -16,7 +16,7 @@ from services.i18n import t
 
 TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_CHUNK = 10_000
-FORMATS = ("csv", "jsonl", "geojson", "open311")
+FORMATS = ("csv", "jsonl", "geojson", "open311", "xlsx")
 OPEN311_DEFAULT_CHANNEL = "hotline"
 
 # Canonical field -> accepted column names (matched after trimming and lower-casing), first wins.
