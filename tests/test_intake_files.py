@@ -145,3 +145,45 @@ def test_blank_and_delimiter_only_lines_are_counted(store, tmp_path):  # noqa: F
     jl.write_text('\n{"external_id": "J1", "service_type": "legal", "channel": "hotline", "lon": 113.93, '
                   '"lat": 22.77}\n\n', encoding="utf-8")
     assert dict(run(store, jl).skipped) == {"blank": 2}
+
+
+def _qr_rows(layers, to_system, n: int = 30) -> str:
+    """QR-scan rows that name their building, at the building's position written in another system."""
+    from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
+
+    b = layers["building"].iloc[::97].head(n)
+    lon, lat = b.geometry.x.to_numpy(), b.geometry.y.to_numpy()
+    if to_system == "gcj02":
+        lon, lat = wgs84_to_gcj02(lon, lat)
+    elif to_system == "bd09":
+        lon, lat = wgs84_to_bd09(lon, lat)
+    lines = ["external_id,service_type,channel,lon,lat,building_code,reported_at"]
+    lines += [f"Q{i},dispute,qr_scan,{x:.6f},{y:.6f},{code},2025-06-01 10:00"
+              for i, (x, y, code) in enumerate(zip(lon, lat, b["code"], strict=True))]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("system,metres", [("gcj02", (300, 1000)), ("bd09", (800, 2000))])
+def test_a_file_in_another_system_is_refused_as_a_whole(store, layers, tmp_path, system, metres):  # noqa: F811
+    path = tmp_path / "qr.csv"
+    path.write_text(_qr_rows(layers, system), encoding="utf-8")
+    s = run(store, path)
+    assert s.file_reason_code == "wrong_crs", s.text()
+    assert f"--crs {system}" in s.file_reason and store.query_appeals().empty
+    miss = float(s.file_reason.split("中位")[1].split("米")[0].replace(",", ""))
+    assert metres[0] < miss < metres[1]
+    right = Intake(store, source="test", now=NOW, crs=system).import_file(path)
+    assert right.stored == 30 and right.file_reason_code is None
+
+
+def test_a_file_in_its_declared_system_is_imported(store, layers, tmp_path):  # noqa: F811
+    path = tmp_path / "qr.csv"
+    path.write_text(_qr_rows(layers, "wgs84"), encoding="utf-8")
+    assert run(store, path).stored == 30
+
+
+def test_too_few_rows_naming_a_building_decide_nothing(store, layers, tmp_path):  # noqa: F811
+    path = tmp_path / "qr.csv"
+    path.write_text(_qr_rows(layers, "gcj02", n=4), encoding="utf-8")
+    s = run(store, path)
+    assert s.file_reason_code is None and s.stored + s.quarantined == 4

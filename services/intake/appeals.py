@@ -25,12 +25,12 @@ ASSIGN_LAYERS = ("district", "subdistrict", "community", "grid", "subgrid", "hap
 _INDEX_CACHE: dict[str, PolygonIndex] = {}
 
 
-def district_layers() -> dict[str, Any]:
-    """The boundary layers appeals are assigned to (district first), from data.sample."""
+def district_layers(kinds: tuple[str, ...] = ASSIGN_LAYERS) -> dict[str, Any]:
+    """The boundary layers appeals are assigned to (district first), or the given kinds, from data.sample."""
     from data.sample import load_layers
 
     layers = load_layers()
-    return {k: layers[k] for k in ASSIGN_LAYERS if k in layers}
+    return {k: layers[k] for k in kinds if k in layers}
 
 
 def assign(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:

@@ -22,10 +22,12 @@ from services.intake.appeals import (
     assign,
     build_appeals,
     description_with_address,
+    district_layers,
     imported_state,
     object_frame,
 )
 from services.intake.checks import Rows, run_checks
+from services.intake.crs_check import check_file_system
 from services.intake.csv_reader import csv_chunks
 from services.intake.document_reader import document_chunks
 from services.intake.jsonl_reader import jsonl_chunks
@@ -149,6 +151,7 @@ class Intake:
         self._seen: dict[str, int] = {}
         self._quarantined: set[tuple[str, int, str]] | None = None
         self._load: BulkLoad | None = None  # the store's bulk load of the file being imported
+        self._building_points: pd.DataFrame | None = None
 
     # -- files -------------------------------------------------------------------------------------
     def import_file(self, path: str | os.PathLike[str], fmt: str = "auto", encoding: str | None = None,
@@ -172,6 +175,7 @@ class Intake:
             raw_fh.seek(0)
             summary = Summary(str(path), self.source, fmt)
             try:
+                self._check_system(path, head, fmt, encoding, sheet)
                 fmt, chunks = self._chunks(path, raw_fh, head, fmt, encoding, sheet, summary)
                 summary.fmt = fmt
                 self._import_chunks(chunks, fmt, path, head, summary, progress)
@@ -199,6 +203,29 @@ class Intake:
                          else jsonl_chunks(fh, raw_fh, self.chunk_size, summary.skipped))
         # Undecodable bytes become U+FFFD: their records are quarantined as bad_encoding, one by one.
         return fmt, document_chunks(raw_fh.read().decode(enc, errors="replace"), fmt, self.chunk_size)
+
+    def _check_system(self, path: Path, head: bytes, fmt: str, encoding: str | None, sheet: str | None) -> None:
+        """Refuse the file (FileRefused ``wrong_crs``) when its rows that name a building sit where that
+        building would be in another coordinate system (services/intake/crs_check.py). A first reading
+        of the file, on its own handle, before anything is stored."""
+        buildings = self._buildings()
+        if buildings.empty:
+            return
+        with open(path, "rb") as fh:
+            _, chunks = self._chunks(path, fh, head, fmt, encoding, sheet, Summary(str(path), self.source))
+            check_file_system(chunks, buildings, self.crs)
+
+    def _buildings(self) -> pd.DataFrame:
+        """The district's buildings (code, lon, lat): the store's, else the layer files' (a store that
+        was never seeded)."""
+        if self._building_points is None:
+            points = self.store.points("building")
+            if points.empty:
+                layer = district_layers(("building",)).get("building")
+                points = pd.DataFrame() if layer is None else pd.DataFrame(
+                    {"code": layer["code"].astype(str), "lon": layer.geometry.x, "lat": layer.geometry.y})
+            self._building_points = points
+        return self._building_points
 
     def _import_chunks(self, chunks: Iterator[Chunk], fmt: str, path: Path, head: bytes, summary: Summary,
                        progress: bool) -> None:
