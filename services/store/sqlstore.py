@@ -1,0 +1,97 @@
+"""``SQLStore``: the contract written once over the dialect each store supplies
+(services/store/dialect.py), so the two stores differ only in SQL, never in a rule: the rules come from
+services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders and
+scenarios are parts of their own (queries.py, orders.py, scenarios.py); here are the appeal actions and
+the bulk load's frame."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from services.clocks import as_local
+from services.errors import Label, Labels, NotFound, ValidationError
+from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, transition
+from services.store.base import PERSONAL_COLUMNS, BulkLoad, Store
+from services.store.bulk import SQLBulkLoad
+from services.store.common import now
+from services.store.orders import SQLOrders
+from services.store.queries import SQLQueries
+from services.store.scenarios import SQLScenarios
+
+
+class SQLStore(SQLQueries, SQLOrders, SQLScenarios, Store):
+    """The contract's actions written once over per-store SQL primitives."""
+
+    @abc.abstractmethod
+    def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
+        """Begin a bulk load: its transaction, the rebuild plan, and (when rebuilding) the stored keys."""
+
+
+    @contextmanager
+    def bulk_load(self, expected_rows: int | None = None) -> Iterator[BulkLoad]:
+        load = self._open_bulk_load(expected_rows)
+        try:
+            yield load
+        except BaseException:
+            load._abort()
+            raise
+        load._finish()
+
+    def get_appeal(self, appeal_id: int, *, include_personal: bool = True) -> dict[str, Any]:
+        with self._read() as cx:
+            row = self._select_appeal(cx, int(appeal_id))
+        if row is None:
+            raise NotFound("error.no_appeal", id=appeal_id)
+        if not include_personal:
+            for c in PERSONAL_COLUMNS:
+                row.pop(c, None)
+        return row
+
+    def act(self, appeal_id: int, action: str, actor: str, at: datetime | None = None, note: str = "",
+            **params: Any) -> dict[str, Any]:
+        if action == "order":
+            raise ValidationError("error.order_via_issue_order")
+        if action in SYSTEM_ACTIONS:
+            raise ValidationError("error.system_action", action=Label("action", action))
+        if action not in ACTIONS:
+            raise ValidationError("error.unknown_action", action=Label("action", action),
+                                  actions=Labels("action", [a for a in ACTIONS if a not in SYSTEM_ACTIONS]))
+        at = as_local(at) if at is not None else now()
+        with self._tx() as cx:
+            appeal = self._select_appeal(cx, int(appeal_id), lock=True)
+            if appeal is None:
+                raise NotFound("error.no_appeal", id=appeal_id)
+            changes, events = transition(appeal, action, at, actor=actor, note=note, **params)
+            self._update_appeal(cx, int(appeal_id), changes)
+            self._insert_events(cx, events)
+            appeal.update(changes)
+        return self.get_appeal(int(appeal_id))
+
+    def mark_gathering(self, assignments: pd.DataFrame, actor: str = "system",
+                       at: datetime | None = None) -> int:
+        at = as_local(at) if at is not None else now()
+        changed = 0
+        with self._tx() as cx:
+            for row in assignments.itertuples(index=False):
+                appeal = self._select_appeal(cx, int(row.appeal_id), lock=True)
+                if appeal is None:
+                    raise NotFound("error.no_appeal", id=row.appeal_id)
+                if appeal["status"] == "closed":
+                    continue
+                if appeal.get("gathering_id") == int(row.gathering_id) and \
+                        appeal.get("gathering_tier") == row.gathering_tier:
+                    continue
+                event_at = max(at, appeal["reported_at"])
+                changes, events = transition(appeal, "gathering", event_at, actor=actor,
+                                             gathering_id=int(row.gathering_id),
+                                             gathering_tier=str(row.gathering_tier))
+                self._update_appeal(cx, int(row.appeal_id), changes)
+                self._insert_events(cx, events)
+                changed += 1
+        return changed
