@@ -83,21 +83,13 @@ class SQLDialect(abc.ABC):
             params.append(self._param_ts(until))
         return where, params
 
-    def _named(self, name: str) -> str:
-        """The placeholder of the named parameter ``name``."""
-        return f":{name}"
-
-    def _count_if(self, condition: str) -> str:
-        """An aggregate counting the rows where ``condition`` holds (NULL when none is known, as SUM)."""
-        return f"SUM({condition})"
-
-    def _as_float(self, expr: str) -> str:
-        """``expr`` cast to a floating-point number."""
-        return f"CAST({expr} AS REAL)"
-
-    def _minutes(self, later: str, earlier: str) -> str:
-        """The minutes from timestamp ``earlier`` to ``later``, as a float."""
-        return f"({later} - {earlier}) / 60000000.0"
+    # Templates (str.format) of the SQL the shared aggregates need: a named parameter, a count of the
+    # rows where a condition holds (NULL when none is known, as SUM), a cast to float, and the minutes
+    # from timestamp {1} to {0}.
+    NAMED = ":{}"
+    COUNT_IF = "SUM({})"
+    AS_FLOAT = "CAST({} AS REAL)"
+    MINUTES = "({0} - {1}) / 60000000.0"
 
     # -- primitives written once in the dialect ---------------------------------------------------------
     def _update_appeal(self, cx: Any, appeal_id: int, changes: dict[str, Any]) -> None:

@@ -37,7 +37,7 @@ from psycopg_pool import ConnectionPool
 
 from services.clocks import as_local, clock_rules
 from services.errors import ValidationError
-from services.store.base import APPEAL_COLUMNS, TIMESTAMP_COLUMNS, InsertResult
+from services.store.base import APPEAL_COLUMNS, TIMESTAMP_COLUMNS
 from services.store.bulk import SQLBulkLoad
 from services.store.common import (
     QUARANTINE_COLUMNS,
@@ -49,7 +49,6 @@ from services.store.common import (
     now,
     point_columns,
     py,
-    shape_appeals,
 )
 from services.store.pgbinary import column
 from services.store.postgis_bulk import (
@@ -63,7 +62,7 @@ from services.store.postgis_bulk import (
     stored_keys,
 )
 from services.store.postgis_schema import MIGRATIONS, SCHEMA_VERSION, TABLES, create_missing_indexes
-from services.store.rows import prepare_appeals, rekey, report_event_rows
+from services.store.rows import Rows
 from services.store.sqlstore import SQLStore
 
 __all__ = ["SCHEMA_VERSION", "PostGISStore", "split_schema"]
@@ -237,17 +236,10 @@ class PostGISStore(SQLStore):
     def _lock_clause(self, tables: str) -> str:
         return f" FOR UPDATE OF {tables}"
 
-    def _named(self, name: str) -> str:
-        return f"%({name})s"
-
-    def _count_if(self, condition: str) -> str:
-        return f"COUNT(*) FILTER (WHERE {condition})"
-
-    def _as_float(self, expr: str) -> str:
-        return f"{expr}::double precision"
-
-    def _minutes(self, later: str, earlier: str) -> str:
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))::double precision / 60"
+    NAMED = "%({})s"
+    COUNT_IF = "COUNT(*) FILTER (WHERE {})"
+    AS_FLOAT = "{}::double precision"
+    MINUTES = "EXTRACT(EPOCH FROM ({0} - {1}))::double precision / 60"
 
     def _fetch(self, cx: psycopg.Connection, sql: str, params: Sequence[Any] | dict[str, Any],
                binary: bool = False) -> list[Any]:
@@ -263,38 +255,38 @@ class PostGISStore(SQLStore):
     def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
         return PostGISBulkLoad(self, expected_rows)
 
-    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
-                       actor: str = "intake") -> InsertResult:
-        rows, ev, repeats = prepare_appeals(appeals, events)
-        if not len(rows):
-            return InsertResult(0, repeats, [])
-        source, external_id = rows.values["source"], rows.values["external_id"]
+    @contextmanager
+    def _insert_tx(self) -> Iterator[psycopg.Cursor]:
         with self._tx() as conn, conn.cursor() as cur:
             cur.execute(INSERT_LOCK)
             # A bulk load need not wait for the WAL flush: set for this transaction only. A crash within
             # the next few hundred milliseconds may lose the newest batches whole (never part of one, nor
             # an appeal without its events); intake re-run with the same file stores exactly those again.
             cur.execute("SET LOCAL synchronous_commit = off")
-            exists = stored_keys(cur, source, external_id)
-            if exists.any():
-                rows = rows.take(~exists)
-            if not len(rows):
-                return InsertResult(0, repeats + int(exists.sum()), [])
-            # Ids: one run drawn from the identity sequence in one call. Only insert_appeals draws appeal
-            # ids, under the lock above; were anything else to draw one meanwhile, the primary key would
-            # refuse the copy and the whole insert would roll back.
-            last = cur.execute("SELECT setval(s, nextval(s) + %s - 1) FROM pg_get_serial_sequence('appeal', 'id') s",
-                               (len(rows),)).fetchone()[0]
-            ids = np.arange(last - len(rows) + 1, last + 1, dtype=np.int64)
-            evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
-            for table, cols, data in appeal_copies(rows, ids, evs, appeal_ids):
-                copy_columns(cur, table, cols, data)
-        if len(rows) >= ANALYZE_AFTER_ROWS:
+            yield cur
+
+    def _stored_keys(self, cx: psycopg.Cursor, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+        return stored_keys(cx, source, external_id)
+
+    def _new_appeal_ids(self, cx: psycopg.Cursor, n: int) -> np.ndarray:
+        # Ids: one run drawn from the identity sequence in one call. Only insert_appeals draws appeal
+        # ids, under the lock of _insert_tx; were anything else to draw one meanwhile, the primary key
+        # would refuse the copy and the whole insert would roll back.
+        last = cx.execute("SELECT setval(s, nextval(s) + %s - 1) FROM pg_get_serial_sequence('appeal', 'id') s",
+                          (n,)).fetchone()[0]
+        return np.arange(last - n + 1, last + 1, dtype=np.int64)
+
+    def _write_appeals(self, cx: psycopg.Cursor, rows: Rows, ids: np.ndarray, events: Rows,
+                       event_appeal_ids: np.ndarray) -> None:
+        for table, cols, data in appeal_copies(rows, ids, events, event_appeal_ids):
+            copy_columns(cx, table, cols, data)
+
+    def _inserted(self, n: int) -> None:
+        if n >= ANALYZE_AFTER_ROWS:
             # A large load changes the table's statistics more than autovacuum notices soon enough: without
             # them the planner ignores the partial open-appeal index the wall's queries rely on.
             with self._pool.connection() as conn:
                 conn.execute("ANALYZE appeal")
-        return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
 
     def _select_appeal(self, cx: psycopg.Connection, appeal_id: int, lock: bool = False) -> dict[str, Any] | None:
         row = cx.execute(f"SELECT {', '.join(APPEAL_COLUMNS)} FROM appeal WHERE id = %s"
@@ -308,29 +300,6 @@ class PostGISStore(SQLStore):
         return out
 
     # -- aggregates ----------------------------------------------------------------------------------
-    def overdue(self, now: datetime, *, limit: int | None = None,
-                area: tuple[str, str] | None = None) -> pd.DataFrame:
-        params: dict[str, Any] = {"now": as_local(now)}
-        in_area = ""
-        if area is not None:
-            in_area = f" AND {level_column(area[0])} = %(area)s"
-            params["area"] = area[1]
-        text = ("SELECT id, tier, appeal_class, status, category, subdistrict_code, community_code, grid_code, "
-                "next_deadline_kind, next_deadline_at, "
-                "EXTRACT(EPOCH FROM (%(now)s - next_deadline_at))::double precision / 60 AS minutes_overdue "
-                f"FROM appeal WHERE status <> 'closed' AND next_deadline_at < %(now)s{in_area} "
-                "ORDER BY next_deadline_at, id")
-        if limit is not None:
-            text += " LIMIT %(limit)s"
-            params["limit"] = int(limit)
-        with self._read() as conn:
-            rows = conn.execute(text, params).fetchall()
-        df = pd.DataFrame(rows, columns=["id", "tier", "appeal_class", "status", "category", "subdistrict_code",
-                                         "community_code", "grid_code", "next_deadline_kind", "next_deadline_at",
-                                         "minutes_overdue"])
-        df["minutes_overdue"] = df["minutes_overdue"].astype(float)
-        return shape_appeals(df)
-
     def kpis(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None) -> dict[str, Any]:
         c = clock_rules()
         in_area = "" if area is None else f" AND {level_column(area[0])} = %(area)s"

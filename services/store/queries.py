@@ -123,10 +123,10 @@ class SQLQueries(SQLDialect):
         params: dict[str, Any] = {"since": self._param_ts(since), "until": self._param_ts(until)}
         in_area = ""
         if area is not None:
-            in_area = f"JOIN appeal a ON a.id = o.appeal_id AND a.{level_column(area[0])} = {self._named('area')}\n"
+            in_area = f"JOIN appeal a ON a.id = o.appeal_id AND a.{level_column(area[0])} = {self.NAMED.format('area')}\n"
             params["area"] = area[1]
-        until_ = self._named("until")
-        count, real = self._count_if, self._as_float
+        until_ = self.NAMED.format("until")
+        count, real = self.COUNT_IF.format, self.AS_FLOAT.format
         timely = count("d.checked_in_at IS NOT NULL AND d.checked_in_at <= o.arrive_by")
         due_check_ins = count(f"d.checked_in_at IS NOT NULL OR o.arrive_by < {until_}")
         within = count("d.outcome = 'resolved' AND d.outcome_at <= o.resolve_by")
@@ -137,16 +137,39 @@ SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
        {timely} AS timely_check_ins,
        {due_check_ins} AS due_check_ins,
        {real(timely)} / NULLIF({due_check_ins}, 0) AS timely_check_in_rate,
-       AVG({self._minutes("d.checked_in_at", "o.issued_at")}) AS avg_arrival_minutes,
+       AVG({self.MINUTES.format("d.checked_in_at", "o.issued_at")}) AS avg_arrival_minutes,
        {within} AS resolved_within_limit,
        {due_outcomes} AS due_outcomes,
        {real(within)} / NULLIF({due_outcomes}, 0) AS resolved_within_limit_rate
 FROM order_department d
 JOIN appeal_order o ON o.id = d.order_id
 {in_area}LEFT JOIN department dep ON dep.code = d.department_code
-WHERE o.issued_at >= {self._named("since")} AND o.issued_at < {until_}
+WHERE o.issued_at >= {self.NAMED.format("since")} AND o.issued_at < {until_}
 GROUP BY d.department_code, dep.name
 ORDER BY {self._bytewise("d.department_code")}"""
         with self._read() as cx:
             rows = self._fetch(cx, sql, params)
         return stats_frame(rows)
+
+    def overdue(self, now: datetime, *, limit: int | None = None,
+                area: tuple[str, str] | None = None) -> pd.DataFrame:
+        at = self.NAMED.format("now")
+        params: dict[str, Any] = {"now": self._param_ts(now)}
+        in_area = ""
+        if area is not None:
+            in_area = f" AND {level_column(area[0])} = {self.NAMED.format('area')}"
+            params["area"] = area[1]
+        sql = ("SELECT id, tier, appeal_class, status, category, subdistrict_code, community_code, grid_code, "
+               f"next_deadline_kind, next_deadline_at, {self.MINUTES.format(at, 'next_deadline_at')} AS minutes_overdue "
+               f"FROM appeal WHERE status <> 'closed' AND next_deadline_at < {at}{in_area} "
+               "ORDER BY next_deadline_at, id")
+        if limit is not None:
+            sql += f" LIMIT {self.NAMED.format('limit')}"
+            params["limit"] = int(limit)
+        with self._read() as cx:
+            rows = self._fetch(cx, sql, params)
+        df = pd.DataFrame(rows, columns=["id", "tier", "appeal_class", "status", "category", "subdistrict_code",
+                                         "community_code", "grid_code", "next_deadline_kind", "next_deadline_at",
+                                         "minutes_overdue"])
+        df["minutes_overdue"] = df["minutes_overdue"].astype(float)
+        return shape_appeals(self._local_times(df, ["next_deadline_at"]))

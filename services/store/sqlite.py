@@ -23,11 +23,7 @@ import numpy as np
 import pandas as pd
 
 from services.clocks import clock_rules
-from services.store.base import (
-    APPEAL_COLUMNS,
-    TIMESTAMP_COLUMNS,
-    InsertResult,
-)
+from services.store.base import APPEAL_COLUMNS, TIMESTAMP_COLUMNS
 from services.store.bulk import SQLBulkLoad
 from services.store.common import (
     ORDER_TS,
@@ -38,9 +34,8 @@ from services.store.common import (
     now,
     point_columns,
     py,
-    shape_appeals,
 )
-from services.store.rows import prepare_appeals, rekey, report_event_rows
+from services.store.rows import Rows
 from services.store.sqlite_bulk import SQLiteBulkLoad, insert_appeal_rows, insert_quarantine, stored_keys
 from services.store.sqlite_schema import (
     MIGRATIONS,
@@ -202,22 +197,21 @@ class SQLiteStore(SQLStore):
     def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
         return SQLiteBulkLoad(self, expected_rows)
 
-    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
-                       actor: str = "intake") -> InsertResult:
-        rows, ev, repeats = prepare_appeals(appeals, events)
-        if not len(rows):
-            return InsertResult(0, repeats, [])
+    @contextmanager
+    def _insert_tx(self) -> Iterator[sqlite3.Connection]:
         with self._tx() as cx:
-            exists = stored_keys(cx, rows.values["source"], rows.values["external_id"])
-            if exists.any():
-                rows = rows.take(~exists)
-            if not len(rows):
-                return InsertResult(0, repeats + int(exists.sum()), [])
-            start = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal").fetchone()[0])
-            ids = np.arange(start + 1, start + 1 + len(rows), dtype=np.int64)
-            evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
-            insert_appeal_rows(cx, rows, ids, evs, appeal_ids)
-        return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
+            yield cx
+
+    def _stored_keys(self, cx: sqlite3.Connection, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+        return stored_keys(cx, source, external_id)
+
+    def _new_appeal_ids(self, cx: sqlite3.Connection, n: int) -> np.ndarray:
+        start = int(cx.execute("SELECT COALESCE(MAX(id), 0) FROM appeal").fetchone()[0])
+        return np.arange(start + 1, start + 1 + n, dtype=np.int64)
+
+    def _write_appeals(self, cx: sqlite3.Connection, rows: Rows, ids: np.ndarray, events: Rows,
+                       event_appeal_ids: np.ndarray) -> None:
+        insert_appeal_rows(cx, rows, ids, events, event_appeal_ids)
 
     def _select_appeal(self, cx: sqlite3.Connection, appeal_id: int, lock: bool = False) -> dict[str, Any] | None:
         row = cx.execute(f"SELECT {', '.join(APPEAL_COLUMNS)} FROM appeal WHERE id = ?", (appeal_id,)).fetchone()
@@ -229,29 +223,6 @@ class SQLiteStore(SQLStore):
         return out
 
     # -- aggregates ----------------------------------------------------------------------------------
-    def overdue(self, now: datetime, *, limit: int | None = None,
-                area: tuple[str, str] | None = None) -> pd.DataFrame:
-        t = to_us(now)
-        params: list[Any] = [t, t]
-        in_area = ""
-        if area is not None:
-            in_area = f" AND {level_column(area[0])} = ?"
-            params.append(area[1])
-        sql = ("SELECT id, tier, appeal_class, status, category, subdistrict_code, community_code, grid_code, "
-               "next_deadline_kind, next_deadline_at, (? - next_deadline_at) / 60000000.0 AS minutes_overdue "
-               f"FROM appeal WHERE status <> 'closed' AND next_deadline_at < ?{in_area} "
-               "ORDER BY next_deadline_at, id")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._read() as cx:
-            rows = cx.execute(sql, params).fetchall()
-        df = pd.DataFrame(rows, columns=["id", "tier", "appeal_class", "status", "category", "subdistrict_code",
-                                         "community_code", "grid_code", "next_deadline_kind", "next_deadline_at",
-                                         "minutes_overdue"])
-        df["minutes_overdue"] = df["minutes_overdue"].astype(float)
-        return shape_appeals(ts_frame(df, ["next_deadline_at"]))
-
     def kpis(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None) -> dict[str, Any]:
         c = clock_rules()
         in_area, area_params = ("", ()) if area is None else (f" AND {level_column(area[0])} = ?", (area[1],))

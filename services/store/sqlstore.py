@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from services.clocks import as_local
 from services.errors import Label, Labels, NotFound, ValidationError
 from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, transition
-from services.store.base import PERSONAL_COLUMNS, BulkLoad, Store
+from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
 from services.store.bulk import SQLBulkLoad
 from services.store.common import now
 from services.store.orders import SQLOrders
 from services.store.queries import SQLQueries
+from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
@@ -32,6 +34,43 @@ class SQLStore(SQLQueries, SQLOrders, SQLScenarios, Store):
     def _open_bulk_load(self, expected_rows: int | None) -> SQLBulkLoad:
         """Begin a bulk load: its transaction, the rebuild plan, and (when rebuilding) the stored keys."""
 
+    # -- what insert_appeals needs of a store --------------------------------------------------------
+    @abc.abstractmethod
+    def _insert_tx(self) -> AbstractContextManager[Any]:
+        """The transaction of one insert_appeals (yields what the three below take)."""
+
+    @abc.abstractmethod
+    def _stored_keys(self, cx: Any, source: np.ndarray, external_id: np.ndarray) -> np.ndarray:
+        """True where (source, external_id) is already stored."""
+
+    @abc.abstractmethod
+    def _new_appeal_ids(self, cx: Any, n: int) -> np.ndarray:
+        """``n`` new appeal ids, ascending."""
+
+    @abc.abstractmethod
+    def _write_appeals(self, cx: Any, rows: Rows, ids: np.ndarray, events: Rows, event_appeal_ids: np.ndarray
+                       ) -> None:
+        """Write new appeals with their ids and their events."""
+
+    def _inserted(self, n: int) -> None:
+        """After an insert_appeals of ``n`` new appeals has committed."""
+
+    def insert_appeals(self, appeals: pd.DataFrame, events: pd.DataFrame | None = None, *,
+                       actor: str = "intake") -> InsertResult:
+        rows, ev, repeats = prepare_appeals(appeals, events)
+        if not len(rows):
+            return InsertResult(0, repeats, [])
+        with self._insert_tx() as cx:
+            exists = self._stored_keys(cx, rows.values["source"], rows.values["external_id"])
+            if exists.any():
+                rows = rows.take(~exists)
+            if not len(rows):
+                return InsertResult(0, repeats + int(exists.sum()), [])
+            ids = self._new_appeal_ids(cx, len(rows))
+            evs, appeal_ids = rekey(rows.values["src_id"], ids, report_event_rows(rows, actor) if ev is None else ev)
+            self._write_appeals(cx, rows, ids, evs, appeal_ids)
+        self._inserted(len(rows))
+        return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
 
     @contextmanager
     def bulk_load(self, expected_rows: int | None = None) -> Iterator[BulkLoad]:
