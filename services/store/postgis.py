@@ -61,7 +61,13 @@ from services.store.postgis_bulk import (
     copy_columns,
     stored_keys,
 )
-from services.store.postgis_schema import MIGRATIONS, SCHEMA_VERSION, TABLES, create_missing_indexes
+from services.store.postgis_schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    VERSION_TABLE,
+    create_missing_indexes,
+)
 from services.store.rows import Rows
 from services.store.sqlstore import SQLStore
 
@@ -170,11 +176,7 @@ class PostGISStore(SQLStore):
         self.close()
 
     # -- schema --------------------------------------------------------------------------------------
-    def schema_version(self) -> int:
-        with self._read() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
-                         "applied_at timestamptz NOT NULL DEFAULT now())")
-            return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+    VERSION_TABLE = VERSION_TABLE
 
     def migrate(self) -> None:
         with self._read() as conn:

@@ -18,6 +18,10 @@ TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "departm
 _GEOM = ("geom geometry(Point, 4326) GENERATED ALWAYS AS "
          "(ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED")
 
+# The table of applied migrations (made before the first one runs).
+VERSION_TABLE = ("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+                 "applied_at timestamptz NOT NULL DEFAULT now())")
+
 MIGRATIONS: dict[int, list[str]] = {
     1: [
         f"""CREATE TABLE appeal (

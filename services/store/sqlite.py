@@ -41,6 +41,7 @@ from services.store.sqlite_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
+    VERSION_TABLE,
     from_us,
     statements,
     to_us,
@@ -130,11 +131,7 @@ class SQLiteStore(SQLStore):
             self._idle.clear()
 
     # -- schema --------------------------------------------------------------------------------------
-    def schema_version(self) -> int:
-        with self._read() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-                         "applied_at INTEGER NOT NULL)")
-            return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+    VERSION_TABLE = VERSION_TABLE
 
     def migrate(self) -> None:
         self.schema_version()  # creates the version table

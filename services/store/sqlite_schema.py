@@ -21,6 +21,10 @@ TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "departm
           "quarantine", "planning_scenario", "schema_version")
 _TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
 
+# The table of applied migrations (made before the first one runs).
+VERSION_TABLE = ("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                 "applied_at INTEGER NOT NULL)")
+
 MIGRATIONS: dict[int, str] = {
     1: f"""
 CREATE TABLE appeal (

@@ -72,6 +72,14 @@ class SQLStore(SQLQueries, SQLOrders, SQLScenarios, Store):
         self._inserted(len(rows))
         return InsertResult(len(rows), repeats + int(exists.sum()), ids.tolist())
 
+    # -- schema --------------------------------------------------------------------------------------
+    VERSION_TABLE: str  # CREATE TABLE IF NOT EXISTS schema_version …, from the store's schema module
+
+    def schema_version(self) -> int:
+        with self._read() as cx:
+            cx.execute(self.VERSION_TABLE)
+            return int(cx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
     @contextmanager
     def bulk_load(self, expected_rows: int | None = None) -> Iterator[BulkLoad]:
         load = self._open_bulk_load(expected_rows)
