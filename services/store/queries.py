@@ -3,13 +3,12 @@ reference layers and quarantine."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from services.store.base import EVENT_COLUMNS, TIMESTAMP_COLUMNS
+from services.store.base import EVENT_COLUMNS, TIMESTAMP_COLUMNS, AppealQuery
 from services.store.common import (
     OPEN_SQL,
     OPEN_WINDOW_SQL,
@@ -38,39 +37,34 @@ class SQLQueries(SQLDialect):
         with self._read() as cx:
             return int(self._fetch(cx, "SELECT COUNT(*) FROM appeal_event", ())[0][0])
 
-    def query_appeals(self, *, statuses: Sequence[str] | None = None, tiers: Sequence[str] | None = None,
-                      categories: Sequence[str] | None = None,
-                      since: datetime | None = None, until: datetime | None = None,
-                      area: tuple[str, str] | None = None, limit: int | None = None,
-                      order: str = "newest", include_personal: bool = False,
-                      columns: Sequence[str] | None = None) -> pd.DataFrame:
-        where, params = self._window(since, until)
-        if statuses is not None:
-            fixed, values = status_filter(statuses)
+    def _query_appeals(self, q: AppealQuery) -> pd.DataFrame:
+        where, params = self._window(q.since, q.until)
+        if q.statuses is not None:
+            fixed, values = status_filter(q.statuses)
             if fixed:
                 where.append(fixed)
-                if since is not None or until is not None:
+                if q.since is not None or q.until is not None:
                     where.append(OPEN_WINDOW_SQL)
             elif values is not None:
                 cond, param = self._any_of("status", values)
                 where.append(cond)
                 params.append(param)
-        for col, values in (("tier", tiers), ("category", categories)):
+        for col, values in (("tier", q.tiers), ("category", q.categories)):
             if values is not None:
                 cond, param = self._any_of(col, list(values))
                 where.append(cond)
                 params.append(param)
-        if area is not None:
-            where.append(f"{level_column(area[0])} = {self.P}")
-            params.append(area[1])
-        cols = columns_for(include_personal, columns)
+        if q.area is not None:
+            where.append(f"{level_column(q.area[0])} = {self.P}")
+            params.append(q.area[1])
+        cols = columns_for(q.include_personal, q.columns)
         sql = f"SELECT {', '.join(cols)} FROM appeal"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {order_sql(order)}"
-        if limit is not None:
+        sql += f" ORDER BY {order_sql(q.order)}"
+        if q.limit is not None:
             sql += f" LIMIT {self.P}"
-            params.append(int(limit))
+            params.append(int(q.limit))
         with self._read() as cx:
             rows = self._fetch(cx, sql, params, binary=True)
         return shape_appeals(self._local_times(pd.DataFrame(rows, columns=list(cols)), TIMESTAMP_COLUMNS))
