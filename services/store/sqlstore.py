@@ -1,8 +1,8 @@
 """``SQLStore``: the contract written once over the dialect each store supplies
 (services/store/dialect.py), so the two stores differ only in SQL, never in a rule: the rules come from
 services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders and
-scenarios are parts of their own (queries.py, orders.py, scenarios.py); here are the appeal actions and
-the bulk load's frame."""
+scenarios are parts of their own (queries.py, orders.py, scenarios.py); here are the appeal actions,
+insert_appeals over a few per-store steps, the bulk load's frame and the schema version."""
 
 from __future__ import annotations
 
