@@ -1,4 +1,4 @@
-"""The contract's reads written once in the dialect: appeals, events, counts, department statistics,
+"""The contract's reads written once in the dialect: appeals, events, counts, overdue appeals, department statistics,
 reference layers and quarantine."""
 
 from __future__ import annotations
