@@ -682,7 +682,7 @@ def test_reference_data_and_quarantine(store):
 
 # ------------------------------------------------------------------------------------------- bulk loads
 def test_plan_rebuild():
-    from services.store.common import REBUILD_MIN_ROWS, plan_rebuild
+    from services.store.bulk import REBUILD_MIN_ROWS, plan_rebuild
 
     assert not plan_rebuild(None, 0)                                   # no estimate: keep every index
     assert not plan_rebuild(REBUILD_MIN_ROWS - 1, 0)                   # too small to be worth it
@@ -698,9 +698,9 @@ def _all_indexes(store) -> dict[str, set[str]]:
 def rebuild(request, monkeypatch):
     """Both ways a bulk load runs: every index kept, or secondary indexes dropped and built again (forced
     on these few rows by lowering the threshold)."""
-    from services.store import common
+    from services.store import bulk
 
-    monkeypatch.setattr(common, "REBUILD_MIN_ROWS", 1 if request.param else 10**9)
+    monkeypatch.setattr(bulk, "REBUILD_MIN_ROWS", 1 if request.param else 10**9)
     return request.param
 
 

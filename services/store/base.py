@@ -65,6 +65,22 @@ class InsertResult:
     ids: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class AppealQuery:
+    """The arguments of ``Store.query_appeals``, as its implementations take them."""
+
+    statuses: Sequence[str] | None = None
+    tiers: Sequence[str] | None = None
+    categories: Sequence[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    area: tuple[str, str] | None = None
+    limit: int | None = None
+    order: str = "newest"
+    include_personal: bool = False
+    columns: Sequence[str] | None = None
+
+
 class BulkLoad(abc.ABC):
     """An open bulk load (``Store.bulk_load``): appeals added batch by batch, stored together in one
     transaction when the load ends without error, or not at all. ``stored``/``duplicates`` count every
@@ -199,7 +215,6 @@ class Store(abc.ABC):
         ``gathering`` action (tier raised, class recomputed, an event). Closed appeals are skipped. One
         transaction; returns the number of appeals changed."""
 
-    @abc.abstractmethod
     def query_appeals(self, *, statuses: Sequence[str] | None = None, tiers: Sequence[str] | None = None,
                       categories: Sequence[str] | None = None,
                       since: datetime | None = None, until: datetime | None = None,
@@ -210,6 +225,13 @@ class Store(abc.ABC):
         (level, code) with level subdistrict|community|grid. ``order``: newest | oldest | tier (red
         first, then newest). Personal columns are omitted unless asked. ``columns`` names a subset of
         APPEAL_COLUMNS to return (less to read and convert when a caller needs a few)."""
+        return self._query_appeals(AppealQuery(statuses, tiers, categories, since, until, area, limit, order,
+                                               include_personal, columns))
+
+    @abc.abstractmethod
+    def _query_appeals(self, q: AppealQuery) -> pd.DataFrame:
+        """``query_appeals`` as the store runs it: its arguments as one value, so that the signature is
+        written once, here."""
 
     # -- aggregates (SQL in both stores) ------------------------------------------------------------
     @abc.abstractmethod

@@ -1,0 +1,142 @@
+"""The SQLite schema: the migrations (tables, indexes, the append-only triggers) and how timestamps are
+stored (integer microseconds since the epoch, UTC) and read back."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from services.clocks import TZ, as_local
+from services.store.common import WALL_INDEXES, sql_in
+from services.tiers import CLASSES, TIERS
+from services.vocabulary import STATUSES
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
+          "quarantine", "planning_scenario", "schema_version")
+_TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
+
+# The table of applied migrations (made before the first one runs).
+VERSION_TABLE = ("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                 "applied_at INTEGER NOT NULL)")
+
+MIGRATIONS: dict[int, str] = {
+    1: f"""
+CREATE TABLE appeal (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    channel TEXT, service_type TEXT, category TEXT, description TEXT,
+    lon REAL, lat REAL, source_crs TEXT,
+    people_involved INTEGER, amount_involved REAL, urgency INTEGER,
+    tier TEXT NOT NULL CHECK (tier IN {sql_in(TIERS)}),
+    appeal_class TEXT NOT NULL CHECK (appeal_class IN {sql_in(CLASSES)}),
+    handling_level TEXT NOT NULL DEFAULT 'community',
+    dispatched_to TEXT,
+    status TEXT NOT NULL CHECK (status IN {sql_in(STATUSES)}),
+    reopened_count INTEGER NOT NULL DEFAULT 0,
+    satisfaction TEXT, gathering_id INTEGER, gathering_tier TEXT,
+    subdistrict_code TEXT, community_code TEXT, grid_code TEXT, subgrid_code TEXT, happiness_unit_code TEXT,
+    building_code TEXT, reporter_name TEXT, reporter_phone TEXT,
+    reported_at INTEGER NOT NULL,
+    responded_at{_TS}, accepted_at{_TS}, dispatched_at{_TS}, resolved_at{_TS}, confirmed_at{_TS},
+    feedback_at{_TS}, return_visit_at{_TS}, closed_at{_TS}, resolve_due_at{_TS}, next_deadline_at{_TS},
+    next_deadline_kind TEXT,
+    UNIQUE (source, external_id)
+);
+CREATE INDEX appeal_reported_at ON appeal (reported_at);
+CREATE INDEX appeal_open_deadline ON appeal (next_deadline_at) WHERE status <> 'closed';
+CREATE TABLE appeal_event (  -- appeal_id is not a foreign key, as in PostGIS (see postgis.py)
+    id INTEGER PRIMARY KEY,
+    appeal_id INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT, action TEXT NOT NULL, from_status TEXT, to_status TEXT, note TEXT
+);
+CREATE INDEX appeal_event_appeal ON appeal_event (appeal_id, at);
+CREATE TRIGGER appeal_event_no_update BEFORE UPDATE ON appeal_event
+BEGIN SELECT RAISE(ABORT, 'appeal_event is append-only'); END;
+CREATE TRIGGER appeal_event_no_delete BEFORE DELETE ON appeal_event
+BEGIN SELECT RAISE(ABORT, 'appeal_event is append-only'); END;
+CREATE TABLE department (code TEXT PRIMARY KEY, name TEXT, name_en TEXT);
+CREATE TABLE appeal_order (
+    id INTEGER PRIMARY KEY,
+    appeal_id INTEGER NOT NULL REFERENCES appeal (id),
+    community_code TEXT, issued_by TEXT, issued_at INTEGER NOT NULL, category TEXT, tier TEXT,
+    arrival_minutes INTEGER, arrive_by INTEGER NOT NULL, leader_level TEXT, people_required INTEGER,
+    resolution_hours INTEGER, resolve_by INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')), closed_at INTEGER, note TEXT
+);
+CREATE INDEX appeal_order_appeal ON appeal_order (appeal_id);
+CREATE INDEX appeal_order_issued ON appeal_order (issued_at);
+CREATE TABLE order_department (
+    order_id INTEGER NOT NULL REFERENCES appeal_order (id),
+    department_code TEXT NOT NULL REFERENCES department (code),
+    checked_in_at INTEGER, outcome TEXT, outcome_at INTEGER,
+    PRIMARY KEY (order_id, department_code)
+);
+CREATE TABLE station (
+    code TEXT PRIMARY KEY, name TEXT, level TEXT, site_type TEXT, offers_appeal INTEGER, offers_legal INTEGER,
+    offers_psychological INTEGER, parent_code TEXT, building_code TEXT, lon REAL, lat REAL
+);
+CREATE TABLE building (
+    code TEXT PRIMARY KEY, name TEXT, parent_code TEXT, land_use TEXT, population INTEGER, lon REAL, lat REAL
+);
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, source TEXT, file TEXT, line INTEGER, raw TEXT,
+    reason TEXT, reason_code TEXT
+);
+""",
+    # Partial indexes of open appeals for the wall display (services.store.common.WALL_INDEXES).
+    2: ";\n".join(WALL_INDEXES) + ";\n",
+    # Planners' saved scenarios (what-if edits, service, radius as a JSON object), kept across reloads.
+    # AUTOINCREMENT: the id of a deleted scenario is never given to a new one.
+    3: """
+CREATE TABLE planning_scenario (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    payload TEXT NOT NULL CHECK (json_valid(payload) AND json_type(payload) = 'object')
+);
+""",
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def to_us(ts: Any) -> int | None:
+    """A timestamp as integer microseconds since the epoch (None stays None)."""
+    if ts is None or (not isinstance(ts, datetime) and pd.isna(ts)):
+        return None
+    if isinstance(ts, pd.Timestamp):
+        ts = ts.to_pydatetime()
+    return (as_local(ts) - EPOCH) // US
+
+
+def from_us(v: int | None) -> datetime | None:
+    """Integer microseconds since the epoch as an Asia/Shanghai datetime."""
+    return None if v is None else (EPOCH + timedelta(microseconds=int(v))).astimezone(TZ)
+
+
+def ts_frame(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    for c in columns:
+        if c in df:
+            df[c] = pd.to_datetime(df[c], unit="us", utc=True).dt.tz_convert(TZ)
+    return df
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration script into statements (triggers keep their inner semicolons)."""
+    out, buf = [], ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
