@@ -159,14 +159,14 @@ def _indexes(store, table: str = "appeal") -> set[str]:
     return {r[0] for r in rows}
 
 
-@pytest.mark.parametrize("kind", STORES)
-def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypatch, request):
-    """A store made before the wall indexes (schema 1) gets them on open, with its appeals intact."""
+def _reopener(kind: str, path, request):
+    """The store module of ``kind`` and a function that opens the same store each time it is called (the
+    SQLite file at ``path``, or one fresh PostGIS schema), for migrating a store made by older code."""
     if kind == "sqlite":
         from services.store import sqlite as module
 
         def make():
-            return module.SQLiteStore(tmp_path / "old.sqlite3")
+            return module.SQLiteStore(path)
     else:
         from services.store import postgis as module
 
@@ -174,6 +174,13 @@ def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypa
 
         def make():
             return module.PostGISStore(url, schema=schema, max_size=2)
+    return module, make
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypatch, request):
+    """A store made before the wall indexes (schema 1) gets them on open, with its appeals intact."""
+    module, make = _reopener(kind, tmp_path / "old.sqlite3", request)
     with monkeypatch.context() as m:
         m.setattr(module, "MIGRATIONS", {1: module.MIGRATIONS[1]})
         old = make()
@@ -193,18 +200,7 @@ def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypa
 def test_a_database_of_the_previous_version_gets_the_scenario_table(kind, tmp_path, monkeypatch, request):
     """A store made before planning scenarios were kept (the version before the latest) migrates on
     open: the table appears, its appeals are intact, and scenarios can be saved."""
-    if kind == "sqlite":
-        from services.store import sqlite as module
-
-        def make():
-            return module.SQLiteStore(tmp_path / "prev.sqlite3")
-    else:
-        from services.store import postgis as module
-
-        url, schema = request.getfixturevalue("postgis_url"), f"gm_migrate_{uuid.uuid4().hex[:10]}"
-
-        def make():
-            return module.PostGISStore(url, schema=schema, max_size=2)
+    module, make = _reopener(kind, tmp_path / "prev.sqlite3", request)
     previous = module.SCHEMA_VERSION - 1
     with monkeypatch.context() as m:
         m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
