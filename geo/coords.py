@@ -155,12 +155,33 @@ def _invert(
     return p_lon, p_lat
 
 
-def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """WGS84 -> GCJ-02 (Amap/WeChat/Tencent). Points outside China are returned unchanged."""
+def _inside_china(
+    transform: Callable[[FloatArray, FloatArray], LonLat], lon: ArrayLike, lat: ArrayLike
+) -> LonLat:
+    """``transform`` applied to the points inside China; points outside China are returned unchanged.
+
+    NaN propagates without a warning (``invalid`` floating-point errors are ignored inside).
+    """
     x, y = _as_arrays(lon, lat)
     with np.errstate(invalid="ignore"):
-        gx, gy = _gcj_raw(x, y)
-    return _keep_outside(x, y, gx, gy)
+        new_x, new_y = transform(x, y)
+    return _keep_outside(x, y, new_x, new_y)
+
+
+def _gcj_inverse(lon: FloatArray, lat: FloatArray) -> LonLat:
+    """GCJ-02 -> WGS84 with no China test: the forward formula iterated, seeded with "subtract the offset"."""
+    f_lon, f_lat = _gcj_raw(lon, lat)
+    return _invert(_gcj_raw, lon, lat, lon - (f_lon - lon), lat - (f_lat - lat))
+
+
+def _bd_inverse(lon: FloatArray, lat: FloatArray) -> LonLat:
+    """BD-09 -> GCJ-02 with no China test: the forward formula iterated, seeded with the closed form."""
+    return _invert(_bd_raw, lon, lat, *_bd_inverse_approx(lon, lat))
+
+
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
+    """WGS84 -> GCJ-02 (Amap/WeChat/Tencent). Points outside China are returned unchanged."""
+    return _inside_china(_gcj_raw, lon, lat)
 
 
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
@@ -168,19 +189,12 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
 
     Points outside China are returned unchanged.
     """
-    x, y = _as_arrays(lon, lat)
-    with np.errstate(invalid="ignore"):
-        gx, gy = _gcj_raw(x, y)
-        wx, wy = _invert(_gcj_raw, x, y, x - (gx - x), y - (gy - y))
-    return _keep_outside(x, y, wx, wy)
+    return _inside_china(_gcj_inverse, lon, lat)
 
 
 def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """GCJ-02 -> BD-09 (Baidu). Points outside China are returned unchanged."""
-    x, y = _as_arrays(lon, lat)
-    with np.errstate(invalid="ignore"):
-        bx, by = _bd_raw(x, y)
-    return _keep_outside(x, y, bx, by)
+    return _inside_china(_bd_raw, lon, lat)
 
 
 def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
@@ -188,29 +202,17 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
 
     Points outside China are returned unchanged.
     """
-    x, y = _as_arrays(lon, lat)
-    with np.errstate(invalid="ignore"):
-        gx, gy = _bd_inverse_approx(x, y)
-        gx, gy = _invert(_bd_raw, x, y, gx, gy)
-    return _keep_outside(x, y, gx, gy)
+    return _inside_china(_bd_inverse, lon, lat)
 
 
 def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """WGS84 -> BD-09 (through GCJ-02). Points outside China are returned unchanged."""
-    x, y = _as_arrays(lon, lat)
-    with np.errstate(invalid="ignore"):
-        bx, by = _bd_raw(*_gcj_raw(x, y))
-    return _keep_outside(x, y, bx, by)
+    return _inside_china(lambda x, y: _bd_raw(*_gcj_raw(x, y)), lon, lat)
 
 
 def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """BD-09 -> WGS84 (through GCJ-02, both steps iterated). Points outside China are returned unchanged."""
-    x, y = _as_arrays(lon, lat)
-    with np.errstate(invalid="ignore"):
-        gx, gy = _invert(_bd_raw, x, y, *_bd_inverse_approx(x, y))
-        fx, fy = _gcj_raw(gx, gy)
-        wx, wy = _invert(_gcj_raw, gx, gy, gx - (fx - gx), gy - (fy - gy))
-    return _keep_outside(x, y, wx, wy)
+    return _inside_china(lambda x, y: _gcj_inverse(*_bd_inverse(x, y)), lon, lat)
 
 
 def to_wgs84(lon: ArrayLike, lat: ArrayLike, system: str) -> LonLat:

@@ -125,8 +125,7 @@ def seed_today(store: Store, now: datetime | None = None, cfg: dict[str, Any] | 
     plan = _plan(now, rng, s, critical)
     rows = []
     for item in plan:
-        # The simulator's appeal maker: a real building, the sample's mix (private by name, shared here).
-        row = sim._random_appeal(item["at"], category=item.get("category"))
+        row = sim.random_appeal(item["at"], category=item.get("category"))  # a real building, the sample's mix
         if "urgency" in item:
             row["urgency"] = item["urgency"]
         rows.append(row)
@@ -149,7 +148,8 @@ def seed_today(store: Store, now: datetime | None = None, cfg: dict[str, Any] | 
         report = pd.Timestamp(rec["reported_at"]).to_pydatetime()
         for action, at in zip(steps, _step_times(report, now, len(steps), rng, within), strict=True):
             if action == "dispatch" and item.get("order"):
-                order = store.issue_order(aid, sim._departments(sim._new_plan(rec)), issued_by=_HANDLER, at=at)
+                departments = sim.departments_to_order(sim.plan_appeal(rec))
+                order = store.issue_order(aid, departments, issued_by=_HANDLER, at=at)
                 first = order["departments"][0]["department_code"]
                 check_in = at + timedelta(minutes=float(order.get("arrival_minutes") or 60) * rng.uniform(0.2, 0.9))
                 if check_in <= now:

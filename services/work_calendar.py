@@ -166,12 +166,15 @@ def _read_year(sched: OfficialSchedule, year: int, section: dict[str, Any]) -> l
             return f"{what}: {day} is outside {year} (or the last week of December {year - 1})"
         return None
 
-    holidays = section.get("holidays", [])
-    if not isinstance(holidays, list):
-        errors.append(f"[{year}] holidays: must be a list of {{ name = ..., from = ..., to = ... }}")
-        holidays = []
-    for i, h in enumerate(holidays):
-        what = f"[{year}] holidays[{i}]"
+    def listed(key: str, what_each: str) -> list[tuple[str, Any]]:
+        """The section's ``key`` entries, each with its label for messages; not a list: an error, none."""
+        entries = section.get(key, [])
+        if not isinstance(entries, list):
+            errors.append(f"[{year}] {key}: must be a list of {what_each}")
+            return []
+        return [(f"[{year}] {key}[{i}]", entry) for i, entry in enumerate(entries)]
+
+    for what, h in listed("holidays", "{ name = ..., from = ..., to = ... }"):
         if not isinstance(h, dict):
             errors.append(f"{what}: must be {{ name = \"春节\", from = {year}-02-05, to = {year}-02-12 }}")
             continue
@@ -203,12 +206,7 @@ def _read_year(sched: OfficialSchedule, year: int, section: dict[str, Any]) -> l
                 errors.append(f"{what}: {day} is also an adjusted workday ([{sched.workdays[day]}] workdays)")
             sched.holidays.setdefault(day, str(h.get("name", "")))
 
-    workdays = section.get("workdays", [])
-    if not isinstance(workdays, list):
-        errors.append(f"[{year}] workdays: must be a list of dates, e.g. [{year}-02-20]")
-        workdays = []
-    for i, w in enumerate(workdays):
-        what = f"[{year}] workdays[{i}]"
+    for what, w in listed("workdays", f"dates, e.g. [{year}-02-20]"):
         try:
             day = _as_date(w)
         except ValueError as exc:

@@ -1,8 +1,10 @@
-"""Shared fixtures: the sample district, and a PostGIS database that fails (never skips) under CI."""
+"""Shared fixtures: the sample district, and a PostGIS database (and a store in it per test module) that fails
+(never skips) under CI."""
 
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -44,6 +46,18 @@ def postgis_url() -> str:
             pytest.fail(f"CI=true and PostGIS is required: {problem}")
         pytest.skip(problem)
     return url
+
+
+@pytest.fixture(scope="module")
+def pg_store(request, postgis_url):
+    """A PostGIS store in a fresh schema for the requesting test module (``gm_<module>_<random>``, a pool
+    of 4 connections), dropped afterwards; ``tests.helpers.reset_store`` empties it for each test."""
+    from services.store.postgis import PostGISStore
+
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    store = PostGISStore(postgis_url, schema=f"gm_{module}_{uuid.uuid4().hex[:10]}", max_size=4)
+    yield store
+    store.drop_schema()
 
 
 @pytest.fixture(scope="module")

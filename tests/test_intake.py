@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,6 +16,7 @@ import pytest
 from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
 from services.intake import Intake, main, parse_timestamps
 from services.store.sqlite import SQLiteStore
+from tests.helpers import STORES, fresh_store
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=TZ)
@@ -51,20 +51,10 @@ def sqlite_store(tmp_path):
     store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+@pytest.fixture(params=STORES)
 def store(request, tmp_path):
     """The key test runs on both stores (PostGIS in a fresh schema, dropped afterwards)."""
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "gm.sqlite3")
-        yield s
-        s.close()
-        return
-    from services.store.postgis import PostGISStore
-
-    url = request.getfixturevalue("postgis_url")
-    s = PostGISStore(url, schema=f"t_intake_{uuid.uuid4().hex[:10]}")
-    yield s
-    s.drop_schema()
+    yield from fresh_store(request, tmp_path, "t_intake_")
 
 
 def run(store, path: Path, source: str = "test", **kw):

@@ -5,7 +5,6 @@ reason the one a clerk must act on first."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ import pytest
 from services.intake import Intake, IntakeError
 from services.service_map import ServiceMapError, load_service_map
 from services.store.sqlite import SQLiteStore
+from tests.helpers import STORES, fresh_store
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=TZ)  # a Tuesday
@@ -28,18 +28,9 @@ def point(layers) -> tuple[float, float]:
     return p.x, p.y
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+@pytest.fixture(params=STORES)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "gm.sqlite3")
-        yield s
-        s.close()
-        return
-    from services.store.postgis import PostGISStore
-
-    s = PostGISStore(request.getfixturevalue("postgis_url"), schema=f"t_o311_{uuid.uuid4().hex[:10]}")
-    yield s
-    s.drop_schema()
+    yield from fresh_store(request, tmp_path, "t_o311_")
 
 
 def request(rid: str, lonlat: tuple[float, float], **kw) -> dict:

@@ -5,7 +5,6 @@ services/seed_today.py). On SQLite and PostGIS."""
 from __future__ import annotations
 
 import tomllib
-import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,6 +17,7 @@ from services.seed import ensure_seeded, history
 from services.seed_today import PATH, day_start, seed_today
 from services.store.base import OPEN_STATUSES
 from services.store.sqlite import SQLiteStore
+from tests.helpers import STORES, reset_store
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2025, 6, 3, tzinfo=TZ)  # a Tuesday, before the sample's own end (it is built at "now")
@@ -25,26 +25,9 @@ NOWS = [DAY.replace(hour=0, minute=3), DAY.replace(hour=9), DAY.replace(hour=23,
 ACTORS = set(tomllib.loads((REPO_ROOT / "config/strings/vocabulary.toml").read_text("utf-8"))["actor"])
 
 
-@pytest.fixture(scope="module")
-def pg_store(postgis_url):
-    """A PostGIS store in a fresh schema for this module, dropped afterwards."""
-    from services.store.postgis import PostGISStore
-
-    store = PostGISStore(postgis_url, schema=f"gm_seed_{uuid.uuid4().hex[:10]}", max_size=4)
-    yield store
-    store.drop_schema()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+@pytest.fixture(params=STORES)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "var" / "gm.sqlite3")
-        yield s
-        s.close()
-    else:
-        s = request.getfixturevalue("pg_store")
-        s.reset()
-        yield s
+    yield from reset_store(request, tmp_path)
 
 
 @pytest.fixture

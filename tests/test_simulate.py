@@ -57,7 +57,7 @@ def test_a_gathering_is_clustered_and_ordered_on(store):
     profile = Profile(order_ordinary=0.0, order_major=0.0, gatherings_per_hour=0.0)
     sim = Simulator(store, np.random.default_rng(3), rate_per_s=0.0, profile=profile, run_tag="t2")
     sim.step(START)
-    sim._gathering(START + timedelta(minutes=1))
+    sim.start_gathering(START + timedelta(minutes=1))
     for minutes in range(0, 121, 2):
         sim.step(START + timedelta(minutes=minutes))
     appeals = store.query_appeals()

@@ -31,6 +31,7 @@ from services.errors import IllegalTransition, NotFound, ValidationError
 from services.store import create_store, database_url, open_store, sqlite_path
 from services.store.base import APPEAL_COLUMNS, EVENT_COLUMNS, OPEN_STATUSES, PERSONAL_COLUMNS
 from services.store.sqlite import SQLiteStore
+from tests.helpers import STORES, reset_store, sqlite_in
 
 TZ = ZoneInfo("Asia/Shanghai")
 S1, S2 = "440311001", "440311002"
@@ -48,30 +49,9 @@ def at(hh: int, mm: int = 0, day: datetime = DAY) -> datetime:
 
 
 # ------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def pg_store(postgis_url):
-    """A PostGIS store in a fresh schema for this module, dropped afterwards."""
-    from services.store.postgis import PostGISStore
-
-    store = PostGISStore(postgis_url, schema=f"gm_contract_{uuid.uuid4().hex[:10]}", max_size=4)
-    yield store
-    store.drop_schema()
-
-
-def _sqlite(tmp_path) -> SQLiteStore:
-    return SQLiteStore(tmp_path / "var" / "gm.sqlite3")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+@pytest.fixture(params=STORES)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = _sqlite(tmp_path)
-        yield s
-        s.close()
-    else:
-        s = request.getfixturevalue("pg_store")
-        s.reset()
-        yield s
+    yield from reset_store(request, tmp_path)
 
 
 def row(ext: str, grid: str, reported: datetime, **kw) -> dict:
@@ -138,12 +118,12 @@ def test_schema_is_created_and_migrate_is_idempotent(store):
 
 
 def test_sqlite_file_under_var_in_wal_mode_keeps_data_when_reopened(tmp_path):
-    s = _sqlite(tmp_path)
+    s = sqlite_in(tmp_path)
     s.insert_appeals(hand_frame())
     with s._read() as cx:
         assert cx.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s.close()
-    again = _sqlite(tmp_path)
+    again = sqlite_in(tmp_path)
     assert len(again.query_appeals()) == 6 and again.schema_version() == _latest(again)
     again.close()
 
@@ -179,14 +159,14 @@ def _indexes(store, table: str = "appeal") -> set[str]:
     return {r[0] for r in rows}
 
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
-def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypatch, request):
-    """A store made before the wall indexes (schema 1) gets them on open, with its appeals intact."""
+def _reopener(kind: str, path, request):
+    """The store module of ``kind`` and a function that opens the same store each time it is called (the
+    SQLite file at ``path``, or one fresh PostGIS schema), for migrating a store made by older code."""
     if kind == "sqlite":
         from services.store import sqlite as module
 
         def make():
-            return module.SQLiteStore(tmp_path / "old.sqlite3")
+            return module.SQLiteStore(path)
     else:
         from services.store import postgis as module
 
@@ -194,6 +174,13 @@ def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypa
 
         def make():
             return module.PostGISStore(url, schema=schema, max_size=2)
+    return module, make
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypatch, request):
+    """A store made before the wall indexes (schema 1) gets them on open, with its appeals intact."""
+    module, make = _reopener(kind, tmp_path / "old.sqlite3", request)
     with monkeypatch.context() as m:
         m.setattr(module, "MIGRATIONS", {1: module.MIGRATIONS[1]})
         old = make()
@@ -209,22 +196,11 @@ def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypa
     finally:
         store.drop_schema() if kind == "postgis" else store.close()
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+@pytest.mark.parametrize("kind", STORES)
 def test_a_database_of_the_previous_version_gets_the_scenario_table(kind, tmp_path, monkeypatch, request):
     """A store made before planning scenarios were kept (the version before the latest) migrates on
     open: the table appears, its appeals are intact, and scenarios can be saved."""
-    if kind == "sqlite":
-        from services.store import sqlite as module
-
-        def make():
-            return module.SQLiteStore(tmp_path / "prev.sqlite3")
-    else:
-        from services.store import postgis as module
-
-        url, schema = request.getfixturevalue("postgis_url"), f"gm_migrate_{uuid.uuid4().hex[:10]}"
-
-        def make():
-            return module.PostGISStore(url, schema=schema, max_size=2)
+    module, make = _reopener(kind, tmp_path / "prev.sqlite3", request)
     previous = module.SCHEMA_VERSION - 1
     with monkeypatch.context() as m:
         m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
@@ -738,7 +714,7 @@ def test_a_bulk_load_stores_every_batch_once(store, rebuild):
 def test_a_bulk_load_matches_insert_appeals(store, rebuild, tmp_path):
     """The same appeals loaded in batches or inserted at once give the same numbers."""
     f = hand_frame()
-    other = _sqlite(tmp_path / "other")
+    other = sqlite_in(tmp_path / "other")
     try:
         other.insert_appeals(f)
         with store.bulk_load(expected_rows=len(f)) as load:
@@ -831,7 +807,7 @@ def test_postgis_repairs_indexes_a_dead_load_left_missing(pg_store):
 # ------------------------------------------------------------------------------------------- agreement
 @pytest.mark.postgis
 def test_both_stores_give_the_same_numbers_on_the_hand_district(pg_store, tmp_path):
-    lite = _sqlite(tmp_path)
+    lite = sqlite_in(tmp_path)
     pg_store.reset()
     for s in (lite, pg_store):
         build_hand_district(s)
@@ -846,7 +822,7 @@ def test_both_stores_give_the_same_numbers_on_the_sample_history(pg_store, tmp_p
 
     appeals, events = load_appeal_history()
     as_of = datetime.fromisoformat(manifest()["as_of"])
-    lite = _sqlite(tmp_path)
+    lite = sqlite_in(tmp_path)
     pg_store.reset()
     for s in (lite, pg_store):
         res = s.insert_appeals(appeals, events)
