@@ -14,12 +14,19 @@ import pytest
 from openpyxl import Workbook
 
 from services.intake import Intake, main
-from tests.test_intake import NOW, run, store  # noqa: F401 - store is a fixture
+from tests.helpers import STORES, reset_store
+from tests.test_intake import NOW, run
 
 HEADER = ["external_id", "service_type", "channel", "category", "description", "lon", "lat", "reported_at"]
 ROWS = [["X1", "dispute", "hotline", "neighbour", "楼上漏水", 113.93, 22.77, datetime(2025, 6, 1, 10, 0)],
         ["X2", "legal", "walk_in", "", "咨询", "113.931", "22.771", "2025-06-01 11:00"],
         [12345, "complaint", "hotline", "noise", "夜间施工", 113.932, 22.772, "2025-06-01 12:00"]]
+
+
+@pytest.fixture(params=STORES)
+def store(request, tmp_path):
+    """Both stores, emptied for each test (PostGIS: one schema for the module)."""
+    yield from reset_store(request, tmp_path)
 
 
 def _workbook(rows=ROWS, blank_rows: int = 0, sheet: str | None = None) -> bytes:
@@ -43,7 +50,7 @@ def _csv_text() -> str:
     return ",".join(HEADER) + "\nC1,dispute,hotline,neighbour,漏水,113.93,22.77,2025-06-01 10:00\n"
 
 
-def _file_record(store):  # noqa: F811
+def _file_record(store):
     q = store.quarantined(source="test")
     assert len(q) == 1
     rec = q.iloc[0].to_dict()
@@ -83,7 +90,7 @@ def _geojson() -> bytes:
 
 
 @pytest.mark.parametrize("case", list(FILES))
-def test_a_file_that_is_not_what_it_claims_gets_one_record(store, tmp_path, case):  # noqa: F811
+def test_a_file_that_is_not_what_it_claims_gets_one_record(store, tmp_path, case):
     name, content, code, words = FILES[case]
     path = tmp_path / name
     path.write_bytes(content())
@@ -106,7 +113,7 @@ def test_the_exit_status_is_0_for_a_refused_file(tmp_path, capsys):
     assert "excel_workbook" in out and "nothing was stored" in out
 
 
-def test_xlsx_is_read_directly(store, tmp_path):  # noqa: F811
+def test_xlsx_is_read_directly(store, tmp_path):
     path = tmp_path / "clerk.xlsx"
     path.write_bytes(_workbook(blank_rows=2))
     first = run(store, path)
@@ -119,7 +126,7 @@ def test_xlsx_is_read_directly(store, tmp_path):  # noqa: F811
     assert (again.stored, again.duplicates) == (0, 4)
 
 
-def test_xlsx_sheet_by_name(store, tmp_path):  # noqa: F811
+def test_xlsx_sheet_by_name(store, tmp_path):
     path = tmp_path / "clerk.xlsx"
     path.write_bytes(_workbook(sheet="诉求"))
     wrong = Intake(store, source="test", now=NOW).import_file(path, sheet="没有")
@@ -128,13 +135,13 @@ def test_xlsx_sheet_by_name(store, tmp_path):  # noqa: F811
     assert right.stored == 4
 
 
-def test_xlsx_without_a_name_is_read_by_content(store, tmp_path):  # noqa: F811
+def test_xlsx_without_a_name_is_read_by_content(store, tmp_path):
     path = tmp_path / "export"
     path.write_bytes(_workbook())
     assert run(store, path).stored == 4
 
 
-def test_blank_and_delimiter_only_lines_are_counted(store, tmp_path):  # noqa: F811
+def test_blank_and_delimiter_only_lines_are_counted(store, tmp_path):
     path = tmp_path / "b.csv"
     path.write_text(_csv_text() + "\n,,,,,,,\n\nC2,legal,hotline,,,113.93,22.77,2025-06-01 10:00\n  \n",
                     encoding="utf-8")
@@ -164,7 +171,7 @@ def _qr_rows(layers, to_system, n: int = 30) -> str:
 
 
 @pytest.mark.parametrize("system,metres", [("gcj02", (300, 1000)), ("bd09", (800, 2000))])
-def test_a_file_in_another_system_is_refused_as_a_whole(store, layers, tmp_path, system, metres):  # noqa: F811
+def test_a_file_in_another_system_is_refused_as_a_whole(store, layers, tmp_path, system, metres):
     path = tmp_path / "qr.csv"
     path.write_text(_qr_rows(layers, system), encoding="utf-8")
     s = run(store, path)
@@ -176,13 +183,13 @@ def test_a_file_in_another_system_is_refused_as_a_whole(store, layers, tmp_path,
     assert right.stored == 30 and right.file_reason_code is None
 
 
-def test_a_file_in_its_declared_system_is_imported(store, layers, tmp_path):  # noqa: F811
+def test_a_file_in_its_declared_system_is_imported(store, layers, tmp_path):
     path = tmp_path / "qr.csv"
     path.write_text(_qr_rows(layers, "wgs84"), encoding="utf-8")
     assert run(store, path).stored == 30
 
 
-def test_too_few_rows_naming_a_building_decide_nothing(store, layers, tmp_path):  # noqa: F811
+def test_too_few_rows_naming_a_building_decide_nothing(store, layers, tmp_path):
     path = tmp_path / "qr.csv"
     path.write_text(_qr_rows(layers, "gcj02", n=4), encoding="utf-8")
     s = run(store, path)

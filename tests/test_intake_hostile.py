@@ -10,22 +10,29 @@ import pytest
 
 from services.intake import parse_timestamps
 from services.intake.quarantine import escape, storable
-from tests.test_intake import quarantine_by_line, run, store  # noqa: F401 - store is a fixture
+from tests.helpers import STORES, reset_store
+from tests.test_intake import quarantine_by_line, run
 
 HEADER = "external_id,service_type,channel,category,description,lon,lat,reported_at\n"
+
+
+@pytest.fixture(params=STORES)
+def store(request, tmp_path):
+    """Both stores, emptied for each test (PostGIS: one schema for the module)."""
+    yield from reset_store(request, tmp_path)
 
 
 def _row(ext: str = "H1", ts: str = "2025-06-01 10:00", desc: str = "楼上漏水") -> str:
     return f"{ext},dispute,hotline,neighbour,{desc},113.93,22.77,{ts}\n"
 
 
-def _import_twice(store, path):  # noqa: F811 - the fixture
+def _import_twice(store, path):
     first = run(store, path)
     second = run(store, path)
     return first, second
 
 
-def _one_quarantined(store, path, code):  # noqa: F811
+def _one_quarantined(store, path, code):
     first, second = _import_twice(store, path)
     assert (first.stored, first.quarantined) == (0, 1), first.text()
     assert dict(first.by_reason) == {code: 1}
@@ -35,7 +42,7 @@ def _one_quarantined(store, path, code):  # noqa: F811
 
 
 @pytest.mark.parametrize("ts", ["0001-01-01", "9999-12-31", "3000", "T1", "-1", "2-"])
-def test_timestamp_out_of_range_or_odd_is_quarantined(store, tmp_path, ts):  # noqa: F811
+def test_timestamp_out_of_range_or_odd_is_quarantined(store, tmp_path, ts):
     path = tmp_path / "t.csv"
     path.write_text(HEADER + _row(ts=ts), encoding="utf-8")
     q = _one_quarantined(store, path, "bad_timestamp")
@@ -43,7 +50,7 @@ def test_timestamp_out_of_range_or_odd_is_quarantined(store, tmp_path, ts):  # n
 
 
 @pytest.mark.parametrize("where", ["description", "external_id"])
-def test_json_lone_surrogate_is_bad_encoding(store, tmp_path, where):  # noqa: F811
+def test_json_lone_surrogate_is_bad_encoding(store, tmp_path, where):
     rec = {"external_id": "S1", "service_type": "dispute", "channel": "hotline", "category": "neighbour",
            "description": "漏水", "lon": 113.93, "lat": 22.77, "reported_at": "2025-06-01 10:00"}
     line = json.dumps(rec, ensure_ascii=False).replace(f'"{rec[where]}"', f'"{rec[where]}\\ud800"')
@@ -56,7 +63,7 @@ def test_json_lone_surrogate_is_bad_encoding(store, tmp_path, where):  # noqa: F
     assert "\\ud800" in q["raw"] and "ud800" in q["reason"]
 
 
-def test_geojson_lone_surrogate_raw_is_escaped(store, tmp_path):  # noqa: F811
+def test_geojson_lone_surrogate_raw_is_escaped(store, tmp_path):
     text = ('{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point",'
             '"coordinates":[113.93,22.77]},"properties":{"external_id":"G1","service_type":"dispute",'
             '"channel":"hotline","description":"a\\udc00b","reported_at":"2025-06-01 10:00"}}]}')
@@ -70,7 +77,7 @@ def test_geojson_lone_surrogate_raw_is_escaped(store, tmp_path):  # noqa: F811
 
 @pytest.mark.parametrize("ext,desc", [("N1", "a\x00b"), ("N\x001", "x"), ("U\x1f1", "x"), ("B\x07", "x"),
                                       ("D1", "del\x7f")])
-def test_control_characters_are_quarantined(store, tmp_path, ext, desc):  # noqa: F811
+def test_control_characters_are_quarantined(store, tmp_path, ext, desc):
     path = tmp_path / "n.csv"
     path.write_text(HEADER + _row(ext=ext, desc=desc), encoding="utf-8")
     q = _one_quarantined(store, path, "control_character")
@@ -78,7 +85,7 @@ def test_control_characters_are_quarantined(store, tmp_path, ext, desc):  # noqa
     assert "\x00" not in q["raw"] and ("\\x00" in q["raw"]) == ("\x00" in ext + desc)
 
 
-def test_nul_in_a_malformed_row_is_storable(store, tmp_path):  # noqa: F811
+def test_nul_in_a_malformed_row_is_storable(store, tmp_path):
     path = tmp_path / "m.csv"
     path.write_text(HEADER + "a\x00,b\n", encoding="utf-8")
     q = _one_quarantined(store, path, "malformed_row")
@@ -86,14 +93,14 @@ def test_nul_in_a_malformed_row_is_storable(store, tmp_path):  # noqa: F811
 
 
 @pytest.mark.parametrize("n", [101, 3000])
-def test_long_external_id_is_quarantined(store, tmp_path, n):  # noqa: F811
+def test_long_external_id_is_quarantined(store, tmp_path, n):
     path = tmp_path / "l.csv"
     path.write_text(HEADER + _row(ext="编" * n), encoding="utf-8")
     q = _one_quarantined(store, path, "bad_external_id")
     assert f"{n:,}" in q["reason"] and "100" in q["reason"]
 
 
-def test_external_id_at_the_limit_is_stored(store, tmp_path):  # noqa: F811
+def test_external_id_at_the_limit_is_stored(store, tmp_path):
     path = tmp_path / "ok.csv"
     path.write_text(HEADER + _row(ext="编" * 100), encoding="utf-8")
     first, second = _import_twice(store, path)
@@ -102,7 +109,7 @@ def test_external_id_at_the_limit_is_stored(store, tmp_path):  # noqa: F811
 
 @pytest.mark.parametrize("value,found", [(True, "true/false"), ({"x": 1}, "object"), ([1], "array"),
                                          (1.5, "number with a fraction")])
-def test_json_external_id_of_the_wrong_type(store, tmp_path, value, found):  # noqa: F811
+def test_json_external_id_of_the_wrong_type(store, tmp_path, value, found):
     rec = {"external_id": value, "service_type": "dispute", "channel": "hotline", "lon": 113.93, "lat": 22.77,
            "reported_at": "2025-06-01 10:00"}
     path = tmp_path / "w.jsonl"
@@ -111,7 +118,7 @@ def test_json_external_id_of_the_wrong_type(store, tmp_path, value, found):  # n
     assert found in q["reason"]
 
 
-def test_json_integer_external_id_is_stored_as_text(store, tmp_path):  # noqa: F811
+def test_json_integer_external_id_is_stored_as_text(store, tmp_path):
     recs = [{"external_id": 7, "service_type": "dispute", "channel": "hotline", "lon": 113.93, "lat": 22.77,
              "reported_at": "2025-06-01 10:00"}, {"service_type": "dispute"}]
     path = tmp_path / "i.jsonl"
