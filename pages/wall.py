@@ -70,7 +70,7 @@ st.html("""<style>
   .gm-late {color: #ff6b6b; font-weight: 700;}
 </style>""")
 
-sub_table = district.subdistrict_table(lang)
+sub_table = district.subdistrict_table(store, lang)
 views = [("district", None)] + [(code, code) for code in sub_table.code] + [("red_list", None)]
 sub_names = district.names("subdistrict", lang)
 

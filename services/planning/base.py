@@ -27,13 +27,21 @@ from services.planning.options import (
 @lru_cache(maxsize=2)
 def demand(kind: str = "building") -> Demand:
     """The district's demand, built once per process: buildings (default) or grid centroids."""
-    return demand_from_layers(district.layers(), kind=kind)
+    return demand_from_layers(_layers_with_points(), kind=kind)
+
+
+def _layers_with_points() -> dict:
+    """The area layers and the layer files' stations and buildings. The planner still reads its points from
+    the files (data.sample), not yet from the store like the district map and the wall (issue 10)."""
+    from data import sample
+
+    return {**district.layers(), **{k: v for k, v in sample.load_layers().items() if k in district.POINT_KINDS}}
 
 
 @lru_cache(maxsize=1)
 def base_stations() -> StationSet:
     """The district's existing stations (the network before any what-if edit)."""
-    return StationSet.from_frame(district.layers()["station"])
+    return StationSet.from_frame(_layers_with_points()["station"])
 
 
 def district_bounds(margin: float = BOUNDS_MARGIN_DEG) -> tuple[float, float, float, float]:

@@ -30,7 +30,7 @@ from geo.siting import (
 )
 from services import district
 from services.i18n import label, t
-from services.planning.base import demand, district_bounds, english_names
+from services.planning.base import _layers_with_points, demand, district_bounds, english_names
 from services.planning.options import (
     DEFAULT_BUILDING_CANDIDATES,
     DEFAULT_K,
@@ -85,7 +85,7 @@ def build_candidates(source: str, *, n_buildings: int = DEFAULT_BUILDING_CANDIDA
     ``points``: points clicked on the map (WGS84) plus ``points_text`` lines in ``system``; ``upload``:
     a table with lon/lat columns in ``system``. Points outside the district's bounding box are rejected.
     """
-    L = district.layers()
+    L = _layers_with_points()
     empty = pd.DataFrame(columns=["reason"])
     if source == "buildings":
         cands, rejected = candidates_from_buildings(L["building"], n=int(n_buildings), seed=seed), empty
