@@ -14,7 +14,8 @@ lang = ui.lang()
 st.title(t("map.title", lang))
 st.caption(t("map.caption", lang))
 
-overview = district.overview()
+store = ui.store()
+overview = district.overview(store)
 cols = st.columns(6)
 for col, (key, value) in zip(cols, [
     ("map.population", f"{overview['population']:,}"),
@@ -26,7 +27,7 @@ for col, (key, value) in zip(cols, [
 ], strict=True):
     col.metric(t(key, lang), value)
 
-subs = district.subdistrict_table(lang)
+subs = district.subdistrict_table(store, lang)
 with st.sidebar:
     st.subheader(t("map.layers", lang))
     visible = tuple(kind for kind in district.BASE_LAYERS
@@ -36,7 +37,7 @@ with st.sidebar:
     focus = st.selectbox(t("map.focus", lang), focus_options, key="map_focus",
                          format_func=lambda c: names.get(c, t("map.whole_district", lang)))
 
-layers = district.base_layers(visible, lang)
+layers = district.base_layers(visible, lang, store=store)
 view = mapview.view_state(district.bounds(focus or None), width_px=1000, height_px=720)
 st.pydeck_chart(mapview.deck(layers, view, tooltip=district.base_tooltip(lang)), height=720, key="district_map")
 

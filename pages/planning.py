@@ -20,6 +20,7 @@ from services.errors import DomainError
 from services.i18n import t
 
 lang = ui.lang()
+store = ui.store()
 ss = st.session_state
 ss.setdefault("plan_stack", scenarios.EditStack())
 ss.setdefault("plan_map_gen", 0)  # bumped when the network changes: stale map selections are dropped
@@ -56,7 +57,7 @@ def _set_stack(stack: scenarios.EditStack) -> None:
 def _push(edit: planning.Edit | tuple[planning.Edit, ...]) -> None:
     """Add edits to the network as one undoable step (refused, with a message, when one does not apply)."""
     try:
-        _set_stack(ss["plan_stack"].push(edit))
+        _set_stack(ss["plan_stack"].push(edit, store=store))
     except planning.PlanningError as exc:
         _notice("error", exc.message(lang))
 
@@ -136,7 +137,7 @@ def _save(name: str | None, stack: scenarios.EditStack, service: str, radius: fl
     """Store a scenario (who: the name typed, until sign-in gives an actor) and add it to the comparison."""
     try:
         sc = scenarios.save(name, stack, service, radius, ss.get("plan_author"), lang=lang, siting=siting,
-                            store=ui.store())
+                            store=store)
     except (planning.PlanningError, DomainError) as exc:
         _notice("error", exc.message(lang) if isinstance(exc, planning.PlanningError) else str(exc))
         return
@@ -151,7 +152,7 @@ def _on_save(which: str) -> None:
     if run:
         _, service, radius = run["key"]
         try:
-            stack = run["stack"].push(planning.scenario_edits(run[which]))
+            stack = run["stack"].push(planning.scenario_edits(run[which]), store=store)
         except planning.PlanningError as exc:
             _notice("error", exc.message(lang))
             return
@@ -170,7 +171,7 @@ def _on_load() -> None:
     if len(chosen) != 1:
         return
     try:
-        sc = scenarios.load(chosen[0], store=ui.store())
+        sc = scenarios.load(chosen[0], store=store)
     except DomainError as exc:
         _notice("error", str(exc))
         return
@@ -184,7 +185,7 @@ def _on_load() -> None:
 
 def _on_delete_scenarios() -> None:
     chosen = ss.get("plan_compare") or []
-    n = scenarios.delete(chosen, store=ui.store())
+    n = scenarios.delete(chosen, store=store)
     ss["plan_compare"] = []
     _notice("info", t("planning.deleted", lang, n=n))
 
@@ -208,9 +209,9 @@ with st.sidebar:
 
 stack: scenarios.EditStack = ss["plan_stack"]
 edits: tuple[planning.Edit, ...] = stack.edits
-stations = planning.network(edits)
-fig = planning.figures(stations, service, radius)
-base = planning.figures(planning.base_stations(), service, radius)
+stations = planning.network(edits, store=store)
+fig = planning.figures(stations, service, radius, store=store)
+base = planning.figures(planning.base_stations(store=store), service, radius, store=store)
 
 # ------------------------------------------------------------------------------------------- KPIs
 kpis = st.columns(5)
@@ -242,10 +243,11 @@ if notice:
     st.toast(notice[1], icon={"error": "⚠️", "success": "✅"}.get(notice[0], "ℹ️"),
              duration="long" if notice[0] == "error" else "short")
     ss["plan_notice"] = None
-last = planning.edit_delta(edits, service, radius)
+last = planning.edit_delta(edits, service, radius, store=store)
 last_slot = st.container()  # always present, so that the widgets below keep their place (and the tabs theirs)
 if last is not None:
-    last_slot.info(t("planning.last_edit", lang, edit=edits[-1].describe(lang, planning.network(edits[:-1])),
+    before = planning.network(edits[:-1], store=store)
+    last_slot.info(t("planning.last_edit", lang, edit=edits[-1].describe(lang, before),
                      gained=f"{last['population_gained']:,.0f}", lost=f"{last['population_lost']:,.0f}"))
 
 # ------------------------------------------------------------------------------------------- map + editor
@@ -255,7 +257,7 @@ map_col, edit_col = st.columns([3, 1.15])
 with map_col:
     deck = planning.planner_deck(stations, service, radius, lang, scenario=run["exact"] if fresh else None,
                                  candidate_points=ss["plan_clicked"], show_circles=show_circles,
-                                 show_gaps=show_gaps, show_grids=show_grids, generation=ss["plan_map_gen"])
+                                 show_gaps=show_gaps, show_grids=show_grids, generation=ss["plan_map_gen"], store=store)
     st.pydeck_chart(deck, height=640, key="plan_map", on_select=_on_map_select, selection_mode="single-object")
     st.caption(t("planning.legend", lang, radius=radius, cell=int(planning.GAP_CELL_M)))
 
@@ -279,7 +281,7 @@ with edit_col:
     b2.button(t("planning.add", lang), key="plan_add", on_click=_on_add, width="stretch")
     st.caption(t("planning.edits", lang, n=len(edits)))
     for i, e in enumerate(edits[-8:], start=max(len(edits) - 8, 0) + 1):
-        st.markdown(f"{i}. {e.describe(lang, planning.network(edits[:i - 1]))}")
+        st.markdown(f"{i}. {e.describe(lang, planning.network(edits[:i - 1], store=store))}")
     u1, u2 = st.columns(2)
     u1.button(t("planning.undo", lang), key="plan_undo", on_click=_on_undo, disabled=not edits, width="stretch")
     u2.button(t("planning.reset", lang), key="plan_reset", on_click=_on_reset, disabled=not edits, width="stretch")
@@ -292,7 +294,8 @@ tab_cov, tab_gap, tab_site, tab_cmp = st.tabs([t("planning.tab_coverage", lang),
 with tab_cov:
     level = st.segmented_control(t("planning.level", lang), planning.TABLE_LEVELS, key="plan_level",
                                  format_func=lambda v: t(f"planning.level_{v}", lang)) or "subdistrict"
-    table = planning.display_table(planning.coverage_tables(stations, (service,), radius, (level,))[level], lang)
+    tables = planning.coverage_tables(stations, (service,), radius, (level,), store=store)
+    table = planning.display_table(tables[level], lang)
     st.dataframe(table, hide_index=True, width="stretch")
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button(t("planning.export_xlsx", lang),
@@ -305,11 +308,11 @@ with tab_cov:
     st.caption(t("planning.coverage_note", lang))
 
 with tab_gap:
-    cells = planning.gap_cells(stations, service, radius)
+    cells = planning.gap_cells(stations, service, radius, store=store)
     st.markdown(t("planning.gap_summary", lang, people=f"{fig.population_uncovered:,}",
                   buildings=f"{fig.buildings - fig.buildings_covered:,}", cells=len(cells),
                   cell=int(planning.GAP_CELL_M)))
-    st.dataframe(planning.gap_grids(stations, service, radius, lang), hide_index=True, width="stretch")
+    st.dataframe(planning.gap_grids(stations, service, radius, lang, store=store), hide_index=True, width="stretch")
 
 with tab_site:
     f1, f2, f3 = st.columns(3)
@@ -346,15 +349,15 @@ with tab_site:
             tbl = planning.read_table(upload.name, upload.getvalue()) if upload is not None else None
             cands, rejected = planning.build_candidates(source, n_buildings=n_buildings,
                                                         clicked=ss["plan_clicked"], points_text=points_text,
-                                                        table=tbl, system=system)
-            inst = planning.prepare(stations, service, radius, cands)
+                                                        table=tbl, system=system, store=store)
+            inst = planning.prepare(stations, service, radius, cands, store=store)
             greedy = planning.solve(inst, model, k, "greedy", time_limit)
         except planning.PlanningError as exc:
             st.error(exc.message(lang))
         else:
             st.markdown(t("planning.greedy_first", lang, sites=len(greedy.sites),
                           gained=f"{greedy.summary['population_gained']:,.0f}"))
-            st.dataframe(planning.sites_table(greedy, lang), hide_index=True, width="stretch")
+            st.dataframe(planning.sites_table(greedy, lang, store=store), hide_index=True, width="stretch")
             with st.status(t("planning.exact_running", lang, limit=time_limit), expanded=True) as status:
                 job = planning.ExactRun(inst, model, k, time_limit)
                 bar = st.progress(0.0)
@@ -395,7 +398,7 @@ with tab_site:
                       candidates=f"{sm['candidates']:,}", status=planning.status_label(exact.result.status, lang),
                       bound=f"{sm['bound']:,.0f}", s=f"{sm['total_s']:.2f}",
                       unreachable=f"{sm['unreachable_population']:,.0f}"))
-        st.dataframe(planning.sites_table(exact, lang), hide_index=True, width="stretch", key="plan_sites")
+        st.dataframe(planning.sites_table(exact, lang, store=store), hide_index=True, width="stretch", key="plan_sites")
         rejected = run.get("rejected")
         if rejected is not None and len(rejected):
             with st.expander(t("planning.rejected", lang, n=len(rejected))):
@@ -418,7 +421,7 @@ with tab_site:
         s3.button(t("planning.save_greedy", lang), key="plan_save_greedy", on_click=_on_save, args=("greedy",))
 
 with tab_cmp:
-    saved = scenarios.saved(store=ui.store())
+    saved = scenarios.saved(store=store)
     n1, n2, n3 = st.columns([2, 1, 1], vertical_alignment="bottom")
     n1.text_input(t("planning.scenario_name", lang), key="plan_save_name",
                   placeholder=t("planning.scenario_numbered", lang, n=len(saved) + 1))
@@ -437,7 +440,7 @@ with tab_cmp:
                                 format_func=lambda i: by_id.get(i, str(i)),
                                 placeholder=t("widget.choose_options", lang))
         if chosen:
-            frame = scenarios.compare_frame([sc for sc in saved if sc.id in chosen], lang)
+            frame = scenarios.compare_frame([sc for sc in saved if sc.id in chosen], lang, store=store)
             st.dataframe(frame, width="stretch", height=36 * (len(frame) + 1) + 4)
         b1, b2, _ = st.columns([1, 1, 2])
         b1.button(t("planning.load", lang), key="plan_load", on_click=_on_load, disabled=len(chosen) != 1,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from services.access import DEFAULT_ROLE
 from services.i18n import DEFAULT_LANG, LANGS, normalise_lang, t
 from services.seed import ensure_seeded
 from services.store import Store, database_url, open_store
@@ -18,6 +19,12 @@ def store() -> Store:
     opened once per process and shared by every session (``open_store`` keeps it, and opens it anew
     only after it was closed)."""
     return open_store()
+
+
+def role() -> str:
+    """The role of this session, which every service call that shows or changes an appeal carries. Until
+    sign-in exists it is services.access.DEFAULT_ROLE (the duty officer); sign-in replaces this one place."""
+    return st.session_state.get("role") or DEFAULT_ROLE
 
 
 @st.cache_resource(show_spinner=False)

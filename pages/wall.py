@@ -18,17 +18,16 @@ import streamlit as st
 
 from geo import mapview
 from pages import ui
-from services import access, clocks, district, lifecycle, wall
-from services.errors import DomainError, IllegalTransition, describe
+from services import clocks, district, wall
+from services.errors import DomainError, describe
 from services.i18n import label, t
 from services.orders import rule_for_appeal
 from services.timeline import timeline
 
 lang = ui.lang()
 wall_mode = st.query_params.get("mode") == "wall"
-ROLE = "duty_officer"
-# The wall's dispatch actions, in button order (orders go through issue_order).
-WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
+role = ui.role()
+WALL_ACTIONS = wall.WALL_ACTIONS
 TIER_CSS = {"red": "#e62828", "yellow": "#f5be1e", "blue": "#2878e6"}
 
 
@@ -71,7 +70,7 @@ st.html("""<style>
   .gm-late {color: #ff6b6b; font-weight: 700;}
 </style>""")
 
-sub_table = district.subdistrict_table(lang)
+sub_table = district.subdistrict_table(store, lang)
 views = [("district", None)] + [(code, code) for code in sub_table.code] + [("red_list", None)]
 sub_names = district.names("subdistrict", lang)
 
@@ -251,14 +250,8 @@ def _act(appeal_id: int, action: str) -> None:
     """Button callback: send one action to the services before the panel draws again."""
     ss = st.session_state
     try:
-        if action == "order":
-            store.issue_order(appeal_id, ss.get(f"wall_order_{appeal_id}") or [], issued_by=_actor())
-        elif action == "dispatch":
-            store.act(appeal_id, action, _actor(), target=ss.get(f"wall_target_{appeal_id}"))
-        elif action == "escalate":
-            store.act(appeal_id, action, _actor(), level=ss.get(f"wall_level_{appeal_id}"))
-        else:
-            store.act(appeal_id, action, _actor())
+        wall.perform(store, appeal_id, action, role, _actor(), departments=ss.get(f"wall_order_{appeal_id}") or [],
+                     target=ss.get(f"wall_target_{appeal_id}"), level=ss.get(f"wall_level_{appeal_id}"))
         ss["wall_message"] = ("ok", t("wall.done", lang, action=label("action", action, lang), id=appeal_id))
     except DomainError as exc:
         ss["wall_message"] = ("error", t("wall.forbidden", lang, reason=describe(exc, lang)))
@@ -271,7 +264,7 @@ def _dispatch_panel() -> None:
         st.info(t("wall.select_hint", lang))
         return
     try:
-        appeal = access.redact(store.get_appeal(appeal_id, include_personal=False), ROLE, wall_mode=True)
+        appeal = wall.appeal_detail(store, appeal_id, role, wall_mode=wall_mode)
     except DomainError:
         st.session_state.pop("wall_selected", None)
         return
@@ -310,17 +303,11 @@ def _dispatch_panel() -> None:
 def _action_controls(appeal: dict) -> None:
     """One button per wall action; those not allowed now are disabled and say why."""
     appeal_id = int(appeal["id"])
-    allowed = set(lifecycle.allowed_actions(appeal))
+    allowed = set(wall.actions_for(appeal, role))
 
     def why(action: str) -> str | None:
-        if action in allowed:
-            return None
-        reason = ""
-        if action in lifecycle.TRANSITIONS.get(appeal["status"], {}):
-            reason = "already_responded" if action == "respond" else "at_district"
-        return t("wall.action_unavailable", lang, reason=describe(
-            IllegalTransition(action, appeal["status"], sorted(allowed & set(WALL_ACTIONS), key=WALL_ACTIONS.index),
-                              reason), lang))
+        refused = wall.refusal(appeal, action, role)
+        return None if refused is None else t("wall.action_unavailable", lang, reason=describe(refused, lang))
 
     st.text_input(t("wall.operator", lang), value=t("wall.operator_default", lang), key="wall_actor")
     dept_names = district.names("department", lang)

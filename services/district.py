@@ -1,7 +1,10 @@
 """The district's geography as the screens need it: names, figures per area and base-map layers.
 
-Layers are loaded once per process (data.sample) and everything derived from them here is cached,
-because the geometry does not change while the dashboard runs. Names shown on screen come from
+Area layers (district, subdistrict, community, grid, subgrid, happiness unit) are loaded once per process
+(data.sample) and everything derived from them is cached, because they do not change while the dashboard
+runs. Stations and buildings come from the store (services.reference, which seeding fills from the same
+files): functions that need them take the store, and what they derive is cached under the layer's
+``reference.version``, so it is rebuilt when the points change. Names shown on screen come from
 ``names``/``name_of`` in the chosen language: the layer's ``name_en`` in English (the sample has one for
 every area, station and department), the ``name`` where a user's layer has none.
 """
@@ -19,7 +22,9 @@ import pydeck as pdk
 from data import sample
 from geo import mapview
 from geo.crs import area_m2
+from services import reference
 from services.i18n import LANGS, label, normalise_lang, t, table
+from services.store.base import Store
 from services.vocabulary import ACTOR_ALIASES
 
 BASE_LAYERS = ("subdistrict", "community", "grid", "subgrid", "happiness_unit", "station", "building")
@@ -29,19 +34,71 @@ NAMED_KINDS = ("district", "subdistrict", "community", "grid", "subgrid", "happi
                "department")
 
 
+POINT_KINDS = reference.KINDS
+
+
 def layers() -> dict[str, gpd.GeoDataFrame]:
-    """All layers of the district (EPSG:4326), cached by data.sample."""
-    return sample.load_layers()
+    """The area layers of the district (EPSG:4326), cached by data.sample. Stations and buildings are
+    not among them: they are read from the store (``points``)."""
+    return _area_layers(str(sample.data_dir()))
+
+
+@lru_cache(maxsize=2)
+def _area_layers(_folder: str) -> dict[str, gpd.GeoDataFrame]:
+    return {k: v for k, v in sample.load_layers().items() if k not in POINT_KINDS}
+
+
+def points(store: Store, kind: str) -> gpd.GeoDataFrame:
+    """The ``station`` or ``building`` layer as the store holds it (services.reference)."""
+    return reference.points(store, kind)
+
+
+_derived: dict[tuple, Any] = {}
+
+
+def _memo(store: Store, kinds: tuple[str, ...], what: tuple, fn: Any) -> Any:
+    """``fn()`` cached under ``what`` (a name and the arguments), the store, and the versions of the point
+    ``kinds`` it reads: rebuilt when those points change."""
+    key = (what, store.url, tuple(reference.version(store, k) for k in kinds))
+    if key not in _derived:
+        if len(_derived) > 256:
+            _derived.clear()
+        _derived[key] = fn()
+    return _derived[key]
+
+
+def names(kind: str, lang: str, store: Store | None = None) -> dict[str, str]:
+    """``{code: display name}`` of an area layer, ``department``, or (with ``store``) ``station`` or
+    ``building`` in ``lang``.
+
+    English uses the ``name_en`` column, falling back to ``name`` where it is missing or empty (user
+    layers need not carry English names, data/README.md); an unknown or absent kind gives ``{}``. The
+    store keeps no English names of points, so theirs come from the layer files by code.
+    """
+    if kind in POINT_KINDS:
+        if store is None:
+            return {}
+        return _memo(store, (kind,), ("names", kind, lang), lambda: _point_names(points(store, kind), kind, lang))
+    return _names(kind, lang)
+
+
+def _point_names(frame: pd.DataFrame, kind: str, lang: str) -> dict[str, str]:
+    out = _frame_names(frame, lang)
+    if normalise_lang(lang) == "en":
+        files = sample.load_layers().get(kind)
+        if files is not None and "name_en" in files:
+            en = _frame_names(files[["code", "name_en"]].rename(columns={"name_en": "name"}), "zh")
+            out.update({c: en[c] for c in out if en.get(c) and en[c] != c})
+    return out
 
 
 @lru_cache(maxsize=32)
-def names(kind: str, lang: str) -> dict[str, str]:
-    """``{code: display name}`` of an area layer, ``station`` or ``department`` in ``lang``.
-
-    English uses the ``name_en`` column, falling back to ``name`` where it is missing or empty (user
-    layers need not carry English names, data/README.md); an unknown or absent kind gives ``{}``.
-    """
+def _names(kind: str, lang: str) -> dict[str, str]:
     frame = sample.load_departments() if kind == "department" else layers().get(kind)
+    return _frame_names(frame, lang)
+
+
+def _frame_names(frame: pd.DataFrame | None, lang: str) -> dict[str, str]:
     if frame is None or not len(frame):
         return {}
     codes = frame["code"].astype(str).tolist()
@@ -54,11 +111,12 @@ def names(kind: str, lang: str) -> dict[str, str]:
     return out
 
 
-def name_of(kind: str, code: str | None, lang: str) -> str:
-    """The display name of one area, station or department in ``lang``; the code itself if unknown."""
+def name_of(kind: str, code: str | None, lang: str, store: Store | None = None) -> str:
+    """The display name of one area, department or (with ``store``) station in ``lang``; the code itself
+    if unknown."""
     if code is None or (not isinstance(code, str) and pd.isna(code)):
         return ""
-    return names(kind, lang).get(str(code), str(code))
+    return names(kind, lang, store).get(str(code), str(code))
 
 
 @lru_cache(maxsize=1)
@@ -121,25 +179,34 @@ def repaired_polygons() -> int:
     return sum(len(r.repaired) for r in sample.layer_reports())
 
 
-@lru_cache(maxsize=1)
-def overview() -> dict[str, Any]:
-    """District totals: population, area, buildings, stations, grids, communities."""
+def overview(store: Store) -> dict[str, Any]:
+    """District totals: population, area, buildings and stations (from ``store``), grids, communities."""
+    return _memo(store, POINT_KINDS, ("overview",), lambda: _overview(points(store, "station"),
+                                                                   points(store, "building")))
+
+
+def _overview(stations: pd.DataFrame, buildings: pd.DataFrame) -> dict[str, Any]:
     L = layers()
     return {
-        "population": int(L["building"].population.sum()) if "building" in L else 0,
+        "population": int(pd.to_numeric(buildings["population"]).fillna(0).sum()) if len(buildings) else 0,
         "area_km2": float(area_m2(L["district"].geometry.values).sum() / 1e6),
-        "buildings": len(L.get("building", ())),
-        "stations": len(L.get("station", ())),
+        "buildings": len(buildings),
+        "stations": len(stations),
         "grids": len(L["grid"]),
         "communities": len(L["community"]),
         "subdistricts": len(L["subdistrict"]),
     }
 
 
-@lru_cache(maxsize=2)
-def subdistrict_table(lang: str = "zh") -> pd.DataFrame:
-    """Per subdistrict: code, name (in ``lang``), population, area, communities, grids, stations."""
-    L = layers()
+def subdistrict_table(store: Store, lang: str = "zh") -> pd.DataFrame:
+    """Per subdistrict: code, name (in ``lang``), population, area, communities, grids, stations (the
+    population and stations from ``store``)."""
+    return _memo(store, POINT_KINDS, ("subdistricts", lang), lambda: _subdistrict_table(
+        lang, points(store, "station"), points(store, "building"))).copy()
+
+
+def _subdistrict_table(lang: str, stations: pd.DataFrame, buildings: pd.DataFrame) -> pd.DataFrame:
+    L = {**layers(), "station": stations, "building": buildings}
     sub = L["subdistrict"][["code", "name"]].copy()
     sub["name"] = [name_of("subdistrict", c, lang) for c in sub.code]
     sub["area_km2"] = np.round(area_m2(L["subdistrict"].geometry.values) / 1e6, 2)
@@ -147,13 +214,14 @@ def subdistrict_table(lang: str = "zh") -> pd.DataFrame:
     grid_sub = L["grid"].parent_code.map(comm_sub)
     sub["communities"] = sub.code.map(L["community"].parent_code.value_counts()).fillna(0).astype(int)
     sub["grids"] = sub.code.map(grid_sub.value_counts()).fillna(0).astype(int)
-    if "building" in L:
+    if len(L["building"]):
         b = L["building"]
         b_sub = b.parent_code.map(L["grid"].set_index("code").parent_code).map(comm_sub)
-        sub["population"] = sub.code.map(b.population.groupby(b_sub).sum()).fillna(0).astype(int)
+        pop = pd.to_numeric(b.population).fillna(0)
+        sub["population"] = sub.code.map(pop.groupby(b_sub).sum()).fillna(0).astype(int)
     else:
         sub["population"] = 0
-    if "station" in L:
+    if len(L["station"]):
         st_sub = L["station"].parent_code.map(comm_sub)
         sub["stations"] = sub.code.map(st_sub.value_counts()).fillna(0).astype(int)
     else:
@@ -195,19 +263,22 @@ def _records(kind: str, tolerance_m: float) -> tuple:
     return tuple(mapview.path_records(gdf, ("code",), tolerance_m=tolerance_m))
 
 
-@lru_cache(maxsize=4)
-def _station_records(lang: str) -> tuple:
-    st = layers()["station"]
-    display = names("station", lang)
+def _station_records(store: Store, lang: str) -> tuple:
+    return _memo(store, ("station",), ("station_records", lang), lambda: _build_station_records(store, lang))
+
+
+def _build_station_records(store: Store, lang: str) -> tuple:
+    st = points(store, "station")
+    display = names("station", lang, store)
     offers = [" / ".join(label("service", s, lang) for s, ok in
-                        zip(("appeal", "legal", "psychological"), row, strict=True) if ok)
-             for row in st[["offers_appeal", "offers_legal", "offers_psychological"]].to_numpy()]
+                        zip(("appeal", "legal", "psychological"), row, strict=True) if ok is True)
+             for row in st[["offers_appeal", "offers_legal", "offers_psychological"]].fillna(False).to_numpy()]
     recs = mapview.point_records(st.geometry.x, st.geometry.y, {
         "code": st.code.tolist(), "name": [display.get(str(c), str(c)) for c in st.code],
         "level": st.level.tolist(),
         "level_label": [label("station_level", v, lang) for v in st.level],
         "services": offers,
-        "color": [mapview.STATION_COLORS[v] for v in st.level],
+        "color": [mapview.STATION_COLORS.get(v, mapview.STATION_COLORS["site"]) for v in st.level],
         "radius": [{"district": 120, "subdistrict": 90, "community": 60}.get(v, 35) for v in st.level],
     })
     for r in recs:
@@ -215,14 +286,16 @@ def _station_records(lang: str) -> tuple:
     return tuple(recs)
 
 
-@lru_cache(maxsize=2)
-def _building_density_records() -> tuple:
+def _building_density_records(store: Store) -> tuple:
     """Population per building aggregated to ~200 m squares (drawn as columns of colour)."""
-    b = layers()["building"]
+    return _memo(store, ("building",), ("building_density",), lambda: _density(points(store, "building")))
+
+
+def _density(b: gpd.GeoDataFrame) -> tuple:
     lon, lat = b.geometry.x.to_numpy(), b.geometry.y.to_numpy()
     step = 0.002
     key = pd.DataFrame({"i": np.floor(lon / step).astype(int), "j": np.floor(lat / step).astype(int),
-                        "pop": b.population.to_numpy()})
+                        "pop": pd.to_numeric(b.population).fillna(0).to_numpy()})
     agg = key.groupby(["i", "j"], as_index=False)["pop"].sum()
     agg = agg[agg["pop"] > 0]
     return tuple(mapview.point_records((agg.i + 0.5) * step, (agg.j + 0.5) * step, {"population": agg["pop"].tolist()}))
@@ -230,15 +303,16 @@ def _building_density_records() -> tuple:
 
 def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *, tolerance_m: float = 5.0,
                 labels: bool = True, unit_alpha: int | None = None, label_px: float = 18,
-                unit_stroke: bool = True) -> list[pdk.Layer]:
+                unit_stroke: bool = True, store: Store | None = None) -> list[pdk.Layer]:
     """The district's own base map: boundaries, happiness units, red sub-grids, stations, labels.
+    Stations and the building density are drawn only with ``store`` (they are read from it).
 
     Every pickable record carries ``tip``, its own tooltip text in ``lang`` (see ``base_tooltip``).
     ``unit_stroke=False`` leaves the happiness units' outlines out of the picking pass, which is what
     makes a click slow to register on a map drawn without a GPU."""
     out: list[pdk.Layer] = []
-    if "building" in visible and "building" in layers():
-        recs = [dict(r, radius=float(np.sqrt(r["population"]) * 2.2)) for r in _building_density_records()]
+    if "building" in visible and store is not None:
+        recs = [dict(r, radius=float(np.sqrt(r["population"]) * 2.2)) for r in _building_density_records(store)]
         out.append(mapview.points_layer("building-density", recs, color=[255, 140, 0, 110], radius_m="radius",
                                         min_px=1, max_px=40, pickable=False))
     if "happiness_unit" in visible:
@@ -268,8 +342,9 @@ def base_layers(visible: tuple[str, ...] = DEFAULT_VISIBLE, lang: str = "zh", *,
                                           color=mapview.LINE_COLORS[kind], width_px=widths[kind]))
     out.append(mapview.line_layer("district-boundary", list(_records("district", tolerance_m)),
                                   color=mapview.LINE_COLORS["district"], width_px=3.5))
-    if "station" in visible and "station" in layers():
-        out.append(mapview.points_layer("station", list(_station_records(lang)), color="color", radius_m="radius",
+    if "station" in visible and store is not None:
+        out.append(mapview.points_layer("station", list(_station_records(store, lang)), color="color",
+                                        radius_m="radius",
                                         min_px=3, max_px=14, line=[20, 20, 20, 255]))
     if labels and "subdistrict" in visible:
         sub = layers()["subdistrict"]

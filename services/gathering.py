@@ -8,7 +8,9 @@ a crew reporting over an afternoon is one event). Its tier is its highest member
 ``tier_steps``, or red outright at ``red_count`` members (config/rules.toml [gathering]).
 
 ``find_clusters`` is a pure function of a frame: feed it open or recent appeals from
-``Store.query_appeals`` and persist the result with ``Store.mark_gathering``.
+``Store.query_appeals`` and persist the result with ``Store.mark_gathering``. Screens do not cluster
+again: ``marked_clusters`` reads the clusters back from the appeals so marked (their ``gathering_id``),
+so what the wall shows is what intake and the simulator decided and recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from services.config import rules
 from services.tiers import TIER_RANK, TIERS, raise_tier
 
 CLUSTER_COLUMNS = ("gathering_id", "category", "size", "lon", "lat", "first_at", "last_at", "tier")
+# marked_clusters adds how far its farthest member lies from the centre (metres).
+MARKED_COLUMNS = CLUSTER_COLUMNS + ("radius_m",)
 
 
 def gathering_rules(cfg: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -95,3 +99,40 @@ def find_clusters(appeals: pd.DataFrame, cfg: dict[str, Any] | None = None,
     for col in ("first_at", "last_at"):
         table[col] = pd.to_datetime(table[col], utc=True).dt.tz_convert("Asia/Shanghai")
     return labels, table
+
+
+def marked_clusters(appeals: pd.DataFrame) -> pd.DataFrame:
+    """The clusters the marks describe: one row per ``gathering_id`` among ``appeals`` (columns id,
+    category, lon, lat, reported_at, gathering_id, and gathering_tier / tier when known), with
+    MARKED_COLUMNS. The centre is the members' mean in EPSG:4547, ``radius_m`` the distance of the
+    farthest member from it, ``category`` the members' most frequent one (ties: the first in order),
+    ``tier`` the recorded gathering tier (else the highest member tier). Appeals without a mark count
+    for nothing, however close together they lie; ordered by gathering id."""
+    cols = list(MARKED_COLUMNS)
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    if appeals.empty or "gathering_id" not in appeals:
+        return empty
+    gid = pd.to_numeric(appeals["gathering_id"], errors="coerce")
+    marked = appeals[gid.notna() & (gid >= 0)].copy()
+    if marked.empty:
+        return empty
+    marked["gathering_id"] = gid[marked.index].astype("int64")
+    x, y = lonlat_to_metric(marked["lon"].to_numpy(float), marked["lat"].to_numpy(float))
+    marked["_x"], marked["_y"] = x, y
+    marked["_t"] = pd.to_datetime(marked["reported_at"], utc=True)
+    rows = []
+    for g, m in marked.sort_values(["gathering_id", "id"]).groupby("gathering_id", sort=True):
+        cx, cy = float(m["_x"].mean()), float(m["_y"].mean())
+        radius = float(np.hypot(m["_x"].to_numpy() - cx, m["_y"].to_numpy() - cy).max())
+        recorded = [v for v in m.get("gathering_tier", pd.Series(dtype=object)) if isinstance(v, str) and v]
+        tiers = recorded or [v for v in m.get("tier", pd.Series(dtype=object)) if isinstance(v, str) and v]
+        top = max((TIER_RANK[t] for t in tiers if t in TIER_RANK), default=0)
+        rows.append({"gathering_id": int(g), "category": m["category"].value_counts(sort=True).index[0],
+                     "size": len(m), "cx": cx, "cy": cy, "first_at": m["_t"].min(), "last_at": m["_t"].max(),
+                     "tier": TIERS[top], "radius_m": round(radius, 1)})
+    table = pd.DataFrame(rows)
+    lon, lat = metric_to_lonlat(table.pop("cx").to_numpy(), table.pop("cy").to_numpy())
+    table["lon"], table["lat"] = lon, lat
+    for col in ("first_at", "last_at"):
+        table[col] = pd.to_datetime(table[col], utc=True).dt.tz_convert("Asia/Shanghai")
+    return table[cols].reset_index(drop=True)

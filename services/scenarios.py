@@ -41,12 +41,12 @@ class EditStack:
         if sum(self.steps) != len(self.edits) or any(n <= 0 for n in self.steps):
             raise ValueError("steps must be positive and add up to the number of edits")
 
-    def push(self, edits: planning.Edit | Sequence[planning.Edit]) -> EditStack:
+    def push(self, edits: planning.Edit | Sequence[planning.Edit], *, store: Store) -> EditStack:
         """The stack with one more step; PlanningError (nothing changed) when an edit does not apply."""
         new = (edits,) if isinstance(edits, planning.Edit) else tuple(edits)
         if not new:
             return self
-        planning.network(self.edits + new)  # raises PlanningError for an edit that does not apply
+        planning.network(self.edits + new, store=store)  # raises PlanningError for an edit that does not apply
         return EditStack(self.edits + new, self.steps + (len(new),))
 
     def undo(self) -> EditStack:
@@ -225,7 +225,7 @@ def _siting_value(item: str, v: object, lang: str) -> str:
     return str(v)
 
 
-def compare_frame(chosen: Sequence[Scenario], lang: str) -> pd.DataFrame:
+def compare_frame(chosen: Sequence[Scenario], lang: str, *, store: Store) -> pd.DataFrame:
     """Scenarios side by side (one column each, headed by name): who saved them and when, service, radius,
     edits, and the coverage their edits give (recomputed now); siting figures when any came from a run."""
     if not chosen:
@@ -234,7 +234,8 @@ def compare_frame(chosen: Sequence[Scenario], lang: str) -> pd.DataFrame:
     any_siting = any(sc.siting for sc in chosen)
     for sc in chosen:
         try:
-            fig: planning.Figures | None = planning.figures(planning.network(sc.stack.edits), sc.service, sc.radius_m)
+            fig: planning.Figures | None = planning.figures(planning.network(sc.stack.edits, store=store),
+                                                            sc.service, sc.radius_m, store=store)
         except planning.PlanningError:
             fig = None  # an edit names a station the district no longer has
         values = [sc.created_by, sc.created_at.strftime("%Y-%m-%d %H:%M"), planning.service_label(sc.service, lang),

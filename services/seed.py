@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from data import sample
+from services import reference
 from services.seed_today import seed_today
 from services.store.base import Store
 
@@ -42,15 +43,19 @@ def _points(kind: str) -> pd.DataFrame:
 
 
 def seed_reference(store: Store) -> dict[str, int]:
-    """Departments, stations and buildings (idempotent: replaced each time); returns the count of each."""
+    """Departments, stations and buildings (idempotent: replaced each time); returns the count of each.
+    The layers are the sample's, or the user's own when ``GM_DATA_DIR`` names a folder (data/sample.py):
+    the store then holds the user's stations and buildings, and the screens read them from there."""
     departments = sample.load_departments()
     store.load_departments(departments)
     counts = {"departments": len(departments)}
     for kind in ("station", "building"):
         if kind in sample.load_layers():
             points = _points(kind)
-            store.load_points(kind, points)
+            reference.load_points(store, kind, points)
             counts[f"{kind}s"] = len(points)
+        else:  # the layers have none: none stay from an earlier seeding either
+            reference.load_points(store, kind, pd.DataFrame({"code": [], "lon": [], "lat": []}))
     return counts
 
 

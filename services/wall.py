@@ -21,9 +21,10 @@ import pandas as pd
 import pydeck as pdk
 
 from geo import mapview
-from services import district
+from services import access, district, lifecycle
 from services.config import rules
-from services.gathering import find_clusters, gathering_rules
+from services.errors import DomainError, IllegalTransition, Label, Labels, ValidationError
+from services.gathering import gathering_rules, marked_clusters
 from services.i18n import label, t
 from services.store.base import OPEN_STATUSES, Store
 
@@ -151,8 +152,10 @@ def snapshot(store: Store, now: datetime | None = None, *, max_points: int | Non
     g = gathering_rules()
     recent = timed("recent_open", store.query_appeals, statuses=OPEN_STATUSES,
                    since=now - timedelta(hours=float(g["window_hours"])), until=now + timedelta(seconds=1),
-                   columns=("id", "category", "lon", "lat", "reported_at", "tier"), area=area)
-    _, clusters = timed("clusters", find_clusters, recent)
+                   columns=("id", "category", "lon", "lat", "reported_at", "tier", "gathering_id",
+                            "gathering_tier"), area=area)
+    # The clusters intake and the simulator marked (Store.mark_gathering), not a new clustering here.
+    clusters = timed("clusters", marked_clusters, recent)
     warnings = _warnings(points, overdue, now, int(cfg["list_size"]))
     return WallSnapshot(now=now, kpis=kpis, open_orders=open_orders, check_in_rate=check_in_rate,
                         trend=trend_frame, grid_levels=levels, points=points, overdue=overdue, warnings=warnings,
@@ -202,6 +205,56 @@ def _warnings(points: pd.DataFrame, overdue: pd.DataFrame, now: datetime, size: 
     out = out.drop_duplicates("id", keep="last")
     out = out.sort_values(["reported_at", "id"], ascending=False, na_position="last").head(size)
     return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------- appeal and actions
+# The wall's dispatch actions, in button order (orders go through issue_order).
+WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
+
+
+def appeal_detail(store: Store, appeal_id: int, role: str, *, wall_mode: bool) -> dict[str, Any]:
+    """One appeal as the wall's panel shows it to ``role``: personal fields as ``access.redact`` allows
+    (none on the unattended wall, whatever the role). Raises ``access.Forbidden`` for an unknown role and
+    ``NotFound`` for an unknown appeal."""
+    access.check_role(role)
+    personal = access.may_see_personal(role, wall_mode=wall_mode)
+    return access.redact(store.get_appeal(appeal_id, include_personal=personal), role, wall_mode=wall_mode)
+
+
+def actions_for(appeal: dict[str, Any], role: str) -> list[str]:
+    """The wall actions ``role`` may take on ``appeal`` now: allowed by its state and by the role."""
+    allowed = set(lifecycle.allowed_actions(appeal))
+    return [a for a in WALL_ACTIONS if a in allowed and access.may_do(role, a)]
+
+
+def refusal(appeal: dict[str, Any], action: str, role: str) -> DomainError | None:
+    """Why ``role`` may not take ``action`` on ``appeal`` now (the error ``perform`` would raise), or
+    None when it may: the role's right first, then the appeal's state with what is allowed next."""
+    if not access.may_do(role, action):
+        return access.Forbidden("error.role_may_not", role=Label("role", role), action=Label("action", action))
+    allowed = actions_for(appeal, role)
+    if action in allowed:
+        return None
+    reason = ""
+    if action in lifecycle.TRANSITIONS.get(appeal["status"], {}):
+        reason = "already_responded" if action == "respond" else "at_district"
+    return IllegalTransition(action, appeal["status"], allowed, reason)
+
+
+def perform(store: Store, appeal_id: int, action: str, role: str, actor: str, **params: Any) -> dict[str, Any]:
+    """Apply one wall action for ``role`` (recorded as done by ``actor``) and return the updated appeal.
+
+    The role is checked first (``access.check_action``: a role that may not act gets ``Forbidden`` and
+    nothing changes), then the store checks the appeal's state. ``order`` takes ``departments``,
+    ``dispatch`` a ``target``, ``escalate`` a ``level``."""
+    if action not in WALL_ACTIONS:
+        raise ValidationError("error.unknown_action", action=action, actions=Labels("action", WALL_ACTIONS))
+    access.check_action(role, action)
+    if action == "order":
+        store.issue_order(appeal_id, params.get("departments") or [], issued_by=actor)
+        return appeal_detail(store, appeal_id, role, wall_mode=False)
+    kw = {k: v for k, v in params.items() if k in {"target", "level"}}
+    return access.redact(store.act(appeal_id, action, actor, **kw), role, wall_mode=False)
 
 
 # ---------------------------------------------------------------------------------------------- map

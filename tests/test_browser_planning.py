@@ -18,10 +18,15 @@ from tests.browser import LOCAL_PREFIXES, streamlit_server
 pytestmark = pytest.mark.browser
 
 
+DB_URL = ""  # the server's store (set by the server fixture): the planner's stations and buildings are there
+
+
 @pytest.fixture(scope="module")
 def server(layers, tmp_path_factory):
+    global DB_URL
     db = tmp_path_factory.mktemp("browser_planning") / "gm.sqlite3"
-    with streamlit_server({"DATABASE_URL": f"sqlite:///{db}"}) as url:
+    DB_URL = f"sqlite:///{db}"
+    with streamlit_server({"DATABASE_URL": DB_URL}) as url:
         yield url
 
 
@@ -59,13 +64,15 @@ def _open(browser, url: str):
 
 def test_one_click_adds_one_station_and_a_saved_scenario_outlives_a_reload(browser, server, tmp_path):
     from services import planning
+    from services.store import create_store
 
     page, requests = _open(browser, server)
+    ref = create_store(DB_URL)  # seeded by the server at start-up
     before = _stations(page)
     # Where the largest uncovered cell is drawn: the chart's own view, projected as deck.gl does.
-    base = planning.base_stations()
-    cell = planning.gap_cells(base, "appeal", 500).iloc[0]
-    view = json.loads(planning.planner_deck(base, "appeal", 500, "zh").to_json())["initialViewState"]
+    base = planning.base_stations(store=ref)
+    cell = planning.gap_cells(base, "appeal", 500, store=ref).iloc[0]
+    view = json.loads(planning.planner_deck(base, "appeal", 500, "zh", store=ref).to_json())["initialViewState"]
     canvas = page.locator("[data-testid=stDeckGlJsonChart] canvas").first
     box = canvas.bounding_box()
     cx, cy = _mercator(view["longitude"], view["latitude"], view["zoom"])

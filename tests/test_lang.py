@@ -50,18 +50,31 @@ def test_english_strings_have_no_chinese():
         assert not CJK.search(texts["en"]), key
 
 
+@pytest.fixture(scope="module")
+def seeded_store(tmp_path_factory):
+    """A store holding the sample's departments, stations and buildings (the screens read points there)."""
+    from services.seed import seed_reference
+    from services.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path_factory.mktemp("lang") / "ref.sqlite3")
+    seed_reference(store)
+    yield store
+    store.close()
+
+
 @pytest.mark.parametrize("kind", NAMED)
-def test_every_sample_name_has_an_english_form(layers, kind):
+def test_every_sample_name_has_an_english_form(layers, kind, request):
+    store = request.getfixturevalue("seeded_store") if kind in district.POINT_KINDS else None
     frame = load_departments() if kind == "department" else layers[kind]
     assert "name_en" in frame, f"{kind} has no name_en column"
     for code, name, en in zip(frame["code"], frame["name"], frame["name_en"], strict=True):
         _english(en)
         assert CJK.search(name), (code, name)  # the Chinese name stays the name
-    shown = district.names(kind, "en")
+    shown = district.names(kind, "en", store)
     assert len(shown) == len(frame)
     for text in shown.values():
         _english(text)
-    assert district.names(kind, "zh") == dict(zip(frame["code"].astype(str), frame["name"], strict=True))
+    assert district.names(kind, "zh", store) == dict(zip(frame["code"].astype(str), frame["name"], strict=True))
 
 
 def test_names_fall_back_to_the_name_without_name_en(monkeypatch):
@@ -71,13 +84,13 @@ def test_names_fall_back_to_the_name_without_name_en(monkeypatch):
             "grid": gpd.GeoDataFrame({"code": ["G1"], "name": ["甲社区第1网格"]},
                                      geometry=[shapely.Point(0, 0)], crs=4326)}
     monkeypatch.setattr(district, "layers", lambda: user)
-    district.names.cache_clear()
+    district._names.cache_clear()
     try:
         assert district.names("community", "en") == {"C1": "Jia Community", "C2": "乙社区"}
         assert district.name_of("grid", "G1", "en") == "甲社区第1网格"
         assert district.name_of("grid", "G9", "en") == "G9" and district.name_of("subgrid", "S1", "zh") == "S1"
     finally:
-        district.names.cache_clear()
+        district._names.cache_clear()
 
 
 def test_every_actor_code_is_labelled_in_both_languages():

@@ -18,22 +18,37 @@ from services import planning, scenarios
 from services.i18n import t
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
+REF = None  # the store the planner reads stations and buildings from (set by _reference_store)
 
 
 # --------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module", autouse=True)
+def _reference_store(layers, tmp_path_factory):
+    """A store seeded with the sample's stations and buildings: the planner reads its points there."""
+    global REF
+    from services.seed import seed_reference
+    from services.store.sqlite import SQLiteStore
+
+    REF = SQLiteStore(tmp_path_factory.mktemp("plan_ref") / "ref.sqlite3")
+    seed_reference(REF)
+    yield REF
+    REF.close()
+    REF = None
+
+
 @pytest.fixture(scope="module")
 def base(layers):
-    return planning.base_stations()
+    return planning.base_stations(store=REF)
 
 
 @pytest.fixture(scope="module")
 def lossy_code(layers, base):
     """The station whose removal leaves the most people without an appeal station within 500 m."""
-    before = planning.coverage(base, "appeal", 500)
-    pop = planning.demand().population
+    before = planning.coverage(base, "appeal", 500, store=REF)
+    pop = planning.demand(store=REF).population
     best, best_loss = None, -1.0
     for code in base.code:
-        after = planning.coverage(base.remove(code), "appeal", 500)
+        after = planning.coverage(base.remove(code), "appeal", 500, store=REF)
         loss = float(pop[before.covered & ~after.covered].sum())
         if loss > best_loss:
             best, best_loss = str(code), loss
@@ -43,22 +58,22 @@ def lossy_code(layers, base):
 
 @pytest.fixture(scope="module")
 def instance(layers, base):
-    cands, rejected = planning.build_candidates("buildings", n_buildings=2000)
+    cands, rejected = planning.build_candidates("buildings", n_buildings=2000, store=REF)
     assert len(cands) == 2000 and rejected.empty
-    return planning.prepare(base, "appeal", 500, cands)
+    return planning.prepare(base, "appeal", 500, cands, store=REF)
 
 
 # --------------------------------------------------------------------------------------------- figures
 def test_demand_is_built_once(layers):
-    assert planning.demand() is planning.demand()
-    assert len(planning.demand()) == len(layers["building"])
-    assert planning.base_stations() is planning.base_stations()
+    assert planning.demand(store=REF) is planning.demand(store=REF)
+    assert len(planning.demand(store=REF)) == len(layers["building"])
+    assert planning.base_stations(store=REF) is planning.base_stations(store=REF)
 
 
 def test_figures_match_the_geo_table(base):
     for service in planning.SERVICE_OPTIONS:
-        fig = planning.figures(base, service, 500)
-        row = coverage_table(planning.demand(), planning.coverage(base, service, 500), "district").iloc[0]
+        fig = planning.figures(base, service, 500, store=REF)
+        row = coverage_table(planning.demand(store=REF), planning.coverage(base, service, 500, store=REF), "district").iloc[0]
         assert fig.population == 1_400_000
         assert fig.population_covered == row["population_covered"]
         assert fig.population_covered + fig.population_uncovered == fig.population
@@ -66,22 +81,22 @@ def test_figures_match_the_geo_table(base):
         assert fig.buildings_share == pytest.approx(row["buildings_share"])
         assert fig.grids_share == pytest.approx(row["grids_share"])
     # Every station counts for "any", so it covers at least what each service covers.
-    anyf = planning.figures(base, "any", 500)
-    assert all(anyf.population_covered >= planning.figures(base, s, 500).population_covered
+    anyf = planning.figures(base, "any", 500, store=REF)
+    assert all(anyf.population_covered >= planning.figures(base, s, 500, store=REF).population_covered
                for s in planning.SERVICES)
 
 
 def test_a_larger_radius_covers_more(base):
-    shares = [planning.figures(base, "appeal", r).population_share for r in (300, 500, 800, 1000)]
+    shares = [planning.figures(base, "appeal", r, store=REF).population_share for r in (300, 500, 800, 1000)]
     assert shares == sorted(shares) and shares[0] < shares[-1]
     with pytest.raises(planning.PlanningError):
-        planning.figures(base, "appeal", 100)
+        planning.figures(base, "appeal", 100, store=REF)
     with pytest.raises(planning.PlanningError):
-        planning.figures(base, "dance", 500)
+        planning.figures(base, "dance", 500, store=REF)
 
 
 def test_tables_have_chinese_and_english_names(base):
-    tables = planning.coverage_tables(base, ("appeal", "legal"), 500)
+    tables = planning.coverage_tables(base, ("appeal", "legal"), 500, store=REF)
     sub = tables["subdistrict"]
     assert len(sub) == 12 and set(sub["service"]) == {"appeal", "legal"}
     names = dict(zip(sub["name"], sub["name_en"], strict=True))
@@ -103,8 +118,8 @@ def test_tables_have_chinese_and_english_names(base):
 
 def test_exports_open_in_excel_and_csv(base):
     edits = (planning.Edit("remove", code=str(base.code[5])),)
-    stations = planning.network(edits)
-    data = planning.export_coverage(stations, 500, "zh", edits)
+    stations = planning.network(edits, store=REF)
+    data = planning.export_coverage(stations, 500, "zh", edits, store=REF)
     sheets = pd.read_excel(io.BytesIO(data), sheet_name=None)
     assert set(sheets) == {t(f"planning.level_{lvl}", "zh") for lvl in planning.TABLE_LEVELS} | {
         t("planning.sheet_stations", "zh"), t("planning.sheet_edits", "zh")}
@@ -112,7 +127,7 @@ def test_exports_open_in_excel_and_csv(base):
     assert len(district_sheet) == len(planning.SERVICE_OPTIONS)
     assert len(sheets[t("planning.sheet_stations", "zh")]) == len(base) - 1
     assert len(sheets[t("planning.sheet_edits", "zh")]) == 1
-    table = planning.display_table(planning.coverage_tables(stations, ("appeal",), 500)["community"], "zh")
+    table = planning.display_table(planning.coverage_tables(stations, ("appeal",), 500, store=REF)["community"], "zh")
     csv = planning.export_csv(table)
     assert csv.startswith(b"\xef\xbb\xbf")
     back = pd.read_csv(io.BytesIO(csv), encoding="utf-8-sig")
@@ -124,55 +139,55 @@ def test_removing_a_station_never_increases_coverage(base, lossy_code):
     rng = np.random.default_rng(7)
     codes = [lossy_code, *rng.choice(base.code, 25, replace=False)]
     for service in ("appeal", "psychological", "any"):
-        before = planning.figures(base, service, 500)
+        before = planning.figures(base, service, 500, store=REF)
         for code in codes:
-            w = planning.remove_station(base, str(code), service, 500)
-            after = planning.figures(w.stations, service, 500)
+            w = planning.remove_station(base, str(code), service, 500, store=REF)
+            after = planning.figures(w.stations, service, 500, store=REF)
             assert w.delta["population_gained"] == 0 and w.delta["buildings_gained"] == 0
             assert after.population_covered <= before.population_covered
             assert after.buildings_covered <= before.buildings_covered
             assert after.grids_covered <= before.grids_covered
             assert before.population_covered - after.population_covered == w.delta["population_lost"]
-    w = planning.remove_station(base, lossy_code, "appeal", 500)
+    w = planning.remove_station(base, lossy_code, "appeal", 500, store=REF)
     assert w.delta["population_lost"] > 0 and len(w.stations) == len(base) - 1
 
 
 def test_adding_a_station_at_an_uncovered_building_covers_it(base):
-    d = planning.demand()
-    cov = planning.coverage(base, "appeal", 500)
+    d = planning.demand(store=REF)
+    cov = planning.coverage(base, "appeal", 500, store=REF)
     idx = int(np.flatnonzero(~cov.covered & (d.population > 0))[0])
-    w = planning.add_station(base, d.lon[idx], d.lat[idx], services=("appeal",), service="appeal", radius_m=500)
+    w = planning.add_station(base, d.lon[idx], d.lat[idx], services=("appeal",), service="appeal", radius_m=500, store=REF)
     assert w.after.covered[idx] and not w.before.covered[idx]
     assert w.delta["population_gained"] >= d.population[idx] and w.delta["population_lost"] == 0
     assert str(w.stations.code[-1]).startswith("NEW-")
     # A station offering only legal service changes nothing for the appeal circle.
-    w2 = planning.add_station(base, d.lon[idx], d.lat[idx], services=("legal",), service="appeal", radius_m=500)
+    w2 = planning.add_station(base, d.lon[idx], d.lat[idx], services=("legal",), service="appeal", radius_m=500, store=REF)
     assert w2.delta["population_gained"] == 0
 
 
 def test_moving_a_station_equals_removing_and_adding(base):
     code = str(base.code[40])
     lon, lat = float(base.lon[40]) + 0.01, float(base.lat[40]) - 0.005
-    moved = planning.move_station(base, code, lon, lat, "appeal", 500)
+    moved = planning.move_station(base, code, lon, lat, "appeal", 500, store=REF)
     offers = tuple(s for s in planning.SERVICES if base.offers[s][40])
     rebuilt = base.remove(code).add(lon, lat, services=offers)
-    assert (moved.after.covered == planning.coverage(rebuilt, "appeal", 500).covered).all()
-    assert planning.station_status(moved.stations)[40] == "moved"
+    assert (moved.after.covered == planning.coverage(rebuilt, "appeal", 500, store=REF).covered).all()
+    assert planning.station_status(moved.stations, store=REF)[40] == "moved"
 
 
 def test_network_applies_edits_in_order_and_caches(base):
-    d = planning.demand()
+    d = planning.demand(store=REF)
     edits = (planning.Edit("remove", code=str(base.code[3])),
              planning.Edit("add", lon=float(d.lon[10]), lat=float(d.lat[10])),
              planning.Edit("move", code=str(base.code[7]), lon=float(d.lon[20]), lat=float(d.lat[20])))
-    net = planning.network(edits)
-    assert planning.network(edits) is net
+    net = planning.network(edits, store=REF)
+    assert planning.network(edits, store=REF) is net
     assert len(net) == len(base) and str(base.code[3]) not in set(net.code)
-    assert list(planning.station_status(net)).count("new") == 1
-    assert planning.edit_delta(edits, "appeal", 500) is not None
-    assert planning.edit_delta((), "appeal", 500) is None
+    assert list(planning.station_status(net, store=REF)).count("new") == 1
+    assert planning.edit_delta(edits, "appeal", 500, store=REF) is not None
+    assert planning.edit_delta((), "appeal", 500, store=REF) is None
     with pytest.raises(planning.PlanningError):
-        planning.network((planning.Edit("remove", code="NO-SUCH"),))
+        planning.network((planning.Edit("remove", code="NO-SUCH"),), store=REF)
     with pytest.raises(planning.PlanningError):
         planning.Edit("add", lon=113.9)
     with pytest.raises(planning.PlanningError):
@@ -209,12 +224,12 @@ def test_map_clicks_make_edits():
 
 # --------------------------------------------------------------------------------------------- map
 def test_gap_layer_is_aggregated_and_adds_up(base):
-    fig = planning.figures(base, "appeal", 500)
-    cells = planning.gap_cells(base, "appeal", 500)
+    fig = planning.figures(base, "appeal", 500, store=REF)
+    cells = planning.gap_cells(base, "appeal", 500, store=REF)
     assert cells["population"].sum() == fig.population_uncovered
     assert cells["buildings"].sum() == fig.buildings - fig.buildings_covered
     assert len(cells) < (fig.buildings - fig.buildings_covered) / 5
-    grids = planning.gap_grids(base, "appeal", 500, "en", top=10)
+    grids = planning.gap_grids(base, "appeal", 500, "en", top=10, store=REF)
     people = grids[t("planning.col_population_uncovered", "en")].to_numpy()
     assert len(grids) == 10 and (np.diff(people) <= 0).all()
 
@@ -222,12 +237,12 @@ def test_gap_layer_is_aggregated_and_adds_up(base):
 def test_planner_map_is_light_and_offline(base, instance):
     scenario = planning.solve(instance, "mclp", 3, "greedy")
     layers = planning.planner_layers(base, "appeal", 500, "zh", scenario=scenario,
-                                     candidate_points=[(113.93, 22.76)])
+                                     candidate_points=[(113.93, 22.76)], store=REF)
     ids = [layer.id for layer in layers]
     assert len(ids) == len(set(ids))
     assert {planning.CIRCLE_LAYER, planning.GAP_LAYER, planning.STATION_LAYER, planning.SITE_LAYER,
             planning.SITE_LABEL_LAYER, planning.CANDIDATE_LAYER, "district-boundary"} <= set(ids)
-    deck = json.loads(planning.planner_deck(base, "appeal", 500, "zh", scenario=scenario).to_json())
+    deck = json.loads(planning.planner_deck(base, "appeal", 500, "zh", scenario=scenario, store=REF).to_json())
     text = json.dumps(deck, separators=(",", ":"))
     assert len(text) < 700_000, len(text)
     assert "http" not in text and deck.get("mapProvider") is None
@@ -254,7 +269,7 @@ def test_greedy_then_exact_k5(instance):
     # Marginal gains are in the order chosen and add up to the people newly covered.
     gains = exact.sites["gain_population"].to_numpy()
     assert (np.diff(gains) <= 0).all() and gains.sum() == exact.summary["population_gained"]
-    table = planning.sites_table(exact, "zh")
+    table = planning.sites_table(exact, "zh", store=REF)
     assert list(table[t("planning.col_rank", "zh")]) == [1, 2, 3, 4, 5]
     assert table[t("planning.col_community", "zh")].str.endswith("社区").all()
     assert table[t("planning.col_nearest_m", "zh")].gt(0).all()
@@ -281,26 +296,26 @@ def test_lscp_needs_no_more_sites_than_greedy(instance):
 
 
 def test_candidate_sources(layers):
-    grids, _ = planning.build_candidates("grids")
+    grids, _ = planning.build_candidates("grids", store=REF)
     assert len(grids) == len(layers["grid"])
     cands, rejected = planning.build_candidates(
         "points", clicked=[(113.93, 22.76)], points_text="113.94, 22.77\n113.95，22.78\nnot a point\n0, 0",
-        system="gcj02")
+        system="gcj02", store=REF)
     assert len(cands) == 3 and len(rejected) == 2 and rejected["reason"].str.len().gt(0).all()
     assert cands.lon[0] == 113.93  # clicked points are already WGS84
     assert abs(cands.lon[1] - 113.94) > 1e-3  # typed GCJ-02 points are converted
     csv = "名称,经度,纬度\nA,113.93,22.76\nB,113.91,22.74\nC,,22.7\n".encode("gb18030")
     table = planning.read_table("sites.csv", csv)
-    up, rej = planning.build_candidates("upload", table=table)
+    up, rej = planning.build_candidates("upload", table=table, store=REF)
     assert list(up.id) == ["A", "B"] and len(rej) == 1
     buf = io.BytesIO()
     pd.DataFrame({"lon": [113.93], "lat": [22.76]}).to_excel(buf, index=False)
-    up2, _ = planning.build_candidates("upload", table=planning.read_table("x.xlsx", buf.getvalue()))
+    up2, _ = planning.build_candidates("upload", table=planning.read_table("x.xlsx", buf.getvalue()), store=REF)
     assert len(up2) == 1
     with pytest.raises(planning.PlanningError):
-        planning.build_candidates("points", points_text="")
+        planning.build_candidates("points", points_text="", store=REF)
     with pytest.raises(planning.PlanningError):
-        planning.build_candidates("upload", table=pd.DataFrame({"a": [1]}))
+        planning.build_candidates("upload", table=pd.DataFrame({"a": [1]}), store=REF)
     with pytest.raises(planning.PlanningError):
         planning.read_table("bad.xlsx", b"not a workbook")
 
@@ -317,21 +332,21 @@ def scenario_store(tmp_path):
 def test_scenarios_are_saved_compared_and_exported(instance, base, scenario_store):
     greedy = planning.solve(instance, "mclp", 3, "greedy")
     exact = planning.solve(instance, "mclp", 3, "exact")
-    stack = scenarios.EditStack().push(planning.scenario_edits(exact))
+    stack = scenarios.EditStack().push(planning.scenario_edits(exact), store=REF)
     name = scenarios.default_name(exact, "zh")
     a = scenarios.save(name, stack, "appeal", 500, "张规划", siting=scenarios.siting_summary(exact),
                        store=scenario_store)
     b = scenarios.save(name, stack, "appeal", 500, store=scenario_store)
-    c = scenarios.save("greedy k3", scenarios.EditStack().push(planning.scenario_edits(greedy)), "appeal", 500,
+    c = scenarios.save("greedy k3", scenarios.EditStack().push(planning.scenario_edits(greedy), store=REF), "appeal", 500,
                        siting=scenarios.siting_summary(greedy), store=scenario_store)
     assert a.name == name and b.name == f"{name} (2)" and b.created_by == t("planning.default_author", "zh")
     assert [sc.name for sc in scenarios.saved(scenario_store)] == [a.name, b.name, c.name]
     back = scenarios.load(a.id, scenario_store)
     assert back.stack == stack and len(back.stack) == 1 and back.siting["model"] == "mclp"
-    frame = scenarios.compare_frame([back, c], "en")
+    frame = scenarios.compare_frame([back, c], "en", store=REF)
     assert list(frame.columns) == [a.name, c.name]
     assert frame.loc[t("planning.cmp_status", "en"), c.name] == planning.status_label("heuristic", "en")
-    after = planning.figures(planning.network(back.stack.edits), "appeal", 500)
+    after = planning.figures(planning.network(back.stack.edits, store=REF), "appeal", 500, store=REF)
     assert after.population_covered == exact.summary["population_covered_after"]
     assert frame.loc[t("planning.cmp_population_share", "en"), a.name] == f"{after.population_share:.2%}"
     assert frame.loc[t("planning.cmp_stations", "en"), a.name] == f"{after.stations:,}"
@@ -341,22 +356,22 @@ def test_scenarios_are_saved_compared_and_exported(instance, base, scenario_stor
     geo = json.loads(exact.to_geojson())
     assert sum(f["properties"]["kind"] == "site" for f in geo["features"]) == 3
     assert pd.read_excel(io.BytesIO(exact.to_xlsx()), sheet_name=None).keys() >= {"summary", "sites"}
-    assert len(planning.network(planning.scenario_edits(exact))) == len(base) + 3
+    assert len(planning.network(planning.scenario_edits(exact), store=REF)) == len(base) + 3
 
 
 def test_edit_stack_undoes_one_action_at_a_time(base):
-    d = planning.demand()
+    d = planning.demand(store=REF)
     add = planning.Edit("add", lon=float(d.lon[10]), lat=float(d.lat[10]), name="新增站点1")
     plan = (planning.Edit("add", lon=float(d.lon[20]), lat=float(d.lat[20])),
             planning.Edit("add", lon=float(d.lon[30]), lat=float(d.lat[30])))
     remove = planning.Edit("remove", code=str(base.code[3]))
-    stack = scenarios.EditStack().push(add).push(plan).push(remove)
+    stack = scenarios.EditStack().push(add, store=REF).push(plan, store=REF).push(remove, store=REF)
     assert len(stack) == 3 and len(stack.edits) == 4 and stack.last_step == (remove,)
     assert stack.undo().edits == (add, *plan)
     assert stack.undo().undo().edits == (add,)  # the plan's two sites go in one undo
     assert stack.undo().undo().undo() == scenarios.EditStack() == scenarios.EditStack().undo()
     with pytest.raises(planning.PlanningError):
-        stack.push(remove)  # already removed: refused, the stack unchanged
+        stack.push(remove, store=REF)  # already removed: refused, the stack unchanged
     # JSON round trip, as a scenario keeps it.
     data = json.loads(json.dumps(scenarios.payload(stack, "legal", 650)))
     rec = {"id": 1, "name": "x", "created_by": "y", "created_at": None, "payload": data}
@@ -406,7 +421,7 @@ def _metric(at: AppTest, key: str, lang: str = "zh"):
 def test_page_renders_in_chinese_with_the_services_figures(layers, base):
     at = _open()
     assert at.title[0].value == t("planning.title", "zh")
-    fig = planning.figures(base, "appeal", 500)
+    fig = planning.figures(base, "appeal", 500, store=REF)
     assert _metric(at, "planning.kpi_population").value == f"{fig.population_share:.1%}"
     assert _metric(at, "planning.kpi_buildings").value == f"{fig.buildings_share:.1%}"
     assert _metric(at, "planning.kpi_grids").value == f"{fig.grids_share:.1%}"
@@ -427,7 +442,7 @@ def test_changing_the_radius_changes_the_figure(layers, base):
     assert not at.exception
     after = _metric(at, "planning.kpi_population").value
     assert after != before
-    assert after == f"{planning.figures(base, 'appeal', 800).population_share:.1%}"
+    assert after == f"{planning.figures(base, 'appeal', 800, store=REF).population_share:.1%}"
 
 
 def test_what_if_removal_changes_the_metric(layers, lossy_code):
@@ -436,7 +451,7 @@ def test_what_if_removal_changes_the_metric(layers, lossy_code):
     at.selectbox(key="plan_station").set_value(lossy_code)
     at.button(key="plan_remove").click().run()
     assert not at.exception
-    fig = planning.figures(planning.network((planning.Edit("remove", code=lossy_code),)), "appeal", 500)
+    fig = planning.figures(planning.network((planning.Edit("remove", code=lossy_code),), store=REF), "appeal", 500, store=REF)
     m = _metric(at, "planning.kpi_uncovered")
     assert m.value == f"{fig.population_uncovered:,}" and m.value != before
     assert m.delta.startswith("+")
@@ -585,7 +600,7 @@ def test_saved_scenarios_survive_a_reload_and_load_back(layers, lossy_code, plan
     assert again.multiselect(key="plan_compare").value == [1]
     again.button(key="plan_load").click().run()
     assert again.session_state["plan_stack"].edits == (planning.Edit("remove", code=lossy_code),)
-    fig = planning.figures(planning.network((planning.Edit("remove", code=lossy_code),)), "appeal", 500)
+    fig = planning.figures(planning.network((planning.Edit("remove", code=lossy_code),), store=REF), "appeal", 500, store=REF)
     assert _metric(again, "planning.kpi_uncovered").value == f"{fig.population_uncovered:,}"
     again.button(key="plan_delete").click().run()
     assert not again.table and scenarios.saved() == []

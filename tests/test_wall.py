@@ -144,6 +144,49 @@ def test_map_payload_has_no_personal_data_and_no_remote_style(hand_store):
     assert {"grid-warning", "appeal-points", "overdue-rings", "district-boundary"} <= ids
 
 
+def _crew(store, layers, key: str, n: int, dx_deg: float) -> list[int]:
+    """``n`` wage-arrears appeals of one crew within ~30 m of each other, reported in the last hour."""
+    grid = layers["grid"].iloc[300]
+    comm = layers["community"].set_index("code").loc[grid.parent_code]
+    pt = grid.geometry.representative_point()
+    now = _now()
+    rows = [{"source": "test", "external_id": f"{key}{i}", "channel": "qr", "service_type": "dispute",
+             "category": "wage_arrears", "description": "欠薪", "lon": pt.x + dx_deg + i * 1e-4, "lat": pt.y,
+             "source_crs": "wgs84", "people_involved": 1, "urgency": 1, "amount_involved": 0.0,
+             "subdistrict_code": comm.parent_code, "community_code": grid.parent_code, "grid_code": grid.code,
+             "reported_at": now - timedelta(minutes=50 - i)} for i in range(n)]
+    return list(store.insert_appeals(pd.DataFrame(rows)).ids)
+
+
+def test_clusters_are_the_marked_ones_not_a_new_clustering(hand_store, layers):
+    """Four marked appeals make one cluster on the wall (centre, size, radius, category from the marks);
+    five unmarked ones lying as close together make none, although find_clusters would join them."""
+    from geo.crs import lonlat_to_metric
+    from services.gathering import find_clusters
+
+    _, store, _ = hand_store
+    marked = _crew(store, layers, "M", 4, 0.0)
+    unmarked = _crew(store, layers, "U", 5, 0.02)
+    recent = store.query_appeals(columns=("id", "category", "lon", "lat", "reported_at", "tier"))
+    assert (find_clusters(recent[recent.id.isin(unmarked)])[0] >= 0).all()   # they would cluster
+    assert wall.snapshot(store).clusters.empty
+    gid = min(marked)
+    store.mark_gathering(pd.DataFrame({"appeal_id": marked, "gathering_id": gid, "gathering_tier": "yellow"}))
+    c = wall.snapshot(store).clusters
+    assert c.gathering_id.tolist() == [gid]
+    row = c.iloc[0]
+    assert (row["size"], row.category, row.tier) == (4, "wage_arrears", "yellow")
+    pts = store.query_appeals(columns=("id", "lon", "lat")).set_index("id").loc[marked]
+    x, y = lonlat_to_metric(pts.lon.to_numpy(), pts.lat.to_numpy())
+    cx, cy = lonlat_to_metric(row[["lon"]].to_numpy(float), row[["lat"]].to_numpy(float))
+    assert cx[0] == pytest.approx(x.mean(), abs=0.05) and cy[0] == pytest.approx(y.mean(), abs=0.05)
+    assert row.radius_m == pytest.approx(((x - x.mean()) ** 2 + (y - y.mean()) ** 2).max() ** 0.5, abs=0.1)
+    layers_by_id = {layer.id: layer for layer in wall.map_layers(wall.snapshot(store), "en")}
+    recs = layers_by_id["gathering-clusters"].data
+    assert len(recs) == 1 and recs[0]["size"] == 4
+    assert recs[0]["tip"] == t("wall.tip_cluster", "en", size=4, category=label("category", "wage_arrears", "en"))
+
+
 # ------------------------------------------------------------------------------------------- AppTest
 def _wall_app(url: str, monkeypatch, mode: str | None = "wall", view: str | None = None) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
@@ -258,14 +301,8 @@ def test_only_allowed_actions_are_offered(hand_store, monkeypatch):
 
 
 def wall_actions() -> tuple[str, ...]:
-    """The page's WALL_ACTIONS, read from its source (importing the page would run it)."""
-    import ast
-
-    tree = ast.parse((APP.parent / "pages" / "wall.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "WALL_ACTIONS":
-            return tuple(ast.literal_eval(node.value))
-    raise AssertionError("WALL_ACTIONS not found in pages/wall.py")
+    """The wall's actions, in button order (the page draws one button per action of services.wall)."""
+    return wall.WALL_ACTIONS
 
 
 def test_forbidden_action_changes_nothing(hand_store, monkeypatch):

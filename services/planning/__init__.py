@@ -7,7 +7,8 @@ or adding a station changes, and where k new stations help most. The geometry li
 :mod:`services.scenarios`.
 
 Modules: ``options`` (services, radius and limits, ``PlanningError``), ``base`` (the district's demand
-and stations, built once per process, its bounds and the coverage test), ``whatif`` (``Edit``,
+and stations, read from the store and rebuilt when its points change, its bounds and the coverage
+test), ``whatif`` (``Edit``,
 ``network`` and what an edit changes), ``tables`` (figures, coverage tables, exports, gaps),
 ``map_layers`` (the planner map's pydeck layers), ``clicks`` (layer ids, picks and the edit a click
 makes) and ``siting`` (candidates, greedy and exact runs, proposed sites). This module re-exports the

@@ -1,5 +1,6 @@
-"""The district as the planners see it: its demand and stations (built once per process), its bounds,
-English unit names, and which buildings a network covers.
+"""The district as the planners see it: its demand and stations (read from the store, services.reference,
+and built again only when the stored points change), its bounds, English unit names, and which buildings
+a network covers.
 
 Why a module of its own: the what-if, tables, map and siting modules all start from the same demand
 and the same coverage test, so they are computed (and cached) in one place.
@@ -14,7 +15,7 @@ import numpy as np
 
 from geo.coords import SOURCE_SYSTEMS, to_wgs84
 from geo.coverage import CoverageResult, Demand, StationSet, compute_coverage, demand_from_layers
-from services import district
+from services import district, reference
 from services.planning.options import (
     BOUNDS_MARGIN_DEG,
     DEFAULT_RADIUS_M,
@@ -22,18 +23,34 @@ from services.planning.options import (
     check_radius,
     service_key,
 )
+from services.store.base import Store
 
 
-@lru_cache(maxsize=2)
-def demand(kind: str = "building") -> Demand:
-    """The district's demand, built once per process: buildings (default) or grid centroids."""
-    return demand_from_layers(district.layers(), kind=kind)
+def demand(kind: str = "building", *, store: Store) -> Demand:
+    """The district's demand: the buildings ``store`` holds (default) or grid centroids weighted by them;
+    built once per content of the stored buildings (services.reference)."""
+    return _cached(store, "building", ("demand", kind),
+                   lambda: demand_from_layers({**district.layers(), "building": district.points(store, "building")},
+                                              kind=kind))
 
 
-@lru_cache(maxsize=1)
-def base_stations() -> StationSet:
-    """The district's existing stations (the network before any what-if edit)."""
-    return StationSet.from_frame(district.layers()["station"])
+def base_stations(*, store: Store) -> StationSet:
+    """The district's existing stations as ``store`` holds them (the network before any what-if edit);
+    the same object while the stored stations are unchanged."""
+    return _cached(store, "station", ("stations",), lambda: StationSet.from_frame(district.points(store, "station")))
+
+
+_built: dict[tuple, object] = {}
+
+
+def _cached(store: Store, kind: str, what: tuple, build):
+    """``build()`` kept under ``what``, the store and the version of its ``kind`` points."""
+    key = (what, store.url, reference.version(store, kind))
+    if key not in _built:
+        if len(_built) > 32:
+            _built.clear()
+        _built[key] = build()
+    return _built[key]
 
 
 def district_bounds(margin: float = BOUNDS_MARGIN_DEG) -> tuple[float, float, float, float]:
@@ -62,9 +79,10 @@ def to_district_point(lon: float, lat: float, system: str = "wgs84") -> tuple[fl
 
 
 def coverage(stations: StationSet, service: str | None = "appeal",
-             radius_m: float = DEFAULT_RADIUS_M) -> CoverageResult:
-    """Which buildings have a station offering ``service`` (``any``: every station) within ``radius_m``."""
-    return compute_coverage(demand(), stations, service_key(service), check_radius(radius_m))
+             radius_m: float = DEFAULT_RADIUS_M, *, store: Store) -> CoverageResult:
+    """Which of ``store``'s buildings have a station offering ``service`` (``any``: every station) within
+    ``radius_m``."""
+    return compute_coverage(demand(store=store), stations, service_key(service), check_radius(radius_m))
 
 
 @lru_cache(maxsize=4)

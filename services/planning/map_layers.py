@@ -35,6 +35,7 @@ from services.planning.options import (
 )
 from services.planning.tables import gap_cells
 from services.planning.whatif import station_status
+from services.store.base import Store
 
 STATUS_COLORS = {"new": [255, 80, 200, 255], "moved": [255, 150, 0, 255]}
 OFF_SERVICE_COLOR = [130, 130, 130, 140]
@@ -57,9 +58,9 @@ def circle_records(stations: StationSet, service: str | None = "appeal", radius_
 
 
 def gap_records(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
-                lang: str = "zh", cell_m: float = GAP_CELL_M) -> list[dict[str, Any]]:
+                lang: str = "zh", cell_m: float = GAP_CELL_M, *, store: Store) -> list[dict[str, Any]]:
     """One point per uncovered cell at its people-weighted centre, sized and coloured by people."""
-    cells = gap_cells(stations, service, radius_m, cell_m)
+    cells = gap_cells(stations, service, radius_m, cell_m, store=store)
     if cells.empty:
         return []
     pop = cells["population"].to_numpy(float)
@@ -71,11 +72,12 @@ def gap_records(stations: StationSet, service: str | None = "appeal", radius_m: 
         "color": [gap_color(p) for p in pop], "title": [title] * len(details), "detail": details})
 
 
-def station_records(stations: StationSet, service: str | None = "appeal", lang: str = "zh") -> list[dict[str, Any]]:
+def station_records(stations: StationSet, service: str | None = "appeal", lang: str = "zh", *,
+                    store: Store) -> list[dict[str, Any]]:
     """Stations coloured by level (new and moved ones stand out, those not offering ``service`` are grey)."""
     key = service_key(service)
     offers = np.ones(len(stations), bool) if key is None else stations.offers[key]
-    status = station_status(stations)
+    status = station_status(stations, store=store)
     colors, titles, details = [], [], []
     for i in range(len(stations)):
         lvl = str(stations.level[i])
@@ -117,7 +119,8 @@ def candidate_records(points: Sequence[tuple[float, float]], lang: str = "zh") -
 def planner_layers(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
                    lang: str = "zh", scenario: SitingScenario | None = None,
                    candidate_points: Sequence[tuple[float, float]] = (), show_circles: bool = True,
-                   show_gaps: bool = True, show_grids: bool = False, generation: int = 0) -> list[pdk.Layer]:
+                   show_gaps: bool = True, show_grids: bool = False, generation: int = 0, *,
+                   store: Store) -> list[pdk.Layer]:
     """The planner map: district base map, service circles, uncovered cells, stations, proposed sites
     (with their circles and rank) and planner candidate points; every layer has an id (the clickable
     ones carry ``generation``, see :func:`layer_id`)."""
@@ -135,9 +138,10 @@ def planner_layers(stations: StationSet, service: str | None = "appeal", radius_
                                       pickable=False))
     if show_gaps:
         out.append(mapview.points_layer(layer_id(GAP_LAYER, generation),
-                                        gap_records(stations, service, radius_m, lang), color="color",
+                                        gap_records(stations, service, radius_m, lang, store=store), color="color",
                                         radius_m="radius", min_px=2, max_px=22))
-    out.append(mapview.points_layer(layer_id(STATION_LAYER, generation), station_records(stations, service, lang),
+    out.append(mapview.points_layer(layer_id(STATION_LAYER, generation),
+                                    station_records(stations, service, lang, store=store),
                                     color="color", radius_m="radius", min_px=3, max_px=12, line=[20, 20, 20, 255]))
     if candidate_points:
         out.append(mapview.points_layer(layer_id(CANDIDATE_LAYER, generation),
@@ -156,10 +160,10 @@ def planner_deck(stations: StationSet, service: str | None = "appeal", radius_m:
                  lang: str = "zh", scenario: SitingScenario | None = None,
                  candidate_points: Sequence[tuple[float, float]] = (), show_circles: bool = True,
                  show_gaps: bool = True, show_grids: bool = False, width_px: int = 820,
-                 height_px: int = 640, generation: int = 0) -> pdk.Deck:
+                 height_px: int = 640, generation: int = 0, *, store: Store) -> pdk.Deck:
     """The planner map as a Deck with no base-map provider (nothing fetched from the internet)."""
     layers = planner_layers(stations, service, radius_m, lang, scenario, candidate_points, show_circles, show_gaps,
-                            show_grids, generation)
+                            show_grids, generation, store=store)
     # deck.gl's zoom 0 is 512 px wide while mapview.view_state assumes 256 px tiles: halve the viewport so
     # that the whole district fits the chart.
     view = mapview.view_state(district.bounds(), width_px=width_px, height_px=height_px)

@@ -43,6 +43,7 @@ from services.planning.options import (
     service_key,
 )
 from services.planning.whatif import Edit
+from services.store.base import Store
 
 
 def read_table(filename: str, data: bytes) -> pd.DataFrame:
@@ -78,14 +79,15 @@ def parse_points(text: str) -> pd.DataFrame:
 
 def build_candidates(source: str, *, n_buildings: int = DEFAULT_BUILDING_CANDIDATES, seed: int = 0,
                      clicked: Sequence[tuple[float, float]] = (), points_text: str = "",
-                     table: pd.DataFrame | None = None, system: str = "wgs84") -> tuple[Candidates, pd.DataFrame]:
+                     table: pd.DataFrame | None = None, system: str = "wgs84",
+                     store: Store) -> tuple[Candidates, pd.DataFrame]:
     """Candidate sites from ``source`` and the rejected input rows (with a reason).
 
     ``buildings``: a fixed-seed sample of ``n_buildings`` building points; ``grids``: grid centroids;
     ``points``: points clicked on the map (WGS84) plus ``points_text`` lines in ``system``; ``upload``:
     a table with lon/lat columns in ``system``. Points outside the district's bounding box are rejected.
     """
-    L = district.layers()
+    L = {**district.layers(), "building": district.points(store, "building")}
     empty = pd.DataFrame(columns=["reason"])
     if source == "buildings":
         cands, rejected = candidates_from_buildings(L["building"], n=int(n_buildings), seed=seed), empty
@@ -118,9 +120,10 @@ def build_candidates(source: str, *, n_buildings: int = DEFAULT_BUILDING_CANDIDA
     return cands, rejected
 
 
-def prepare(stations: StationSet, service: str | None, radius_m: float, candidates: Candidates) -> SitingInstance:
+def prepare(stations: StationSet, service: str | None, radius_m: float, candidates: Candidates, *,
+            store: Store) -> SitingInstance:
     """The siting instance for the current network (what-if edits included), service and radius."""
-    return prepare_siting(demand(), stations, candidates, check_radius(radius_m), service_key(service))
+    return prepare_siting(demand(store=store), stations, candidates, check_radius(radius_m), service_key(service))
 
 
 def solve(inst: SitingInstance, model: str = "mclp", k: int = DEFAULT_K, method: str = "greedy",
@@ -176,7 +179,7 @@ class ExactRun:
         return self._result
 
 
-def sites_table(scenario: SitingScenario, lang: str) -> pd.DataFrame:
+def sites_table(scenario: SitingScenario, lang: str, *, store: Store) -> pd.DataFrame:
     """Proposed sites in ``lang``: rank, where (lon/lat, community, subdistrict), people newly covered (its
     marginal gain in the order chosen), cumulative share, and the nearest existing station."""
     s = scenario.sites
@@ -196,7 +199,7 @@ def sites_table(scenario: SitingScenario, lang: str) -> pd.DataFrame:
         t("planning.col_community", lang): where["community"],
         t("planning.col_subdistrict", lang): where["subdistrict"],
         t("planning.col_gain", lang): s["gain_population"].to_numpy(),
-        t("planning.col_gain_buildings", lang): s[f"gain_{demand().unit_label}"].to_numpy(),
+        t("planning.col_gain_buildings", lang): s[f"gain_{demand(store=store).unit_label}"].to_numpy(),
         t("planning.col_share_after", lang): np.round(s["population_share_after"].to_numpy(float) * 100, 2),
         t("planning.col_nearest", lang): s["nearest_station_name"].to_numpy(),
         t("planning.col_nearest_m", lang): s["nearest_station_m"].to_numpy(),

@@ -30,6 +30,7 @@ from services.planning.options import (
     service_label,
 )
 from services.planning.whatif import Edit, stations_frame
+from services.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,10 @@ class Figures:
     grids_share: float
 
 
-def figures(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M) -> Figures:
+def figures(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M, *,
+            store: Store) -> Figures:
     """The district's headline figures: shares of population, buildings and grids covered."""
-    row = coverage_table(demand(), coverage(stations, service, radius_m), "district").iloc[0]
+    row = coverage_table(demand(store=store), coverage(stations, service, radius_m, store=store), "district").iloc[0]
     return Figures(service=str(service or "any"), radius_m=float(radius_m), stations=int(row["stations"]),
                    population=int(row["population"]), population_covered=int(row["population_covered"]),
                    population_uncovered=int(row["population_uncovered"]),
@@ -81,11 +83,11 @@ def _with_names(table: pd.DataFrame, level: str) -> pd.DataFrame:
 
 
 def coverage_tables(stations: StationSet, services: Sequence[str] = ("appeal",), radius_m: float = DEFAULT_RADIUS_M,
-                    levels: Sequence[str] = TABLE_LEVELS) -> dict[str, pd.DataFrame]:
+                    levels: Sequence[str] = TABLE_LEVELS, *, store: Store) -> dict[str, pd.DataFrame]:
     """Coverage per district, subdistrict and community (``geo.coverage.coverage_table`` columns plus
     name_en, parent_name and parent_name_en), one row per unit and service."""
-    results = [coverage(stations, s, radius_m) for s in services]
-    return {lvl: _with_names(coverage_table(demand(), results, lvl), lvl) for lvl in levels}
+    results = [coverage(stations, s, radius_m, store=store) for s in services]
+    return {lvl: _with_names(coverage_table(demand(store=store), results, lvl), lvl) for lvl in levels}
 
 
 _DISPLAY_COLUMNS = (
@@ -113,12 +115,13 @@ def display_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out
 
 
-def export_coverage(stations: StationSet, radius_m: float, lang: str, edits: Sequence[Edit] = ()) -> bytes:
+def export_coverage(stations: StationSet, radius_m: float, lang: str, edits: Sequence[Edit] = (), *,
+                    store: Store) -> bytes:
     """An xlsx workbook: coverage of every service option per district, subdistrict and community (one
     sheet each, headers in ``lang``), the station network and the what-if edits."""
-    tables = coverage_tables(stations, SERVICE_OPTIONS, radius_m)
+    tables = coverage_tables(stations, SERVICE_OPTIONS, radius_m, store=store)
     sheets = {t(f"planning.level_{lvl}", lang): display_table(tables[lvl], lang) for lvl in TABLE_LEVELS}
-    sheets[t("planning.sheet_stations", lang)] = stations_frame(stations, lang)
+    sheets[t("planning.sheet_stations", lang)] = stations_frame(stations, lang, store=store)
     sheets[t("planning.sheet_edits", lang)] = pd.DataFrame(
         {t("planning.col_edit", lang): [e.describe(lang) for e in edits]})
     return to_xlsx_bytes(sheets)
@@ -131,16 +134,16 @@ def export_csv(table: pd.DataFrame) -> bytes:
 
 # --------------------------------------------------------------------------------------------- gaps
 def gap_cells(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
-              cell_m: float = GAP_CELL_M) -> pd.DataFrame:
+              cell_m: float = GAP_CELL_M, *, store: Store) -> pd.DataFrame:
     """Uncovered buildings binned in ``cell_m`` squares: cell, lon/lat (people-weighted), buildings,
     population; largest first."""
-    return uncovered_cells(demand(), coverage(stations, service, radius_m), cell_m)
+    return uncovered_cells(demand(store=store), coverage(stations, service, radius_m, store=store), cell_m)
 
 
 def gap_grids(stations: StationSet, service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
-              lang: str = "zh", top: int | None = 20) -> pd.DataFrame:
+              lang: str = "zh", top: int | None = 20, *, store: Store) -> pd.DataFrame:
     """Grids with the most uncovered people (name, community, uncovered buildings and people) in ``lang``."""
-    g = uncovered_by_grid(demand(), coverage(stations, service, radius_m))
+    g = uncovered_by_grid(demand(store=store), coverage(stations, service, radius_m, store=store))
     if top is not None:
         g = g.head(top)
     L = district.layers()

@@ -17,6 +17,7 @@ from geo.coverage import SERVICES, CoverageResult, StationSet, coverage_delta
 from services.i18n import label, t
 from services.planning.base import base_stations, coverage, demand
 from services.planning.options import DEFAULT_RADIUS_M, PlanningError, service_label
+from services.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,17 @@ def apply_edit(stations: StationSet, edit: Edit) -> StationSet:
         raise PlanningError("planning.err_unknown_station", code=edit.code) from None
 
 
+def network(edits: tuple[Edit, ...] = (), *, store: Store) -> StationSet:
+    """The district's stations (as ``store`` holds them) with ``edits`` applied in order (cached: the same
+    tuple on the same stored stations gives the same set)."""
+    return _network(base_stations(store=store), tuple(edits))
+
+
 @lru_cache(maxsize=64)
-def network(edits: tuple[Edit, ...] = ()) -> StationSet:
-    """The district's stations with ``edits`` applied in order (cached: the same tuple gives the same set)."""
+def _network(base: StationSet, edits: tuple[Edit, ...]) -> StationSet:
     if not edits:
-        return base_stations()
-    return apply_edit(network(edits[:-1]), edits[-1])
+        return base
+    return apply_edit(_network(base, edits[:-1]), edits[-1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,46 +100,48 @@ class WhatIf:
 
 
 def what_if(stations: StationSet, edit: Edit, service: str | None = "appeal",
-            radius_m: float = DEFAULT_RADIUS_M) -> WhatIf:
+            radius_m: float = DEFAULT_RADIUS_M, *, store: Store) -> WhatIf:
     """Apply ``edit`` to ``stations`` and say what it changes for ``service`` within ``radius_m``."""
     new = apply_edit(stations, edit)
-    before = coverage(stations, service, radius_m)
-    after = coverage(new, service, radius_m)
-    return WhatIf(stations=new, before=before, after=after, delta=coverage_delta(demand(), before, after))
+    before = coverage(stations, service, radius_m, store=store)
+    after = coverage(new, service, radius_m, store=store)
+    return WhatIf(stations=new, before=before, after=after, delta=coverage_delta(demand(store=store), before, after))
 
 
 def remove_station(stations: StationSet, code: str, service: str | None = "appeal",
-                   radius_m: float = DEFAULT_RADIUS_M) -> WhatIf:
+                   radius_m: float = DEFAULT_RADIUS_M, *, store: Store) -> WhatIf:
     """What-if: without station ``code``."""
-    return what_if(stations, Edit("remove", code=code), service, radius_m)
+    return what_if(stations, Edit("remove", code=code), service, radius_m, store=store)
 
 
 def move_station(stations: StationSet, code: str, lon: float, lat: float, service: str | None = "appeal",
-                 radius_m: float = DEFAULT_RADIUS_M) -> WhatIf:
+                 radius_m: float = DEFAULT_RADIUS_M, *, store: Store) -> WhatIf:
     """What-if: station ``code`` moved to ``lon``/``lat`` (WGS84)."""
-    return what_if(stations, Edit("move", code=code, lon=float(lon), lat=float(lat)), service, radius_m)
+    return what_if(stations, Edit("move", code=code, lon=float(lon), lat=float(lat)), service, radius_m, store=store)
 
 
 def add_station(stations: StationSet, lon: float, lat: float, services: Iterable[str] = SERVICES,
                 service: str | None = "appeal", radius_m: float = DEFAULT_RADIUS_M,
-                name: str | None = None) -> WhatIf:
+                name: str | None = None, *, store: Store) -> WhatIf:
     """What-if: a new station at ``lon``/``lat`` (WGS84) offering ``services``."""
     return what_if(stations, Edit("add", lon=float(lon), lat=float(lat), name=name, services=tuple(services)),
-                   service, radius_m)
+                   service, radius_m, store=store)
 
 
-def edit_delta(edits: tuple[Edit, ...], service: str | None, radius_m: float) -> dict[str, float] | None:
+def edit_delta(edits: tuple[Edit, ...], service: str | None, radius_m: float, *,
+               store: Store) -> dict[str, float] | None:
     """What the last of ``edits`` changed (None without edits)."""
     if not edits:
         return None
-    return coverage_delta(demand(), coverage(network(edits[:-1]), service, radius_m),
-                          coverage(network(edits), service, radius_m))
+    return coverage_delta(demand(store=store),
+                          coverage(network(edits[:-1], store=store), service, radius_m, store=store),
+                          coverage(network(edits, store=store), service, radius_m, store=store))
 
 
-def station_status(stations: StationSet) -> np.ndarray:
+def station_status(stations: StationSet, *, store: Store) -> np.ndarray:
     """Per station: ``new`` (added by a what-if or a plan), ``moved`` (not where the district has it) or
     ``existing``."""
-    base = base_stations()
+    base = base_stations(store=store)
     pos = {c: (lo, la) for c, lo, la in zip(base.code, base.lon, base.lat, strict=True)}
     out = []
     for c, lo, la in zip(stations.code, stations.lon, stations.lat, strict=True):
@@ -146,9 +154,9 @@ def station_status(stations: StationSet) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
-def stations_frame(stations: StationSet, lang: str) -> pd.DataFrame:
+def stations_frame(stations: StationSet, lang: str, *, store: Store) -> pd.DataFrame:
     """The network as a table (code, name, level, lon/lat, services, status) in ``lang``."""
-    status = station_status(stations)
+    status = station_status(stations, store=store)
     return pd.DataFrame({
         t("planning.col_code", lang): stations.code,
         t("planning.col_name", lang): stations.name,
