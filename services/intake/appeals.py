@@ -13,6 +13,7 @@ import pandas as pd
 from geo.assign import OUTSIDE, PolygonIndex, assign_points
 from services.intake.schema import (
     TZ,
+    bilingual,
     limit,
 )
 from services.store.base import APPEAL_COLUMNS
@@ -139,21 +140,21 @@ def imported_state(appeals: pd.DataFrame, actor: str, source: str, now: pd.Times
     requested = pd.to_datetime(requested_at).dt.tz_convert(TZ).reset_index(drop=True)
     imported = closed | backlog
     channel_note = np.array([CHANNELS_NOTE.get(c, c) for c in appeals["channel"]], dtype=object)
-    tag = f"导入：来自{source}（imported from {source}）"
+    tag = bilingual("intake.event.imported", source=source)
     report_note = np.where(imported, [f"{c}；{tag}" if c else tag for c in channel_note], channel_note)
     ids = appeals["id"].to_numpy()
     report = pd.DataFrame({"appeal_id": ids, "at": appeals["reported_at"].where(~pd.Series(backlog), requested),
                            "actor": actor, "action": "report", "from_status": None, "to_status": "reported",
                            "note": report_note})
     notes = (status_notes if status_notes is not None else pd.Series(pd.NA, index=range(n))).reset_index(drop=True)
-    close_note = [f"导入：{source}中已办结（imported: closed in {source}）" + ("" if pd.isna(x) else f"；{x}")
-                  for x in notes[closed]]
+    closed_tag = bilingual("intake.event.closed", source=source)
+    close_note = [closed_tag + ("" if pd.isna(x) else f"；{x}") for x in notes[closed]]
     close = pd.DataFrame({"appeal_id": ids[closed], "at": at_closed[closed].array, "actor": actor,
                           "action": "import_close", "from_status": "reported", "to_status": "closed",
                           "note": close_note})
     local_now = pd.Timestamp(now).tz_convert(TZ)
-    back_note = [f"积压导入：原于{r:%Y-%m-%d %H:%M}上报，时限自导入时{local_now:%Y-%m-%d %H:%M}起算（imported "
-                 f"backlog: reported {r:%Y-%m-%d %H:%M}, clocks start at import）" for r in requested[backlog]]
+    back_note = [bilingual("intake.event.backlog", reported=f"{r:%Y-%m-%d %H:%M}", now=f"{local_now:%Y-%m-%d %H:%M}")
+                 for r in requested[backlog]]
     back = pd.DataFrame({"appeal_id": ids[backlog], "at": local_now, "actor": actor, "action": "import_backlog",
                          "from_status": "reported", "to_status": "reported", "note": back_note})
     parts = [f for f in (report, close, back) if len(f)]

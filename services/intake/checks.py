@@ -32,6 +32,7 @@ from services.intake.schema import (
     earliest,
     limit,
     message,
+    pair,
 )
 from services.service_map import ServiceMap
 from services.vocabulary import (
@@ -40,6 +41,7 @@ from services.vocabulary import (
     CATEGORY_SERVICE,
     CHANNEL_LOOKUP,
     SERVICE_TYPE_LOOKUP,
+    SERVICE_TYPES,
     URGENCY_LOOKUP,
     normalise,
 )
@@ -106,8 +108,8 @@ class Rows:
             m = self.live & ~ok.to_numpy(bool)
             miss |= m
             names[m] = names[m] + f"、{FIELD_ZH[f]}({f})"
-        self.add("missing_field", miss, [f"缺少必填字段：{s[1:]}（missing required field: "
-                                         f"{', '.join(re.findall(r'[(]([a-z_]+)[)]', s))}）" for s in names[miss]])
+        self.add("missing_field", miss, [message("missing_field", fields_zh=s[1:], fields=", ".join(
+            re.findall(r"[(]([a-z_]+)[)]", s))) for s in names[miss]])
 
     def numbers(self, name: str, raw: pd.Series, bad_num: np.ndarray, bad_inf: np.ndarray) -> None:
         """``not_a_number`` and ``not_finite`` for one numeric field."""
@@ -250,15 +252,12 @@ def check_location(r: Rows) -> None:
     swapped = np.zeros(n, bool)
     if outside.any():
         swapped[outside] = inside_district(slon[outside], slat[outside])
-    r.add("lonlat_swapped", swapped,
-          [f"经纬度颠倒：经度{fmt_degrees(a)}、纬度{fmt_degrees(b)}交换后位于光明区内，请交换经度与纬度两列"
-           f"（longitude and latitude are swapped: lon={fmt_degrees(a)}, lat={fmt_degrees(b)} swapped falls "
-           f"inside the district; swap the two columns）" for a, b in zip(lon[swapped], lat[swapped], strict=True)])
+    r.add("lonlat_swapped", swapped, [message("lonlat_swapped", lon=fmt_degrees(a), lat=fmt_degrees(b))
+                                      for a, b in zip(lon[swapped], lat[swapped], strict=True)])
     far = outside & ~swapped
-    r.add("outside_district", far,
-          [f"坐标({fmt_degrees(a)}, {fmt_degrees(b)}，{c})不在光明区内，请核对坐标与坐标系{projected_hint(a, b)}"
-           f"（point ({fmt_degrees(a)}, {fmt_degrees(b)}, {c}) is outside Guangming district; check the "
-           f"coordinates and --crs）" for a, b, c in zip(lon[far], lat[far], crs[far], strict=True)])
+    r.add("outside_district", far, [message("outside_district", lon=fmt_degrees(a), lat=fmt_degrees(b), crs=c,
+                                            hint=projected_hint(a, b))
+                                    for a, b, c in zip(lon[far], lat[far], crs[far], strict=True)])
     r.wlon, r.wlat = wlon, wlat
 
 
@@ -356,22 +355,24 @@ def check_reported_at(r: Rows) -> None:
     ``reported`` and ``t_missing``."""
     live, now = r.live, r.now
     reported, r.t_missing, t_code, t_detail = parse_timestamps(r.rec["reported_at"], r.date_order)
-    for code, zh, en in (("bad_timestamp", "时间无法识别或日期不存在", "unparseable or impossible timestamp"),
-                         ("bad_timezone", "时区无效或有歧义（如CST），请写+08:00或Asia/Shanghai",
-                          "unknown, impossible or ambiguous time zone (e.g. CST); write +08:00 or Asia/Shanghai")):
-        m = live & (t_code == code)
-        r.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in t_detail[m]])
-    m = live & (t_code == "ambiguous_date")
-    r.add("ambiguous_date", m, [message("ambiguous_date", value=show(v)) for v in t_detail[m]])
+    timestamp_messages(r, live, t_code, t_detail, "time_reported")
     future = live & (reported > now + pd.Timedelta(r.future_tolerance)).fillna(False).to_numpy(bool)
     first_year = earliest()
     old = live & (reported < first_year).fillna(False).to_numpy(bool)
-    r.add("future_timestamp", future,
-          [f"上报时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（reported_at "
-           f"{v.isoformat()} is in the future; check the time zone）" for v in reported[future]])
-    r.add("bad_timestamp", old, [f"上报时间{v.tz_convert(TZ):%Y-%m-%d}早于{first_year.year}年（reported_at before {first_year.year}）"
+    r.add("future_timestamp", future, [message("future_reported", at=f"{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}",
+                                               iso=v.isoformat()) for v in reported[future]])
+    r.add("bad_timestamp", old, [message("too_early", at=f"{v.tz_convert(TZ):%Y-%m-%d}", year=first_year.year)
                                  for v in reported[old]])
     r.reported = reported
+
+
+def timestamp_messages(r: Rows, rows: np.ndarray, code: np.ndarray, detail: pd.Series, what: str) -> None:
+    """bad_timestamp, ambiguous_date, bad_timezone of one timestamp field (``what``: its name's key),
+    for the given rows, from what ``parse_timestamps`` found."""
+    name = pair(f"intake.msg.{what}")
+    for c in ("bad_timestamp", "ambiguous_date", "bad_timezone"):
+        m = rows & (code == c)
+        r.add(c, m, [message(c, what=name, value=show(v)) for v in detail[m]])
 
 
 def check_status(r: Rows) -> None:
@@ -390,26 +391,19 @@ def check_closed_at(r: Rows) -> None:
     ``reported`` where missing, and marks ``backlog``."""
     live, closed, now, reported, t_missing = r.live, r.closed, r.now, r.reported, r.t_missing
     updated, _, u_code, u_detail = parse_timestamps(r.rec["updated_at"].where(pd.Series(closed)), r.date_order)
-    for code, zh, en in (("bad_timestamp", "办结时间无法识别或日期不存在", "unparseable or impossible updated_datetime"),
-                         ("bad_timezone", "办结时间的时区无效或有歧义（如CST）",
-                          "updated_datetime has an unknown, impossible or ambiguous time zone")):
-        m = live & closed & (u_code == code)
-        r.add(code, m, [f"{zh}：{show(v)}（{en}: {show(v)}）" for v in u_detail[m]])
-    m = live & closed & (u_code == "ambiguous_date")
-    r.add("ambiguous_date", m, [message("ambiguous_date", value=show(v)) for v in u_detail[m]])
+    timestamp_messages(r, live & closed, u_code, u_detail, "time_closed")
     # No requested time: a closed request was reported no later than it closed.
     reported = reported.where(~pd.Series(t_missing) | updated.isna(), updated)
     reported = reported.where(reported.notna() | ~pd.Series(t_missing), now)
     closed_at = updated.where(updated.notna(), reported)
     u_future = live & closed & (closed_at > now + pd.Timedelta(r.future_tolerance)).fillna(False).to_numpy(bool)
-    r.add("future_timestamp", u_future,
-          [f"办结时间{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}晚于当前时间，请核对时区（updated_datetime "
-           f"{v.isoformat()} is in the future; check the time zone）" for v in closed_at[u_future]])
+    r.add("future_timestamp", u_future, [message("future_closed", at=f"{v.tz_convert(TZ):%Y-%m-%d %H:%M:%S%z}",
+                                                 iso=v.isoformat()) for v in closed_at[u_future]])
     early = live & closed & (closed_at < reported).fillna(False).to_numpy(bool)
-    r.add("bad_timestamp", early,
-          [f"办结时间{c.tz_convert(TZ):%Y-%m-%d %H:%M}早于上报时间{p.tz_convert(TZ):%Y-%m-%d %H:%M}"
-           f"（updated_datetime {c.isoformat()} is before requested_datetime {p.isoformat()}）"
-           for c, p in zip(closed_at[early], reported[early], strict=True)])
+    r.add("bad_timestamp", early, [message("closed_before_reported", closed=f"{c.tz_convert(TZ):%Y-%m-%d %H:%M}",
+                                           reported=f"{p.tz_convert(TZ):%Y-%m-%d %H:%M}", closed_iso=c.isoformat(),
+                                           reported_iso=p.isoformat())
+                                   for c, p in zip(closed_at[early], reported[early], strict=True)])
     # A request the sender says is open, reported long before it reaches us, is imported backlog: its
     # clocks start now. A row without a status is a report like any other (a clerk's list, a history
     # backfill) and keeps its report time as the start of its clocks.
@@ -460,17 +454,16 @@ def unknown_service(r: Rows, code: Any, name: Any) -> str:
     """The quarantine message of a service code/name that is neither ours nor mapped for the source."""
     what = " / ".join(show(v) for v in (code, name) if not pd.isna(v))
     where = r.service_map.display
-    return (f"未知服务类型{what}：不是本系统的服务类型（纠纷调处、投诉建议、帮扶救助、法律服务、心理服务），"
-            f"{where}中来源[{r.source}]也没有它的映射，请改用本系统服务类型或在{where}中加入映射"
-            f"（unknown service type {what}: not one of ours (dispute, complaint, assistance, legal, "
-            f"psychological) and not mapped for source {r.source!r} in {where}; add it there）")
+    ours = ("、".join(label("service_type", c, "zh") for c in SERVICE_TYPES), ", ".join(SERVICE_TYPES))
+    return message("unknown_service_type", what=what, ours=ours, where=where, source=r.source)
 
 
 def fmt_degrees(v: float) -> str:
     return f"{v:.6f}".rstrip("0").rstrip(".")
 
 
-def projected_hint(lon: float, lat: float) -> str:
+def projected_hint(lon: float, lat: float) -> tuple[str, str]:
+    """A hint for numbers that cannot be degrees: they look like projected metres."""
     if abs(lon) > 180 or abs(lat) > 90:
-        return "；数值像投影坐标（米），应为经纬度（度）"
-    return ""
+        return pair("intake.msg.projected_hint")
+    return "", ""

@@ -16,6 +16,7 @@ from services.intake.schema import (
     DEFAULT_CHUNK,
     FORMATS,
     IntakeError,
+    bilingual,
 )
 from services.vocabulary import (
     CHANNEL_LOOKUP,
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = Path(args.path)
     if not path.is_file():
-        print(f"找不到文件 no such file: {path}", file=sys.stderr)
+        print(bilingual("intake.summary.no_such_file", path=path), file=sys.stderr)
         return 1
     from services.clocks import unofficial_cli_note
     from services.store import create_store

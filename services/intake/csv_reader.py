@@ -16,12 +16,8 @@ import numpy as np
 from services.intake.reading import (
     Chunk,
     canonical,
+    header_notes,
     records_frame,
-    unknown_columns,
-)
-from services.intake.schema import (
-    FIELD_ALIASES,
-    REQUIRED,
 )
 from services.intake.sniffing import refuse_wrong_delimiter
 
@@ -96,12 +92,7 @@ def csv_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, notes: list[str]
             header = next(csv.reader([first], delimiter=delimiter))
             header = _unique([h.strip().lstrip("\ufeff") for h in header])
             tap.taken.clear()
-            missing = [f for f in REQUIRED if not any(a in {h.lower() for h in header} for a in FIELD_ALIASES[f])]
-            if missing:
-                notes.append(f"表头缺少必填列 {', '.join(missing)}（header lacks required column(s)）")
-            extra = unknown_columns(header)
-            if extra:
-                notes.append(f"忽略未识别的列 {', '.join(extra)}（ignored unknown columns）")
+            header_notes(header, notes)
             reader = csv.reader(tap, delimiter=delimiter, strict=True)
             continue
         start = tap.lineno + 1

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from services.intake.json_records import bilingual, json_chunk, json_expectation, keep_constant
+from services.intake.json_records import json_chunk, json_expectation, keep_constant
 from services.intake.reading import (
     Chunk,
 )
+from services.intake.schema import bilingual
 from services.intake.sniffing import FileRefused, file_message
 
 

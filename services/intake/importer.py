@@ -45,6 +45,8 @@ from services.intake.schema import (
     REASONS,
     TZ,
     IntakeError,
+    bilingual,
+    pair,
 )
 from services.intake.schema import (
     future_tolerance as default_future_tolerance,
@@ -87,34 +89,36 @@ class Summary:
                 "seconds": round(self.seconds, 3)}
 
     def text(self) -> str:
+        """The summary a clerk reads after an import: each label in Chinese, then English."""
         if self.file_reason_code:
             zh, en = REASONS[self.file_reason_code]
-            again = "（此前已隔离 already in quarantine）" if self.file_already_quarantined else ""
-            return "\n".join([f"{self.path}（来源 source={self.source}）：整个文件已隔离 whole file quarantined{again}",
+            again = _label("again") if self.file_already_quarantined else ""
+            return "\n".join([f"{self.path}（{_label('source')}={self.source}）：{_label('file_refused')}{again}",
                               f"  {zh} {en} [{self.file_reason_code}]: {self.file_reason}",
-                              "  未读取任何行，未入库任何诉求（no row was read; nothing was stored）"])
-        lines = [f"{self.path}（{self.fmt}，来源 source={self.source}）：共 {self.rows} 行 rows",
-                 f"  新入库 stored: {self.stored}",
-                 f"  重复（已入库）duplicates: {self.duplicates}",
-                 f"  隔离 quarantined: {self.quarantined}"
-                 + (f"（其中 {self.already_quarantined} 行此前已隔离 already in quarantine）"
+                              f"  {bilingual('intake.summary.nothing_read')}"])
+        lines = [f"{self.path}（{self.fmt}，{_label('source')}={self.source}）：{_label('rows')} {self.rows}",
+                 f"  {_label('stored')}: {self.stored}",
+                 f"  {_label('duplicates')}: {self.duplicates}",
+                 f"  {_label('quarantined')}: {self.quarantined}"
+                 + (f"（{bilingual('intake.summary.already', n=self.already_quarantined)}）"
                     if self.already_quarantined else "")]
         for code, n in self.by_reason.most_common():
             zh, en = REASONS.get(code, (code, code))
             lines.append(f"    {zh} {en} [{code}]: {n}")
         for kind, n in self.skipped.items():
-            zh, en = SKIPPED[kind]
-            lines.append(f"  跳过{zh} skipped {en}: {n}")
-        lines += [f"  注意 note: {n}" for n in self.notes]
+            lines.append(f"  {_label(kind)}: {n}")
+        lines += [f"  {_label('note')}: {n}" for n in self.notes]
         if not self.stored:
-            lines.append("  未入库任何新诉求（nothing new was stored）")
+            lines.append(f"  {bilingual('intake.summary.nothing_new')}")
         rate = self.rows / self.seconds if self.seconds > 0 else 0.0
-        lines.append(f"  用时 {self.seconds:.2f} s（{rate:,.0f} rows/s）")
+        lines.append(f"  {_label('seconds')} {self.seconds:.2f} s（{rate:,.0f} rows/s）")
         return "\n".join(lines)
 
 
-# Lines that are not rows, counted in the summary (the readers count them in Summary.skipped).
-SKIPPED = {"blank": ("空行", "blank lines"), "delimiters_only": ("仅含分隔符的行", "lines of delimiters only")}
+def _label(key: str) -> str:
+    """A label of the printed summary, Chinese then English (``已入库 stored``)."""
+    zh, en = pair(f"intake.summary.{key}")
+    return f"{zh} {en}"
 
 
 class Intake:
@@ -162,14 +166,14 @@ class Intake:
         t0 = time.perf_counter()
         path = Path(path)
         if not path.is_file():
-            raise IntakeError(f"找不到文件或不是文件：{path}（no such file）")
+            raise IntakeError(bilingual("intake.summary.no_such_file", path=path))
         if fmt != "auto" and fmt not in FORMATS:
-            raise IntakeError(f"未知格式 unknown format: {fmt}; choose one of {', '.join(FORMATS)}")
+            raise IntakeError(bilingual("intake.summary.unknown_format", fmt=fmt, formats=", ".join(FORMATS)))
         self._seen = {}
         try:
             raw_fh = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise IntakeError(f"无法读取文件：{exc}（cannot read the file）") from None
+            raise IntakeError(bilingual("intake.summary.unreadable", error=exc)) from None
         with raw_fh:
             head = raw_fh.read(1 << 16)
             raw_fh.seek(0)
@@ -194,7 +198,7 @@ class Intake:
         try:
             codecs.lookup(enc)
         except LookupError:
-            raise IntakeError(f"未知编码 unknown encoding: {enc}") from None
+            raise IntakeError(bilingual("intake.summary.unknown_encoding", encoding=enc)) from None
         if fmt == "auto":
             fmt = detect_format(path, head.decode(enc, errors="replace"))
         if fmt in ("csv", "jsonl"):

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from services.i18n import t
 from services.intake.parsing import show
 from services.intake.reading import (
     Chunk,
@@ -24,6 +23,8 @@ from services.intake.schema import (
     FIELD_ALIASES,
     OPEN311_DEFAULT_CHANNEL,
     SURROGATE,
+    bilingual,
+    pair,
 )
 
 # json's error messages (their start) -> what it expected there (config/strings/intake.toml [intake.json]).
@@ -33,16 +34,8 @@ _EXPECTED = (("Expecting value", "value"), ("Expecting ',' delimiter", "comma"),
              ("Invalid control character", "plain_character"))
 
 
-def bilingual(key: str, **values: tuple[str, str] | str) -> str:
-    """A message of config/strings in Chinese then English in brackets; a value given as (zh, en) is put
-    in its language."""
-    def part(lang: str) -> str:
-        return t(key, lang, **{k: v if isinstance(v, str) else v[lang == "en"] for k, v in values.items()})
-    return f"{part('zh')}（{part('en')}）"
-
-
 def _term(key: str) -> tuple[str, str]:
-    return t(f"intake.json.{key}", "zh"), t(f"intake.json.{key}", "en")
+    return pair(f"intake.json.{key}")
 
 
 def json_expectation(exc: json.JSONDecodeError) -> dict[str, tuple[str, str] | str]:

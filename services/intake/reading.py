@@ -18,6 +18,8 @@ from services.intake.schema import (
     ALIAS_TO_FIELD,
     FIELD_ALIASES,
     FIELDS,
+    REQUIRED,
+    bilingual,
 )
 
 
@@ -53,6 +55,16 @@ def canonical(records: pd.DataFrame) -> pd.DataFrame:
             s = s.where(~blank(s), records[c].astype(object))
         out[f] = s
     return out
+
+
+def header_notes(header: list[str], notes: list[str]) -> None:
+    """Note, once per file, the required columns a header lacks and the columns it has that we ignore."""
+    names = {str(h).strip().lower() for h in header}
+    missing = [f for f in REQUIRED if not any(a in names for a in FIELD_ALIASES[f])]
+    if missing:
+        notes.append(bilingual("intake.summary.missing_columns", columns=", ".join(missing)))
+    if extra := unknown_columns(header):
+        notes.append(bilingual("intake.summary.unknown_columns", columns=", ".join(extra)))
 
 
 def unknown_columns(columns: list[str]) -> list[str]:

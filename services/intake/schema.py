@@ -45,12 +45,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 FIELDS = tuple(FIELD_ALIASES)
 REQUIRED = ("external_id", "service_type", "channel", "lon", "lat")
-FIELD_ZH = {"external_id": "编号", "service_type": "服务类型", "channel": "渠道", "category": "类别",
-            "description": "描述", "lon": "经度", "lat": "纬度", "source_crs": "坐标系",
-            "people_involved": "涉及人数", "amount_involved": "涉案金额", "urgency": "紧急程度",
-            "reported_at": "上报时间", "reporter_name": "上报人", "reporter_phone": "联系电话",
-            "building_code": "楼栋编码", "address": "地址", "service_name": "服务名称",
-            "status": "状态", "updated_at": "办结时间", "status_notes": "办理说明"}
+# Chinese names of the fields in messages (config/strings/intake.toml [intake.field]).
+FIELD_ZH = {f: t(f"intake.field.{f}", "zh") for f in FIELD_ALIASES}
 # Status values (Open311 ``status`` is open or closed; Chinese exports say 已办结 and the like), lower-cased.
 STATUS_LOOKUP = {"open": "open", "closed": "closed", "未办结": "open", "办理中": "open", "处理中": "open",
                  "待办": "open", "已办结": "closed", "办结": "closed", "已关闭": "closed", "关闭": "closed",
@@ -80,9 +76,22 @@ REASONS: dict[str, tuple[str, str]] = {
     for code in REASON_CODES + FILE_REASON_CODES}
 
 
+def bilingual(key: str, **values: object) -> str:
+    """A text of config/strings: Chinese, then the English in brackets (a clerk's file may go to either
+    reader). A value given as a (zh, en) pair is put in its language."""
+    def part(lang: str) -> str:
+        return t(key, lang, **{k: v[lang == "en"] if isinstance(v, tuple) else v for k, v in values.items()})
+    return f"{part('zh')}（{part('en')}）"
+
+
+def pair(key: str, **values: object) -> tuple[str, str]:
+    """A text of config/strings in both languages, to be put into another (``bilingual``)."""
+    return t(key, "zh", **values), t(key, "en", **values)
+
+
 def message(key: str, **values: object) -> str:
-    """A quarantine message of config/strings/intake.toml ``[intake.msg]``: Chinese, then English in brackets."""
-    return f"{t(f'intake.msg.{key}', 'zh', **values)}（{t(f'intake.msg.{key}', 'en', **values)}）"
+    """A quarantine message of config/strings/intake.toml ``[intake.msg]`` (see ``bilingual``)."""
+    return bilingual(f"intake.msg.{key}", **values)
 
 def limit(key: str, default: float) -> float:
     """One number of config/rules.toml ``[intake]`` (people_max, amount_max, future_minutes,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from services.i18n import t
-from services.intake.schema import ALIAS_TO_FIELD
+from services.intake.schema import ALIAS_TO_FIELD, bilingual
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".geojson")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -34,7 +33,7 @@ class FileRefused(Exception):
 
 def file_message(key: str, **values: object) -> str:
     """A file-level message of config/strings/intake.toml ``[intake.file]``: Chinese, then English."""
-    return f"{t(f'intake.file.{key}', 'zh', **values)}（{t(f'intake.file.{key}', 'en', **values)}）"
+    return bilingual(f"intake.file.{key}", **values)
 
 
 def sample_of(head: bytes) -> str:

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from services.intake.reading import Chunk, canonical, records_frame, unknown_columns
-from services.intake.schema import FIELD_ALIASES, REQUIRED
+from services.intake.reading import Chunk, canonical, header_notes, records_frame
 from services.intake.sniffing import FileRefused, file_message
 
 
@@ -85,12 +84,7 @@ def xlsx_chunks(path: Path, chunk_size: int, notes: list[str], skipped: Counter,
             if header is None:
                 last = max(i for i, c in enumerate(cells) if c is not None and c.strip())
                 header = [(c or f"column{i + 1}").strip() for i, c in enumerate(cells[:last + 1])]
-                names = {h.lower() for h in header}
-                missing = [f for f in REQUIRED if not any(a in names for a in FIELD_ALIASES[f])]
-                if missing:
-                    notes.append(f"表头缺少必填列 {', '.join(missing)}（header lacks required column(s)）")
-                if extra := unknown_columns(header):
-                    notes.append(f"忽略未识别的列 {', '.join(extra)}（ignored unknown columns）")
+                header_notes(header, notes)
                 continue
             cells = (cells + [None] * len(header))[:len(header)]
             rows.append(cells)
