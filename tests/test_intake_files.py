@@ -194,3 +194,15 @@ def test_too_few_rows_naming_a_building_decide_nothing(store, layers, tmp_path):
     path.write_text(_qr_rows(layers, "gcj02", n=4), encoding="utf-8")
     s = run(store, path)
     assert s.file_reason_code is None and s.stored + s.quarantined == 4
+
+
+def test_docs_list_every_reason_code_with_what_to_do():
+    """docs/intake.md has a table row for every reason code, row-level and whole-file."""
+    from pathlib import Path
+
+    from services.intake.schema import FILE_REASON_CODES, REASON_CODES
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "intake.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`") for line in docs.splitlines() if line.startswith("| `")}
+    listed = {code.strip().strip("`") for row in rows for code in row.split("/")}
+    assert set(REASON_CODES + FILE_REASON_CODES) <= listed, set(REASON_CODES + FILE_REASON_CODES) - listed
