@@ -96,6 +96,7 @@ class Rows:
         self.reported: pd.Series = pd.Series(dtype="datetime64[ns, UTC]")
         self.closed_at: pd.Series = pd.Series(dtype="datetime64[ns, UTC]")
         self.t_missing = self.closed = self.backlog = np.zeros(n, bool)
+        self.odd: dict[str, np.ndarray] | None = None  # rows of each field with an odd character (_ODD)
 
     def add(self, code: str, mask: np.ndarray, messages: list[str] | str) -> None:
         self.checks.add(code, mask, messages)
@@ -134,12 +135,28 @@ def check_read_errors(r: Rows) -> None:
                 r.add(code, m, [f"{REASONS[code][0]}（{REASONS[code][1]}）：{d}" for d in det])
 
 
-def _fields_matching(r: Rows, pattern: str, fields: tuple[str, ...] = FIELDS) -> tuple[np.ndarray, pd.Series]:
-    """Live rows where any of ``fields`` matches ``pattern``, and for each row the fields that do."""
+# Either kind of odd character the next two checks look for: one pass over each column finds the few
+# rows that hold any, and only those are looked at again.
+_ODD = CONTROL[:-1] + "\ufffd]"
+
+
+def _fields_matching(r: Rows, pattern: str) -> tuple[np.ndarray, pd.Series]:
+    """Live rows where any field matches ``pattern`` (one of the characters of ``_ODD``), and for each
+    row the fields that do."""
+    if r.odd is None:  # once per chunk: the rows of each field that hold an odd character
+        r.odd = {}
+        for f in FIELDS:
+            col = r.rec[f]
+            if col.isna().all():
+                continue
+            m = r.live & col.str.contains(_ODD, regex=True).fillna(False).to_numpy(bool)
+            if m.any():
+                r.odd[f] = np.flatnonzero(m)
     hit = np.zeros(r.n, bool)
     names = pd.Series("", index=pd.RangeIndex(r.n), dtype=object)
-    for f in fields:
-        m = r.live & r.rec[f].str.contains(pattern, regex=True).fillna(False).to_numpy(bool)
+    for f, rows in r.odd.items():
+        m = np.zeros(r.n, bool)
+        m[rows] = r.rec[f].iloc[rows].str.contains(pattern, regex=True).fillna(False).to_numpy(bool)
         if m.any():
             hit |= m
             names[m] = names[m] + "," + f

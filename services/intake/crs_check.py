@@ -25,14 +25,14 @@ from services.intake.sniffing import FileRefused, file_message
 
 def _settings() -> tuple[int, float, int, int]:
     return (int(limit("crs_check_min_rows", 5)), limit("crs_check_max_miss_m", 150),
-            int(limit("crs_check_max_rows", 2000)), int(limit("crs_check_scan_rows", 50_000)))
+            int(limit("crs_check_max_rows", 500)), int(limit("crs_check_scan_rows", 50_000)))
 
 
 def named_building_points(chunks: Iterable[Chunk], buildings: pd.DataFrame, declared: str, max_rows: int,
                           max_scan: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Up to ``max_rows`` rows in the declared system (no per-row source_crs) naming a known building,
     among the first chunks of about ``max_scan`` rows: their lon/lat as given, and the building's."""
-    where = buildings.set_index(buildings["code"].astype(str))[["lon", "lat"]]
+    where = buildings.set_index(pd.Index(buildings["code"].astype(str).to_numpy(object)))[["lon", "lat"]]
     where = where[~where.index.duplicated()]
     parts: list[pd.DataFrame] = []
     found = scanned = 0
@@ -47,9 +47,10 @@ def named_building_points(chunks: Iterable[Chunk], buildings: pd.DataFrame, decl
         row_crs = normalise_crs(clean_text(rec["source_crs"])) if "source_crs" in rec else None
         own = np.ones(len(code), bool) if row_crs is None else (
             row_crs.isna() | (row_crs == declared)).to_numpy(bool)
-        known = code.isin(where.index).to_numpy(bool) & np.isfinite(lon) & np.isfinite(lat) & own
+        at = where.index.get_indexer(code.to_numpy(object, na_value=None))  # a hash lookup, not Arrow's isin
+        known = (at >= 0) & np.isfinite(lon) & np.isfinite(lat) & own
         if known.any():
-            b = where.loc[code[known].to_numpy()]
+            b = where.iloc[at[known]]
             parts.append(pd.DataFrame({"lon": lon[known], "lat": lat[known], "blon": b["lon"].to_numpy(),
                                        "blat": b["lat"].to_numpy()}))
             found += int(known.sum())

@@ -121,6 +121,9 @@ def _label(key: str) -> str:
     return f"{zh} {en}"
 
 
+PRESCAN_CHUNK = 1000  # rows per chunk of the coordinate-system check's first reading
+
+
 class Intake:
     """Imports files into one store for one source; holds what must persist across chunks."""
 
@@ -215,9 +218,13 @@ class Intake:
         buildings = self._buildings()
         if buildings.empty:
             return
-        with open(path, "rb") as fh:
-            _, chunks = self._chunks(path, fh, head, fmt, encoding, sheet, Summary(str(path), self.source))
-            check_file_system(chunks, buildings, self.crs)
+        size, self.chunk_size = self.chunk_size, PRESCAN_CHUNK  # small chunks: it stops when it has enough
+        try:
+            with open(path, "rb") as fh:
+                _, chunks = self._chunks(path, fh, head, fmt, encoding, sheet, Summary(str(path), self.source))
+                check_file_system(chunks, buildings, self.crs)
+        finally:
+            self.chunk_size = size
 
     def _buildings(self) -> pd.DataFrame:
         """The district's buildings (code, lon, lat): the store's, else the layer files' (a store that
