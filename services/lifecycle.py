@@ -13,7 +13,7 @@ so the rules are the same on SQLite and PostGIS, and an illegal action raises be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from services.clocks import as_local, next_deadline, resolve_due
-from services.errors import IllegalTransition, Label, Labels, ValidationError
+from services.errors import IllegalTransition, Label, Labels, Message, ValidationError
+from services.facts import FACTS, check_facts
+from services.facts import limits as fact_limits
 from services.i18n import label
 from services.tiers import TIERS, appeal_class, effective_tiers
 from services.vocabulary import OPEN_STATUSES, RESOLVING, STATUSES  # noqa: F401 - re-exported for callers
@@ -53,7 +55,6 @@ STAMP = {"respond": "responded_at", "accept": "accepted_at", "dispatch": "dispat
          "return_visit": "return_visit_at"}
 SATISFACTION = ("satisfied", "basically_satisfied", "not_satisfied")
 LEVELS = ("community", "subdistrict", "district")
-FACTS = ("people_involved", "urgency", "amount_involved")
 
 
 def _missing(v: Any) -> bool:
@@ -71,6 +72,19 @@ def allowed_actions(appeal: dict[str, Any]) -> list[str]:
             continue  # already at the district special team
         out.append(action)
     return out
+
+
+def check_dispatch_unit(appeal: dict[str, Any], target: Any, departments: Collection[str]) -> None:
+    """A dispatch (分拨) hands the appeal to a unit that exists: its own community (``community_code``,
+    where the community handles it: 每日清零) or a department the store knows (``departments``, the
+    codes of ``Store.departments()``). Anything else raises ``ValidationError`` and the store writes
+    nothing. The store calls this inside its transaction, after ``transition`` accepted the move."""
+    community = appeal.get("community_code")
+    code = str(target)
+    if (not _missing(community) and code == str(community)) or code in departments:
+        return
+    raise ValidationError("error.unknown_dispatch_unit", target=code,
+                          community=Message("error.none") if _missing(community) else str(community))
 
 
 def effective_tier(people_involved: Any, urgency: Any, amount_involved: Any,
@@ -108,10 +122,14 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     ``ValidationError`` for bad parameters. Never mutates ``appeal``. Params per action: dispatch
     ``target``; order ``departments`` (and ``order_id``, ``rule`` for the note); return_visit
     ``satisfaction``; escalate ``level``; update_facts any of ``people_involved``, ``urgency``,
-    ``amount_involved``; gathering ``gathering_id``, ``gathering_tier``.
+    ``amount_involved`` (checked by ``services.facts``: the limits of intake); gathering ``gathering_id``,
+    ``gathering_tier``. Every action needs an ``actor`` (who did it, not blank). Which units a dispatch
+    ``target`` may name is the store's to check (``check_dispatch_unit``).
     """
     if action not in ACTIONS:
         raise ValidationError("error.unknown_action", action=Label("action", action), actions=Labels("action", ACTIONS))
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValidationError("error.actor_required", action=Label("action", action))
     status = appeal["status"]
     if status not in TRANSITIONS:
         raise ValidationError("error.unknown_status", status=Label("status", status))
@@ -186,21 +204,10 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
         changes["handling_level"] = level
         detail = f"{current}→{level}"
     elif action == "update_facts":
-        facts = {k: params[k] for k in FACTS if k in params and params[k] is not None}
-        if not facts:
+        given = {k: params[k] for k in FACTS if k in params and params[k] is not None}
+        if not given:
             raise ValidationError("error.update_facts_needs_one", facts=Labels("fact", FACTS))
-        if "people_involved" in facts:
-            facts["people_involved"] = int(facts["people_involved"])
-            if facts["people_involved"] < 1:
-                raise ValidationError("error.people_at_least_one")
-        if "urgency" in facts:
-            facts["urgency"] = int(facts["urgency"])
-            if facts["urgency"] not in (1, 2, 3):
-                raise ValidationError("error.urgency_range")
-        if "amount_involved" in facts:
-            facts["amount_involved"] = float(facts["amount_involved"])
-            if facts["amount_involved"] < 0:
-                raise ValidationError("error.amount_negative")
+        facts = check_facts(given, fact_limits(cfg))   # the rule intake keeps to (services.facts)
         changes.update(facts)
     elif action == "gathering":
         gid, gtier = params.get("gathering_id"), params.get("gathering_tier")

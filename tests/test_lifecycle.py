@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
-from services.errors import IllegalTransition, ValidationError
-from services.lifecycle import TRANSITIONS, allowed_actions, effective_tier, transition
+from services import facts
+from services.config import rules
+from services.errors import IllegalTransition, ValidationError, describe
+from services.i18n import label
+from services.lifecycle import TRANSITIONS, allowed_actions, check_dispatch_unit, effective_tier, transition
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 10, 9, 9, 0, tzinfo=TZ)   # Thursday after the National Day holiday
@@ -166,3 +170,93 @@ def test_every_status_is_reachable_and_closed_is_terminal():
     reached.add("reopened")  # via return_visit not_satisfied
     assert reached == set(TRANSITIONS)
     assert TRANSITIONS["closed"] == {}
+
+
+# ------------------------------------------------------------------ facts, actors and units (issue 11 §4)
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(("facts", "key"), [
+    ({"amount_involved": NAN}, "error.fact_not_finite"),        # was stored as NULL ("0.0→nan")
+    ({"amount_involved": INF}, "error.fact_not_finite"),
+    ({"people_involved": INF}, "error.fact_not_finite"),
+    ({"people_involved": "abc"}, "error.fact_not_a_number"),    # was a plain ValueError
+    ({"urgency": "x"}, "error.fact_not_a_number"),
+    ({"amount_involved": "abc"}, "error.fact_not_a_number"),
+    ({"people_involved": True}, "error.fact_not_a_number"),     # a checkbox is not a count
+    ({"people_involved": [3]}, "error.fact_not_a_number"),
+    ({"people_involved": 1.5}, "error.people_out_of_range"),    # whole people only
+    ({"people_involved": 0}, "error.people_out_of_range"),
+    ({"people_involved": 100_001}, "error.people_out_of_range"),  # above [facts] people_max, as intake
+    ({"amount_involved": -1}, "error.amount_out_of_range"),
+    ({"amount_involved": 1e11 + 1}, "error.amount_out_of_range"),  # above [facts] amount_max, as intake
+    ({"urgency": 4}, "error.urgency_range"),
+    ({"urgency": 2.5}, "error.urgency_range"),
+    ({"people_involved": 5, "urgency": 0}, "error.urgency_range"),  # one bad fact refuses the whole update
+])
+def test_update_facts_refuses_what_intake_refuses(facts, key):
+    with pytest.raises(ValidationError) as exc:
+        transition(new_appeal(), "update_facts", T0 + timedelta(minutes=5), actor="值班员", **facts)
+    assert exc.value.key == key
+    for lang in ("zh", "en"):
+        assert describe(exc.value, lang) and "{" not in describe(exc.value, lang)
+
+
+def test_update_facts_takes_numbers_at_the_limits_and_numeric_text():
+    a, _ = step(new_appeal(), "update_facts", 5, people_involved=100_000, amount_involved=1e11, urgency=3)
+    assert (a["people_involved"], a["amount_involved"], a["urgency"]) == (100_000, 1e11, 3)
+    a, ev = step(a, "update_facts", 6, people_involved=" 2 ", amount_involved="0", urgency="紧急")
+    assert (a["people_involved"], a["amount_involved"], a["urgency"]) == (2, 0.0, 2)
+    assert type(a["people_involved"]) is int and type(a["amount_involved"]) is float
+    a, _ = step(a, "update_facts", 7, people_involved=4.0)       # a whole float is a whole number
+    assert a["people_involved"] == 4 and type(a["people_involved"]) is int
+
+
+def test_update_facts_follows_a_changed_limit():
+    cfg = {**rules(), "facts": {"people_max": 50, "amount_max": 1000}}
+    with pytest.raises(ValidationError, match="1-50"):
+        transition(new_appeal(), "update_facts", T0, actor="值班员", cfg=cfg, people_involved=51)
+    with pytest.raises(ValidationError, match="0-1000 yuan"):
+        transition(new_appeal(), "update_facts", T0, actor="值班员", cfg=cfg, amount_involved=1001)
+    changes, _ = transition(new_appeal(), "update_facts", T0, actor="值班员", cfg=cfg, people_involved=50)
+    assert changes["people_involved"] == 50
+
+
+def test_out_of_range_is_one_vectorised_rule():
+    lim = facts.Limits(people_max=10, amount_max=100.0)
+    people = np.array([0, 1, 1.5, 10, 11, NAN, INF])
+    assert facts.out_of_range("people_involved", people, lim).tolist() == [1, 0, 1, 0, 1, 0, 0]
+    amount = np.array([-0.01, 0, 100, 100.5, NAN, -INF])
+    assert facts.out_of_range("amount_involved", amount, lim).tolist() == [1, 0, 0, 1, 0, 0]
+    urgency = np.array([0, 1, 2, 3, 4, 2.5, NAN])
+    assert facts.out_of_range("urgency", urgency, lim).tolist() == [1, 0, 0, 0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("actor", [None, "", "   ", "\t\n", 7])
+@pytest.mark.parametrize(("status", "action", "params"), [
+    ("reported", "respond", {}), ("reported", "accept", {}), ("accepted", "dispatch", {"target": "C1"}),
+    ("accepted", "order", {"departments": ["police"]}), ("dispatched", "resolve", {}),
+    ("resolved", "confirm", {}), ("confirmed", "feedback", {}),
+    ("feedback", "return_visit", {"satisfaction": "satisfied"}), ("reported", "escalate", {"level": "district"}),
+    ("reported", "update_facts", {"people_involved": 3}), ("reported", "gathering",
+                                                           {"gathering_id": 1, "gathering_tier": "red"}),
+])
+def test_every_action_needs_an_actor(actor, status, action, params):
+    with pytest.raises(ValidationError) as exc:
+        transition(new_appeal(status=status), action, T0 + timedelta(minutes=5), actor=actor, **params)
+    assert exc.value.key == "error.actor_required"
+    assert describe(exc.value, "zh") == f"“{label('action', action, 'zh')}”须注明操作人"
+
+
+def test_a_dispatch_goes_to_the_appeals_community_or_a_known_department():
+    a = new_appeal(status="accepted", community_code="440311001001")
+    check_dispatch_unit(a, "440311001001", {"police"})
+    check_dispatch_unit(a, "police", {"police"})
+    for target in ("440311001002", "nowhere", "community", "police "):
+        with pytest.raises(ValidationError) as exc:
+            check_dispatch_unit(a, target, {"police"})
+        assert exc.value.key == "error.unknown_dispatch_unit"
+        assert str(exc.value) == (f"cannot dispatch to '{target}': the target must be the appeal's community "
+                                  "(440311001001) or a known department")
+    with pytest.raises(ValidationError, match=r"community \(none\)"):
+        check_dispatch_unit(new_appeal(community_code=None), "community", set())

@@ -401,6 +401,55 @@ def test_an_illegal_action_changes_nothing(store):
         store.act(999_999, "accept", "值班员")
 
 
+def test_bad_facts_unknown_units_and_blank_actors_change_nothing(store):
+    """Issue 11 §4: each is a domain error (with a message key) and leaves the appeal, its events and the
+    orders as they were, on both stores."""
+    ids = build_hand_district(store)
+    store.act(ids["a2"], "accept", "值班员", at=at(11))       # a2 (C1, G1) may now be dispatched
+    cases = [
+        (ids["a2"], "update_facts", "值班员", {"amount_involved": float("nan")}, "error.fact_not_finite"),
+        (ids["a2"], "update_facts", "值班员", {"people_involved": "abc"}, "error.fact_not_a_number"),
+        (ids["a2"], "update_facts", "值班员", {"urgency": "x"}, "error.fact_not_a_number"),
+        (ids["a2"], "update_facts", "值班员", {"amount_involved": "abc"}, "error.fact_not_a_number"),
+        (ids["a2"], "update_facts", "值班员", {"people_involved": 1.5}, "error.people_out_of_range"),
+        (ids["a2"], "update_facts", "值班员", {"people_involved": float("inf")}, "error.fact_not_finite"),
+        (ids["a2"], "update_facts", "值班员", {"people_involved": 100_001}, "error.people_out_of_range"),
+        (ids["a2"], "update_facts", "值班员", {"amount_involved": 2e11}, "error.amount_out_of_range"),
+        (ids["a2"], "update_facts", "值班员", {"people_involved": 40, "urgency": 7}, "error.urgency_range"),
+        (ids["a2"], "dispatch", "值班员", {"target": "nowhere"}, "error.unknown_dispatch_unit"),
+        (ids["a2"], "dispatch", "值班员", {"target": C2}, "error.unknown_dispatch_unit"),   # not a2's community
+        (ids["a2"], "dispatch", "值班员", {"target": "housing"}, "error.unknown_dispatch_unit"),  # not loaded
+        (ids["a2"], "dispatch", None, {"target": C1}, "error.actor_required"),
+        (ids["a2"], "dispatch", "", {"target": "police"}, "error.actor_required"),
+        (ids["a2"], "update_facts", "  ", {"people_involved": 3}, "error.actor_required"),
+        (ids["a4"], "accept", None, {}, "error.actor_required"),
+        (ids["a6"], "accept", "\t", {}, "error.actor_required"),
+    ]
+    for aid, action, actor, params, key in cases:
+        before = snapshot(store, aid)
+        with pytest.raises(ValidationError) as exc:
+            store.act(aid, action, actor, at=NOON, **params)
+        assert exc.value.key == key, (action, actor, params)
+        after = snapshot(store, aid)
+        assert before[0] == after[0], (action, actor, params)
+        pd.testing.assert_frame_equal(before[1], after[1])
+        pd.testing.assert_frame_equal(before[2], after[2])
+    for deps, actor in ((["police"], ""), (["police"], None)):
+        before = snapshot(store, ids["a2"])
+        with pytest.raises(ValidationError, match="needs an actor"):
+            store.issue_order(ids["a2"], deps, actor, at=NOON)
+        assert snapshot(store, ids["a2"])[0] == before[0]
+        pd.testing.assert_frame_equal(before[2], store.orders())
+    # What is real still goes through: a2's own community, then a loaded department.
+    assert store.act(ids["a2"], "dispatch", "值班员", at=NOON, target=C1)["dispatched_to"] == C1
+    out = store.act(ids["a2"], "dispatch", "值班员", at=NOON + timedelta(minutes=1), target="justice")
+    assert (out["status"], out["dispatched_to"]) == ("dispatched", "justice")
+    out = store.act(ids["a2"], "update_facts", "值班员", at=NOON + timedelta(minutes=2), people_involved=100_000,
+                    amount_involved=1e11, urgency="3")
+    assert (out["people_involved"], out["amount_involved"], out["urgency"], out["tier"]) == (100_000, 1e11, 3, "red")
+    assert store.events(ids["a2"])["action"].tolist() == ["report", "accept", "dispatch", "dispatch", "update_facts"]
+
+
 def test_a_failure_mid_action_rolls_everything_back(store, monkeypatch):
     ids = build_hand_district(store)
     aid = ids["a2"]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS, to_wgs84
+from services import facts
 from services.i18n import label, t
 from services.intake.appeals import backlog_age, inside_district
 from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
@@ -352,18 +353,15 @@ def check_numbers(r: Rows) -> None:
 
 
 def check_ranges(r: Rows) -> None:
-    """out_of_range: people, amount and urgency within their limits (config/rules.toml [intake])."""
-    rec, people, amount, urgency = r.rec, r.people, r.amount, r.urgency
-    p_max, a_max = int(limit("people_max", 100_000)), limit("amount_max", 1e11)
-    a_en = f"{a_max:.0e}".replace("e+", "e") if a_max >= 1e6 else f"{a_max:g}"
-    with np.errstate(invalid="ignore"):
-        bad_people = r.live & np.isfinite(people) & ((people < 1) | (people > p_max) | (people != np.round(people)))
-        bad_amount = r.live & np.isfinite(amount) & ((amount < 0) | (amount > a_max))
-        bad_urg = r.live & np.isfinite(urgency) & ~np.isin(urgency, (1.0, 2.0, 3.0))
-    r.add("out_of_range", bad_people, [message("people_out_of_range", max=p_max, value=show(v))
+    """out_of_range: people, amount and urgency within their limits (services.facts, config/rules.toml
+    [facts]): the same rule ``update_facts`` keeps to."""
+    rec, lim = r.rec, facts.limits()
+    bad_people, bad_amount, bad_urg = (r.live & facts.out_of_range(f, v, lim) for f, v in (
+        ("people_involved", r.people), ("amount_involved", r.amount), ("urgency", r.urgency)))
+    r.add("out_of_range", bad_people, [message("people_out_of_range", max=lim.people_max, value=show(v))
                                        for v in rec["people_involved"][bad_people]])
-    r.add("out_of_range", bad_amount, [message("amount_out_of_range", max=a_en, max_yi=f"{a_max / 1e8:g}", value=show(v))
-                                       for v in rec["amount_involved"][bad_amount]])
+    r.add("out_of_range", bad_amount, [message("amount_out_of_range", max=lim.amount_en, max_yi=lim.amount_yi,
+                                               value=show(v)) for v in rec["amount_involved"][bad_amount]])
     r.add("out_of_range", bad_urg, [message("urgency_out_of_range", value=show(v)) for v in rec["urgency"][bad_urg]])
 
 

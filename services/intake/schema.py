@@ -94,8 +94,8 @@ def message(key: str, **values: object) -> str:
     return bilingual(f"intake.msg.{key}", **values)
 
 def limit(key: str, default: float) -> float:
-    """One number of config/rules.toml ``[intake]`` (people_max, amount_max, future_minutes,
-    earliest_year, backlog_hours); ``default`` when the file does not set it."""
+    """One number of config/rules.toml ``[intake]`` (future_minutes, earliest_year, backlog_hours, ...;
+    the limits of the facts are ``services.facts.limits``); ``default`` when the file does not set it."""
     return float(rules().get("intake", {}).get(key, default))
 
 

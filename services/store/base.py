@@ -200,10 +200,12 @@ class Store(abc.ABC):
 
         Actions (services.lifecycle decides what is allowed; an illegal one raises
         ``services.errors.IllegalTransition`` and changes nothing): respond, accept, dispatch
-        (params: target = community code or department code), resolve, confirm, feedback,
+        (params: target = the appeal's community code or a department code of ``departments()``; any other
+        unit is a ``ValidationError``), resolve, confirm, feedback,
         return_visit (params: satisfaction = satisfied | basically_satisfied | not_satisfied; not
         satisfied reopens), escalate (params: level = subdistrict | district), update_facts (params:
-        people_involved, urgency, amount_involved; the tier and class are recomputed). Orders go through
+        people_involved, urgency, amount_involved, checked by ``services.facts`` as intake checks them;
+        the tier and class are recomputed). ``actor`` must not be blank. Orders go through
         ``issue_order`` and gathering marks through ``mark_gathering``.
         """
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from services.clocks import as_local
 from services.errors import Label, Labels, NotFound, ValidationError
-from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, transition
+from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, check_dispatch_unit, transition
 from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
 from services.store.bulk import SQLBulkLoad
 from services.store.common import now
@@ -115,6 +115,9 @@ class SQLStore(SQLQueries, SQLOrders, SQLScenarios, Store):
             if appeal is None:
                 raise NotFound("error.no_appeal", id=appeal_id)
             changes, events = transition(appeal, action, at, actor=actor, note=note, **params)
+            if action == "dispatch":  # to a unit that exists, checked before anything is written
+                target = str(params["target"])
+                check_dispatch_unit(appeal, target, self._known_departments(cx, [target]))
             self._update_appeal(cx, int(appeal_id), changes)
             self._insert_events(cx, events)
             appeal.update(changes)
