@@ -77,3 +77,14 @@ def test_the_purge_job_says_what_it_did(store, tmp_path, capsys):
     assert len(store.quarantined()) == 1
     with pytest.raises(SystemExit):
         quarantine.main(["purge", "--days", "-1", "--store", url])
+
+
+def test_a_refused_resolution_reads_in_both_languages(store):
+    from services.errors import ValidationError, describe
+
+    with pytest.raises(ValidationError) as exc:
+        store.resolve_quarantine([1], "ignored", "数据管理员")
+    assert "已更正、已驳回" in describe(exc.value, "zh") and "Fixed, Dismissed" in describe(exc.value, "en")
+    with pytest.raises(ValidationError) as exc:
+        store.resolve_quarantine([1], "fixed", "")
+    assert "处理人" in describe(exc.value, "zh") and "who did it" in describe(exc.value, "en")
