@@ -290,7 +290,7 @@ def _dispatch_panel() -> None:
     st.dataframe(pd.DataFrame({"": list(facts), " ": [str(v) for v in facts.values()]}), hide_index=True,
                  width="stretch", column_config={" ": st.column_config.TextColumn(width="large")})
     _action_controls(appeal)
-    tl = timeline(store.events(appeal_id), lang)
+    tl = timeline(wall.appeal_events(store, appeal_id, role, wall_mode=wall_mode), lang)
     st.caption(t("wall.timeline", lang))
     st.dataframe(pd.DataFrame({
         t("wall.col_reported", lang): pd.to_datetime(tl["at"]).dt.strftime("%m-%d %H:%M"),

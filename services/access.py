@@ -12,6 +12,8 @@ changes.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 from services.errors import DomainError, Label, Labels
@@ -32,6 +34,10 @@ ROLES = tuple(ROLE_ACTIONS)
 DEFAULT_ROLE = "duty_officer"
 # Roles that may see a reporter's contact details on a personal screen (to call them back).
 PERSONAL_DATA_ROLES = frozenset({"community_dispatcher"})
+# Free-text fields a reporter or clerk types (the address is folded into the description on intake, the
+# clerk's note into an event): they can carry a phone number, an ID or a name, so they are masked with
+# ``mask_text`` for roles without the right, and never sent to the wall display at all.
+TEXT_FIELDS = ("description", "address", "note")
 
 
 class Forbidden(DomainError, PermissionError):
@@ -77,15 +83,125 @@ def mask_phone(phone: str | None) -> str:
     return p[:3] + "*" * max(len(p) - 7, 0) + p[-4:] if len(p) >= 8 else "*" * len(p)
 
 
+# -- personal data in free text ----------------------------------------------------------------------
+# Each pattern stands alone between non-digits (a phone number inside a longer digit run is not one).
+# Mobile: 11 digits 1[3-9]…, optionally +86/0086/86 before, optionally grouped 3-4-4 by spaces or dashes.
+_MOBILE = re.compile(r"(?<!\d)((?:\+|00)?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d{4}){2})(?!\d)")
+# Landline: an area code (0 + 2-3 digits) in brackets or followed by a space/dash, then 7-8 digits, and
+# an optional extension (-123). A bare 7-8 digit run is not masked: it is as often a date (20251009) or
+# an order number, and 12345 (the government hotline) and other short service numbers stay readable.
+_LANDLINE = re.compile(r"(?<!\d)(\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[\s-])\s?(\d{7,8})(?:-\d{1,5})?(?!\d)")
+# Resident ID (GB 11643): 17 digits and a check character (0-9 or X). A valid check makes it an ID; so
+# does a word for an ID just before it (身份证440300199001011234): a mistyped ID is still 17 digits of
+# somebody's region, birthday and sequence. Any other 18-digit run (an order number) stays readable.
+_ID_WORD = re.compile(r"(身份证|证件|ID|id)[号码]*[:：\s]*$")
+_ID18 = re.compile(r"(?<![\dA-Za-z])(\d{17}[\dXx])(?![\dA-Za-z])")
+# Old 15-digit ID (issued until 2004, void since 2013, still typed from old papers): no check digit,
+# so it counts as an ID when its region starts 1-8 and digits 7-12 are a real date 19YYMMDD.
+_ID15 = re.compile(r"(?<!\d)([1-8]\d{14})(?!\d)")
+# Bank card: 16-19 digits, contiguous or in groups of four, passing the Luhn check.
+_CARD = re.compile(r"(?<!\d)(\d{4}(?:[\s-]?\d{4}){3}(?:[\s-]?\d{1,3})?)(?!\d)")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def id_check_char(first17: str) -> str:
+    """The GB 11643 check character of the first 17 digits of a resident ID: sum of digit x weight
+    (7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2) mod 11, mapped 0->1, 1->0, 2->X, 3->9, … 10->2."""
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def is_resident_id(text: str) -> bool:
+    """True for an 18-character resident ID whose check character is right."""
+    return len(text) == 18 and text[:17].isdigit() and id_check_char(text[:17]) == text[17].upper()
+
+
+def _is_old_id(text: str) -> bool:
+    try:
+        date(1900 + int(text[6:8]), int(text[8:10]), int(text[10:12]))
+    except ValueError:
+        return False
+    return True
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn check of a card number (every second digit from the right doubled)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _keep_ends(digits: str, head: int, tail: int) -> str:
+    return digits[:head] + "*" * (len(digits) - head - tail) + digits[-tail:]
+
+
+def _mask_id(m: re.Match[str]) -> str:
+    named = _ID_WORD.search(m.string, max(0, m.start() - 12), m.start()) is not None
+    return _keep_ends(m.group(1), 3, 4) if named or is_resident_id(m.group(1)) else m.group(0)
+
+
+def _mask_old_id(m: re.Match[str]) -> str:
+    return _keep_ends(m.group(1), 3, 3) if _is_old_id(m.group(1)) else m.group(0)
+
+
+def _mask_card(m: re.Match[str]) -> str:
+    digits = re.sub(r"[\s-]", "", m.group(1))
+    return "*" * (len(digits) - 4) + digits[-4:] if 16 <= len(digits) <= 19 and luhn_ok(digits) else m.group(0)
+
+
+def _mask_mobile(m: re.Match[str]) -> str:
+    return (m.group(1) or "") + mask_phone(re.sub(r"[\s-]", "", m.group(2)))
+
+
+def _mask_landline(m: re.Match[str]) -> str:
+    return m.group(1) + "*" * (len(m.group(2)) - 4) + m.group(2)[-4:]
+
+
+def mask_text(text: str | None, reporter_name: str | None = None) -> str:
+    """Free text with the personal data in it masked: resident IDs (18 characters with a valid GB 11643
+    check, and old 15-digit ones with a real birth date), bank cards (16-19 digits passing Luhn), mobile
+    numbers (138****5678, with or without +86 and separators), landlines with an area code
+    (0755-****5678), and ``reporter_name`` wherever it occurs (as ``mask_name``). Dates, amounts, order
+    numbers that fail the checks and short service numbers (12345) stay as typed. None gives ""."""
+    if not text:
+        return ""
+    out = _ID18.sub(_mask_id, str(text))
+    out = _CARD.sub(_mask_card, out)
+    out = _ID15.sub(_mask_old_id, out)
+    out = _MOBILE.sub(_mask_mobile, out)
+    out = _LANDLINE.sub(_mask_landline, out)
+    name = (reporter_name or "").strip()
+    return out.replace(name, mask_name(name)) if len(name) >= 2 else out
+
+
 def redact(appeal: dict[str, Any], role: str, *, wall_mode: bool) -> dict[str, Any]:
-    """The appeal with personal fields removed (wall mode, whatever the role) or masked (roles without the
-    right); an unknown role gets ``Forbidden``."""
+    """The appeal with personal fields and free text removed (wall mode, whatever the role) or masked
+    (roles without the right: name and phone, and ``mask_text`` over the free text, the appeal's own
+    reporter name included); an unknown role gets ``Forbidden``."""
     check_role(role)
     out = dict(appeal)
     if wall_mode:
-        for col in PERSONAL_COLUMNS:
+        for col in (*PERSONAL_COLUMNS, *TEXT_FIELDS):
             out.pop(col, None)
     elif not may_see_personal(role, wall_mode=wall_mode):
+        name = appeal.get("reporter_name")
+        for col in TEXT_FIELDS:
+            if col in out and out[col] is not None:
+                out[col] = mask_text(out[col], name)
         out["reporter_name"] = mask_name(out.get("reporter_name"))
         out["reporter_phone"] = mask_phone(out.get("reporter_phone"))
+    return out
+
+
+def redact_notes(events: Any, role: str, *, reporter_name: str | None = None) -> Any:
+    """An events frame with its ``note`` masked by ``mask_text`` unless ``role`` may see personal data."""
+    check_role(role)
+    if may_see_personal(role, wall_mode=False) or "note" not in events:
+        return events
+    out = events.copy()
+    out["note"] = [mask_text(v, reporter_name) if isinstance(v, str) else v for v in out["note"]]
     return out

@@ -3,7 +3,9 @@
 Everything a refresh needs is computed here, outside Streamlit, so that the benchmark (bench/wall.py)
 and the tests drive exactly what the page draws. Aggregates come from the store's SQL; only open
 appeals travel as points, capped and ordered red first, newest first; the grid geometry is simplified
-and rounded once per process. Nothing personal is read: the store's queries omit reporter fields.
+and rounded once per process. Nothing personal is read: the store's queries omit reporter fields, and
+the snapshot names its columns so that no free text (``access.TEXT_FIELDS``: a description can carry a
+phone number or an ID) is read for the wall at all.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from services.config import rules
 from services.errors import DomainError, IllegalTransition, Label, Labels, ValidationError
 from services.gathering import gathering_rules, marked_clusters
 from services.i18n import label, t
-from services.store.base import OPEN_STATUSES, Store
+from services.store.base import APPEAL_COLUMNS, OPEN_STATUSES, PERSONAL_COLUMNS, Store
 
 TZ = ZoneInfo("Asia/Shanghai")
 LEVELS = ("red", "yellow", "blue")
 LEVEL_FILL = {"red": [230, 40, 40, 120], "yellow": [245, 190, 30, 105], "blue": [40, 120, 230, 80]}
 NO_LEVEL_FILL = [0, 0, 0, 0]
+# The appeal columns a snapshot reads: everything but the reporter's details and the free text.
+POINT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c not in PERSONAL_COLUMNS and c not in access.TEXT_FIELDS)
 
 
 def warning_rules(cfg: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -139,7 +143,8 @@ def snapshot(store: Store, now: datetime | None = None, *, max_points: int | Non
     today_row = pd.DataFrame([{"day": start.date(), "received": kpis["received"], "resolved": kpis["resolved"]}])
     trend_frame = pd.concat([past, today_row], ignore_index=True) if len(past) else today_row
     levels = timed("grid_levels", lambda: grid_levels(store.counts("grid", open_only=True)))
-    points = timed("points", store.query_appeals, statuses=OPEN_STATUSES, order="tier", limit=max_points, area=area)
+    points = timed("points", store.query_appeals, statuses=OPEN_STATUSES, order="tier", limit=max_points, area=area,
+                   columns=POINT_COLUMNS)
     points = _with_clock(points, now)
     overdue = timed("overdue", store.overdue, now, limit=int(cfg["list_size"]), area=area)
     orders = timed("orders", store.orders, open_only=True)
@@ -213,12 +218,25 @@ WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
 
 
 def appeal_detail(store: Store, appeal_id: int, role: str, *, wall_mode: bool) -> dict[str, Any]:
-    """One appeal as the wall's panel shows it to ``role``: personal fields as ``access.redact`` allows
-    (none on the unattended wall, whatever the role). Raises ``access.Forbidden`` for an unknown role and
-    ``NotFound`` for an unknown appeal."""
+    """One appeal as the wall's panel shows it to ``role``: personal fields and free text as
+    ``access.redact`` allows (none on the unattended wall, whatever the role: the reporter's details are
+    not even read there). Off the wall the reporter's name is read for every role, so that
+    ``access.mask_text`` can mask it inside the description. Raises ``access.Forbidden`` for an unknown
+    role and ``NotFound`` for an unknown appeal."""
     access.check_role(role)
-    personal = access.may_see_personal(role, wall_mode=wall_mode)
-    return access.redact(store.get_appeal(appeal_id, include_personal=personal), role, wall_mode=wall_mode)
+    return access.redact(store.get_appeal(appeal_id, include_personal=not wall_mode), role, wall_mode=wall_mode)
+
+
+def appeal_events(store: Store, appeal_id: int, role: str, *, wall_mode: bool) -> pd.DataFrame:
+    """The appeal's events as the panel's timeline shows them: notes (free text a clerk typed) masked for
+    a role without the right, and left out on the unattended wall."""
+    access.check_role(role)
+    events = store.events(appeal_id)
+    if wall_mode:
+        return events.assign(note="")
+    name = store.get_appeal(appeal_id).get("reporter_name") if not access.may_see_personal(role, wall_mode=False) \
+        else None
+    return access.redact_notes(events, role, reporter_name=name)
 
 
 def actions_for(appeal: dict[str, Any], role: str) -> list[str]:

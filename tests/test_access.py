@@ -92,8 +92,113 @@ def test_appeal_detail_shows_personal_data_by_role_and_never_on_the_wall(one_app
     assert wall.appeal_detail(store, appeal_id, "community_dispatcher", wall_mode=False)["reporter_phone"] == \
         "13900001111"
     officer = wall.appeal_detail(store, appeal_id, "duty_officer", wall_mode=False)
-    assert "欧阳明华" not in str(officer) and "13900001111" not in str(officer)     # not even read
+    assert "欧阳明华" not in str(officer) and "13900001111" not in str(officer)     # masked
     for role in access.ROLES:
         assert "reporter_phone" not in wall.appeal_detail(store, appeal_id, role, wall_mode=True)
     with pytest.raises(access.Forbidden):
         wall.appeal_detail(store, appeal_id, "intruder", wall_mode=False)
+
+
+# ------------------------------------------------------------------------------ personal data in free text
+# A valid resident ID, its check character computed by hand (GB 11643):
+#   digits  4  4  0  3  0  0  1  9  9  0  0  1  0  1  1  2  3
+#   weights 7  9 10  5  8  4  2  1  6  3  7  9 10  5  8  4  2
+#   products 28+36+0+15+0+0+2+9+54+0+0+9+0+5+8+8+6 = 180; 180 mod 11 = 4; "10X98765432"[4] = "8".
+VALID_ID = "440300199001011238"
+# The same 17 digits with check "5": an order number, not an ID. Luhn (doubling every second digit from
+# the right) gives 5+6+2+1+2+1+0+2+0+9+9+2+0+0+3+0+4+8 = 54, not a multiple of 10: not a card either.
+ORDER_NO = "440300199001011235"
+# A card passing Luhn: 4111111111111111: undoubled 8 ones = 8, doubled 7 ones = 14, doubled 4 = 8; 30.
+CARD = "4111111111111111"
+NOT_CARD = "4111111111111112"          # the same sum plus one: 31, fails Luhn
+PERSONAL = "请回电张三丰13812345678，身份证440300199001011234，光明街道东周社区3栋1204室"
+
+
+def test_check_digits_computed_by_hand():
+    assert access.id_check_char(VALID_ID[:17]) == "8" and access.is_resident_id(VALID_ID)
+    assert not access.is_resident_id(ORDER_NO) and not access.luhn_ok(ORDER_NO)
+    assert access.id_check_char("11010519491231002") == "X"        # the standard's own example, ends in X
+    assert access.luhn_ok(CARD) and not access.luhn_ok(NOT_CARD)
+
+
+def test_mask_text_masks_the_sample_of_the_issue():
+    out = access.mask_text(PERSONAL, reporter_name="张三丰")
+    # The ID in the issue has a wrong check digit (should be 8), but it follows 身份证: still masked.
+    assert out == "请回电张**138****5678，身份证440***********1234，光明街道东周社区3栋1204室"
+    assert "三丰" not in out and "13812345678" not in out and "19900101" not in out
+    assert access.mask_text(None) == "" and access.mask_text("") == ""
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("手机13812345678", "手机138****5678"),
+    ("手机138-1234-5678。", "手机138****5678。"),
+    ("电话 138 1234 5678", "电话 138****5678"),
+    ("+86 13912345678", "+86 139****5678"),
+    ("+86-139-1234-5678", "+86-139****5678"),
+    ("座机0755-12345678", "座机0755-****5678"),
+    ("座机(0755)1234567", "座机(0755)***4567"),
+    ("座机（0755）26701234转", "座机（0755）****1234转"),
+    ("010 87654321", "010 ****4321"),
+    (f"身份证号 {VALID_ID}", "身份证号 440***********1238"),
+    (f"证号{VALID_ID}已核", "证号440***********1238已核"),
+    ("老证件号4403001990010112X", "老证件号4403001990010112X"),  # 17 chars: nothing
+    ("x" + VALID_ID[:17] + "x", "x" + VALID_ID[:17] + "x"),
+    ("11010519491231002X", "110***********002X"),               # valid, with X
+    ("旧证440300900101123", "旧证440*********123"),              # 15 digits, born 1990-01-01
+    (f"卡号{CARD}", "卡号************1111"),
+    ("卡号 6222 0212 3456 7890 128", None),                      # Luhn decides below
+    ("张三丰说", "张**说"),
+])
+def test_mask_text_masks_each_kind(text, masked):
+    out = access.mask_text(text, reporter_name="张三丰")
+    if masked is None:
+        digits = "6222021234567890128"
+        assert (out != text) == access.luhn_ok(digits)
+    else:
+        assert out == masked
+
+
+@pytest.mark.parametrize("text", [
+    f"订单号{ORDER_NO}",                     # 18 digits, wrong check digit, fails Luhn
+    f"流水{NOT_CARD}",                       # 16 digits failing Luhn
+    "2025-10-09 14:30 来电", "20251009", "2025年10月9日",
+    "欠薪13800元", "金额138,000.00元", "涉及1380000元",
+    "请拨打12345热线", "12345-1 转人工", "110、120、119",
+    "旧证440300901301123",                   # 15 digits, month 13: no date, not an ID
+    "工号12345678", "3栋1204室", "粤B12345",
+])
+def test_mask_text_leaves_near_misses_alone(text):
+    assert access.mask_text(text, reporter_name="张三丰") == text
+
+
+def test_mask_text_needs_a_full_name_to_mask_it():
+    assert access.mask_text("张先生来电", reporter_name="张三丰") == "张先生来电"
+    assert access.mask_text("张先生来电", reporter_name="张") == "张先生来电"        # one character: not masked
+    assert access.mask_text("欧阳明华与欧阳明华之子", reporter_name="欧阳明华") == "欧***与欧***之子"
+
+
+def test_redact_masks_free_text_for_roles_without_the_right():
+    appeal = {**APPEAL, "reporter_name": "张三丰", "description": PERSONAL}
+    officer = access.redact(appeal, "duty_officer", wall_mode=False)
+    assert officer["description"] == access.mask_text(PERSONAL, "张三丰") and "张三丰" not in str(officer)
+    assert access.redact(appeal, "viewer", wall_mode=False)["description"] == officer["description"]
+    assert access.redact(appeal, "community_dispatcher", wall_mode=False)["description"] == PERSONAL
+    for role in access.ROLES:
+        assert "description" not in access.redact(appeal, role, wall_mode=True)
+
+
+def test_panel_and_timeline_mask_free_text_by_role(one_appeal):
+    store, appeal_id = one_appeal
+    text = "欧阳明华来电13812345678"
+    store.act(appeal_id, "respond", "值班员", note="已回电欧阳明华 138-1234-5678")
+    with store._tx() as cx:
+        cx.execute("UPDATE appeal SET description = ? WHERE id = ?", (text, appeal_id))
+    officer = wall.appeal_detail(store, appeal_id, "duty_officer", wall_mode=False)
+    assert officer["description"] == "欧***来电138****5678"
+    assert wall.appeal_detail(store, appeal_id, "community_dispatcher", wall_mode=False)["description"] == text
+    assert "description" not in wall.appeal_detail(store, appeal_id, "duty_officer", wall_mode=True)
+    notes = wall.appeal_events(store, appeal_id, "viewer", wall_mode=False)["note"].tolist()
+    assert "已回电欧*** 138****5678" in notes and not any("明华" in str(n) for n in notes)
+    assert "已回电欧阳明华 138-1234-5678" in wall.appeal_events(store, appeal_id, "community_dispatcher",
+                                                             wall_mode=False)["note"].tolist()
+    assert set(wall.appeal_events(store, appeal_id, "community_dispatcher", wall_mode=True)["note"]) == {""}

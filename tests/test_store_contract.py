@@ -197,11 +197,11 @@ def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypa
         store.drop_schema() if kind == "postgis" else store.close()
 
 @pytest.mark.parametrize("kind", STORES)
-def test_a_database_of_the_previous_version_gets_the_scenario_table(kind, tmp_path, monkeypatch, request):
-    """A store made before planning scenarios were kept (the version before the latest) migrates on
-    open: the table appears, its appeals are intact, and scenarios can be saved."""
+def test_a_database_from_before_scenarios_gets_the_scenario_table(kind, tmp_path, monkeypatch, request):
+    """A store made before planning scenarios were kept (the version before the one that creates their
+    table) migrates on open: the table appears, its appeals are intact, and scenarios can be saved."""
     module, make = _reopener(kind, tmp_path / "prev.sqlite3", request)
-    previous = module.SCHEMA_VERSION - 1
+    previous = _adding(module, "CREATE TABLE planning_scenario") - 1
     with monkeypatch.context() as m:
         m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
         old = make()
@@ -215,6 +215,35 @@ def test_a_database_of_the_previous_version_gets_the_scenario_table(kind, tmp_pa
         assert store.list_scenarios().empty
         saved = store.save_scenario("迁移后", {"edits": []}, "规划员")
         assert store.load_scenario("迁移后")["id"] == saved["id"]
+    finally:
+        store.drop_schema() if kind == "postgis" else store.close()
+
+
+def _adding(module, ddl: str) -> int:
+    """The migration of ``module`` whose SQL contains ``ddl``."""
+    return next(v for v, m in sorted(module.MIGRATIONS.items()) if ddl in (m if isinstance(m, str) else "\n".join(m)))
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_database_from_before_settled_quarantine_gets_the_columns(kind, tmp_path, monkeypatch, request):
+    """A store whose quarantine rows had no resolution migrates on open: its rows are kept unsettled and
+    can be settled and purged."""
+    module, make = _reopener(kind, tmp_path / "q.sqlite3", request)
+    previous = _adding(module, "ADD COLUMN resolved_at") - 1
+    with monkeypatch.context() as m:
+        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
+        old = make()
+        old.quarantine(pd.DataFrame({"source": ["csv"], "line": [2], "raw": ["张三,13812345678"],
+                                     "reason": ["no time"], "reason_code": ["missing_time"]}))
+        assert old.schema_version() == previous
+        old.close()
+    store = make()
+    try:
+        assert store.schema_version() == _latest(store) and "quarantine_resolved" in _indexes(store, "quarantine")
+        q = store.quarantined()
+        assert q["raw"].tolist() == ["张三,13812345678"] and q["resolution"].isna().all()
+        assert store.resolve_quarantine(q["id"], "dismissed", "数据管理员", at=at(8)) == 1
+        assert store.purge_quarantine(at(9)) == 1 and store.quarantined().empty
     finally:
         store.drop_schema() if kind == "postgis" else store.close()
 
@@ -703,6 +732,35 @@ def test_reference_data_and_quarantine(store):
     q = store.quarantined(source="csv")
     assert q["line"].tolist() == [4, 3] and q["raw"].tolist() == ["bad", "x,\\N,\"y\""]
     assert store.quarantined(source="other").empty
+    assert q["resolved_at"].isna().all() and q["resolution"].isna().all() and q["resolved_by"].isna().all()
+
+
+def test_quarantine_rows_are_settled_once_and_purged_after_settling(store):
+    rows = pd.DataFrame({"source": ["csv"] * 4, "file": ["a.csv"] * 4, "line": [2, 3, 4, 5],
+                         "raw": ["张三,13812345678", "李四,0755-12345678", "王五", "赵六"],
+                         "reason": ["no time"] * 4, "reason_code": ["missing_time"] * 4,
+                         "received_at": [at(8)] * 4})
+    store.quarantine(rows)
+    ids = dict(zip(store.quarantined()["line"], store.quarantined()["id"], strict=True))
+    assert store.resolve_quarantine([ids[2], ids[3]], "fixed", "数据管理员", at=at(9)) == 2
+    assert store.resolve_quarantine([ids[3], ids[4], 999_999], "dismissed", "值班员", at=at(10)) == 1  # 3 kept
+    assert store.resolve_quarantine([], "fixed", "x") == 0
+    q = store.quarantined().set_index("line")
+    assert q.loc[2, "resolution"] == "fixed" and q.loc[3, "resolution"] == "fixed"
+    assert q.loc[3, "resolved_by"] == "数据管理员" and q.loc[3, "resolved_at"] == at(9)
+    assert q.loc[4, "resolution"] == "dismissed" and q.loc[4, "resolved_at"] == at(10)
+    assert pd.isna(q.loc[5, "resolution"]) and pd.isna(q.loc[5, "resolved_at"])
+    for bad in ({"resolution": "ignored", "actor": "x"}, {"resolution": "fixed", "actor": " "}):
+        with pytest.raises(ValidationError):
+            store.resolve_quarantine([ids[5]], bad["resolution"], bad["actor"])
+    assert pd.isna(store.quarantined().set_index("line").loc[5, "resolution"])
+    # Purge: rows settled strictly before the moment go; unsettled rows stay whatever their age.
+    assert store.purge_quarantine(at(9)) == 0
+    assert store.purge_quarantine(at(9, 1)) == 2
+    assert sorted(store.quarantined()["line"]) == [4, 5]
+    assert store.purge_quarantine(at(23)) == 1
+    assert store.quarantined()["line"].tolist() == [5]
+    assert store.purge_quarantine(at(0, day=DAY + timedelta(days=3650))) == 0
 
 
 # ------------------------------------------------------------------------------------------- bulk loads

@@ -444,3 +444,61 @@ def test_wall_says_when_a_deadline_stands_on_a_computed_calendar(hand_store, mon
         "community_code": grid.parent_code, "grid_code": grid.code, "reported_at": reported}]))
     at.run()
     assert clocks.unofficial_note([unofficial[0]], "zh") in _all_text(at)
+
+
+# ------------------------------------------------------------------------------ personal data in free text
+PERSONAL_TEXT = "请回电张三丰13812345678，身份证440300199001011234，东周社区3栋1204室"
+PERSONAL_SECRETS = ["张三丰", "三丰", "13812345678", "440300199001011234", "19900101", "13700009999"]
+
+
+def _personal_appeal(store, layers) -> int:
+    """A red appeal (40 people) whose description carries a name, a mobile number and an ID."""
+    grid = layers["grid"].iloc[100]
+    comm = layers["community"].set_index("code").loc[grid.parent_code]
+    pt = grid.geometry.representative_point()
+    return store.insert_appeals(pd.DataFrame([{
+        "source": "test", "external_id": "P", "channel": "hotline", "service_type": "dispute",
+        "category": "wage_arrears", "description": PERSONAL_TEXT, "lon": pt.x + 0.001, "lat": pt.y,
+        "source_crs": "wgs84", "people_involved": 40, "urgency": 1, "amount_involved": 13800.0,
+        "subdistrict_code": comm.parent_code, "community_code": grid.parent_code, "grid_code": grid.code,
+        "reporter_name": "张三丰", "reporter_phone": "13700009999",
+        "reported_at": _now() - timedelta(minutes=3)}])).ids[0]
+
+
+def test_the_wall_never_receives_free_text(hand_store, monkeypatch, layers):
+    """In wall mode, whatever the role and even with the appeal selected, neither its description nor
+    its reporter reach the page: not the red list, not a tooltip, not the map's data."""
+    url, store, _ = hand_store
+    pid = _personal_appeal(store, layers)
+    snap = wall.snapshot(store)
+    assert pid in set(snap.points["id"]) and "description" not in snap.points.columns
+    for role in ("community_dispatcher", "duty_officer"):
+        monkeypatch.setenv("DATABASE_URL", url)
+        at = AppTest.from_file(str(APP), default_timeout=120)
+        at.query_params["mode"] = "wall"
+        at.session_state["role"] = role
+        at.run()
+        at.switch_page("pages/wall.py").run()
+        at.session_state["wall_selected"] = pid
+        at.run()
+        assert not at.exception, at.exception
+        text = _all_text(at)
+        assert "gm-red-list" in text and f"#{pid}" in text       # the appeal is on the wall (tooltip)
+        for secret in [*PERSONAL_SECRETS, "请回电", "1204室", "138****5678"]:
+            assert secret not in text, (role, secret)
+
+
+def test_the_operator_panel_masks_free_text_by_role(hand_store, monkeypatch, layers):
+    url, store, _ = hand_store
+    pid = _personal_appeal(store, layers)
+    desc = t("wall.field_description", "zh")
+    at = _wall_app(url, monkeypatch, mode=None)                 # the default role: the duty officer
+    at.session_state["wall_selected"] = pid
+    at.run()
+    assert _facts(at)[desc] == "请回电张**138****5678，身份证440***********1234，东周社区3栋1204室"
+    text = _all_text(at)
+    for secret in PERSONAL_SECRETS:
+        assert secret not in text, secret
+    at.session_state["role"] = "community_dispatcher"
+    at.run()
+    assert _facts(at)[desc] == PERSONAL_TEXT

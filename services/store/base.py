@@ -317,8 +317,22 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
-        """Quarantined rows, newest first (id, received_at, source, file, line, raw, reason,
-        reason_code)."""
+        """Quarantined rows, newest first (id, received_at, source, file, line, raw, reason, reason_code,
+        resolved_at, resolution, resolved_by). ``raw`` is verbatim, personal data included: screens read
+        it through ``services.quarantine.quarantined``, which masks it by role."""
+
+    @abc.abstractmethod
+    def resolve_quarantine(self, ids: Iterable[int], resolution: str, actor: str,
+                           at: datetime | None = None) -> int:
+        """Record that quarantine rows ``ids`` were settled: ``resolution`` is ``fixed`` (corrected and sent
+        again) or ``dismissed``, by ``actor`` (required), at ``at`` (default now). A row already settled
+        keeps its first resolution; unknown ids are ignored. Returns how many rows were settled now;
+        ``ValidationError`` for another resolution or an empty actor (nothing changes)."""
+
+    @abc.abstractmethod
+    def purge_quarantine(self, before: datetime) -> int:
+        """Delete the settled quarantine rows settled before ``before`` (unsettled rows are never deleted,
+        whatever their age); returns how many were deleted."""
 
     # -- planning scenarios (站点规划方案) ------------------------------------------------------------
     @abc.abstractmethod

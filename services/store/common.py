@@ -31,6 +31,10 @@ POINT_COLUMNS = {
 }
 LEVEL_COLUMN = {"grid": "grid_code", "community": "community_code", "subdistrict": "subdistrict_code"}
 QUARANTINE_COLUMNS = ("id", "received_at", "source", "file", "line", "raw", "reason", "reason_code")
+# How a quarantine row was settled (Store.resolve_quarantine): fixed (sent again, corrected) or dismissed
+# (nothing to keep); settled rows are what Store.purge_quarantine deletes after the retention.
+QUARANTINE_RESOLUTIONS = ("fixed", "dismissed")
+QUARANTINE_READ_COLUMNS = (*QUARANTINE_COLUMNS, "resolved_at", "resolution", "resolved_by")
 
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from services.store.common import WALL_INDEXES, sql_in
+from services.store.common import QUARANTINE_RESOLUTIONS, WALL_INDEXES, sql_in
 from services.tiers import CLASSES, TIERS
 from services.vocabulary import STATUSES
 
@@ -112,6 +112,14 @@ FOR EACH STATEMENT EXECUTE FUNCTION appeal_event_append_only()""",
     created_at timestamptz NOT NULL,
     payload jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object')
 )"""],
+    # Quarantine rows record when and how they were settled (fixed and sent again, or dismissed) and by
+    # whom, so that a settled row (raw text with names and phones) is deleted after [quarantine]
+    # retention_days; the partial index finds those rows without reading the unsettled ones.
+    5: [f"""ALTER TABLE quarantine ADD COLUMN resolved_at timestamptz,
+    ADD COLUMN resolution text CHECK (resolution IN {sql_in(QUARANTINE_RESOLUTIONS)}),
+    ADD COLUMN resolved_by text,
+    ADD CONSTRAINT quarantine_resolved_whole CHECK ((resolved_at IS NULL) = (resolution IS NULL))""",
+        "CREATE INDEX quarantine_resolved ON quarantine (resolved_at) WHERE resolved_at IS NOT NULL"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 # Keys a rebuilding bulk load drops as well, with how to make them again: the events' primary key (its

@@ -12,7 +12,7 @@ from services.store.base import EVENT_COLUMNS, TIMESTAMP_COLUMNS, AppealQuery
 from services.store.common import (
     OPEN_SQL,
     OPEN_WINDOW_SQL,
-    QUARANTINE_COLUMNS,
+    QUARANTINE_READ_COLUMNS,
     columns_for,
     level_column,
     order_sql,
@@ -102,7 +102,7 @@ class SQLQueries(SQLDialect):
         return df
 
     def quarantined(self, *, source: str | None = None) -> pd.DataFrame:
-        sql = f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine"
+        sql = f"SELECT {', '.join(QUARANTINE_READ_COLUMNS)} FROM quarantine"
         params: list[Any] = []
         if source is not None:
             sql += f" WHERE source = {self.P}"
@@ -110,7 +110,8 @@ class SQLQueries(SQLDialect):
         sql += " ORDER BY received_at DESC, id DESC"
         with self._read() as cx:
             rows = self._fetch(cx, sql, params)
-        return self._local_times(pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS)), ["received_at"])
+        return self._local_times(pd.DataFrame(rows, columns=list(QUARANTINE_READ_COLUMNS)),
+                                 ["received_at", "resolved_at"])
 
     def department_stats(self, since: datetime, until: datetime, *,
                          area: tuple[str, str] | None = None) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from services.clocks import TZ, as_local
-from services.store.common import WALL_INDEXES, sql_in
+from services.store.common import QUARANTINE_RESOLUTIONS, WALL_INDEXES, sql_in
 from services.tiers import CLASSES, TIERS
 from services.vocabulary import STATUSES
 
@@ -103,6 +103,15 @@ CREATE TABLE planning_scenario (
     created_at INTEGER NOT NULL,
     payload TEXT NOT NULL CHECK (json_valid(payload) AND json_type(payload) = 'object')
 );
+""",
+    # Quarantine rows record when and how they were settled (fixed and sent again, or dismissed) and by
+    # whom, so that a settled row (raw text with names and phones) is deleted after [quarantine]
+    # retention_days; the partial index finds those rows without reading the unsettled ones.
+    4: f"""
+ALTER TABLE quarantine ADD COLUMN resolved_at{_TS};
+ALTER TABLE quarantine ADD COLUMN resolution TEXT CHECK (resolution IN {sql_in(QUARANTINE_RESOLUTIONS)});
+ALTER TABLE quarantine ADD COLUMN resolved_by TEXT;
+CREATE INDEX quarantine_resolved ON quarantine (resolved_at) WHERE resolved_at IS NOT NULL;
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -1,8 +1,9 @@
 """``SQLStore``: the contract written once over the dialect each store supplies
 (services/store/dialect.py), so the two stores differ only in SQL, never in a rule: the rules come from
-services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders and
-scenarios are parts of their own (queries.py, orders.py, scenarios.py); here are the appeal actions,
-insert_appeals over a few per-store steps, the bulk load's frame and the schema version."""
+services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders,
+scenarios and quarantine upkeep are parts of their own (queries.py, orders.py, scenarios.py,
+quarantine.py); here are the appeal actions, insert_appeals over a few per-store steps, the bulk load's
+frame and the schema version."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
 from services.store.bulk import SQLBulkLoad
 from services.store.common import now
 from services.store.orders import SQLOrders
+from services.store.quarantine import SQLQuarantine
 from services.store.queries import SQLQueries
 from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
-class SQLStore(SQLQueries, SQLOrders, SQLScenarios, Store):
+class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, Store):
     """The contract's actions written once over per-store SQL primitives."""
 
     @abc.abstractmethod
