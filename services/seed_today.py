@@ -155,7 +155,9 @@ def seed_today(store: Store, now: datetime | None = None, cfg: dict[str, Any] | 
                 if check_in <= now:
                     store.check_in(int(order["id"]), first, at=check_in.replace(microsecond=0))
             elif action == "dispatch":
-                store.act(aid, "dispatch", _HANDLER, at=at, target=rec["community_code"] or "community")
+                # To the appeal's own community; one outside every community goes to a department.
+                target = rec["community_code"] or (sim.departments_to_order(sim.plan_appeal(rec)) or [None])[0]
+                store.act(aid, "dispatch", _HANDLER, at=at, target=target)
             elif action == "return_visit":
                 store.act(aid, "return_visit", _OFFICER, at=at, satisfaction="not_satisfied")
             else:

@@ -256,7 +256,10 @@ class Simulator:
             return
         target = plan.community_code if not plan.escalate else \
             (self.departments_to_order(plan)[0] if self.departments else plan.community_code)
-        self._act(task, "dispatch", target=target or "community")
+        # A dispatch goes to a unit that exists: the appeal's community, else a department.
+        if not target and self.departments:
+            target = self.departments_to_order(plan)[0]
+        self._act(task, "dispatch", target=target)
         self._schedule(task.at + resolve_delay(plan, task.at, self.rng), "resolve", task.appeal_id)
 
     def _do_check_in(self, task: _Task) -> None:
