@@ -450,3 +450,20 @@ def test_rows_per_run():
         if formats[name] == set(FORMATS):
             assert n >= MIN_ROWS_PER_STORE, (name, n)
 
+
+# Minimal cases the property found.
+
+
+def test_csv_field_over_the_limit_is_one_row(store, tmp_path):
+    """A CSV field over csv's field size limit (131,072 characters) makes its record one malformed row,
+    however many lines the record spans: the rest of the record (here the second line of a quoted
+    multi-line field) is not a row of its own. Found by the property (a CSV of 900 rows counted 901)."""
+    path = tmp_path / "limit.csv"
+    path.write_text("external_id,service_type,channel,description,lon,lat,address,reporter_phone\n"
+                    f'F1,dispute,hotline,漏水,113.93,22.77,{"a" * 140_000},"0\n1"\n'
+                    "F2,dispute,hotline,漏水,113.93,22.77,,\n", encoding="utf-8")
+    summary = Intake(store, source=SOURCE, now=NOW).import_file(path)
+    quarantine = quarantine_of(store, path.name)
+    assert (summary.rows, summary.stored, summary.quarantined) == (2, 1, 1), summary.text()
+    assert quarantine["line"].tolist() == [2]
+    assert quarantine["reason_code"].tolist() == ["malformed_row"]
