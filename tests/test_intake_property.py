@@ -44,6 +44,7 @@ SOURCE = "prop"
 FORMATS = ("csv", "jsonl", "geojson")
 EXAMPLES = 3
 ROWS_PER_EXAMPLE = 900
+EARLIER_ROWS = 60  # imported first from an "earlier" file of the same source
 MIN_ROWS_PER_STORE = 5_000
 ROWS_SEEN: Counter = Counter()  # (store, format) -> rows imported in this run
 
@@ -90,6 +91,10 @@ MISSING_MODES = (OMIT, "", None, "   ")
 EXTRA = [("备注", "x"), ("extra", "1,2"), ("ID", "Z{k}"), ("Lon", "0"), ("desc", "#R{k}# other"), ("unknown", None),
          ("service_request_id", "SR{k}"), ("LATITUDE", "22"), ("  Channel  ", "hotline"), ("金额", "5万"),
          ("attributes", {"people": 3}), ("nested", {"lon": 1}), ("_", ""), ("经度", "113.9")]
+# Vocabularies: Chinese names, case and spaces (accepted), and words that are none of ours.
+VOCAB = {"service_type": ["法律服务", "纠纷调处", "DISPUTE", " legal ", "投诉", "bogus", "12345", "", "法律 服务"],
+         "channel": ["扫码", "12345", "热线", "HOTLINE", "来访", "网格员", "carrier pigeon", "书记在线", "qr scan"],
+         "category": ["欠薪", "邻里纠纷", "noise", "NOISE", "nonsense", "劳动", "wage_arrears", "legal"]}
 STATUSES = ["open", "closed", "已办结", "办理中", "unknown", "CLOSED", 1, "", None]
 UPDATED = ["2025-06-01 10:00", "junk", "2025-06-03", "2025-04-01", "03/04/2025", None]
 CSV_SHAPES = ("too_many", "too_few", "bad_quote", "delimiters_only", "blank_before")
@@ -100,7 +105,7 @@ GEOJSON_SHAPES = ("polygon", "geom_null", "coords_short", "coords_str", "id_top"
 SHAPES = {"csv": CSV_SHAPES, "jsonl": JSONL_SHAPES, "geojson": GEOJSON_SHAPES}
 # Mutation kinds; "none" several times so that about half the rows are valid.
 KINDS = ("none", "none", "none", "none", "none", "none", "outside", "swap", "crs", "number", "time", "text", "long",
-         "id", "missing", "extra", "status", "shape", "dup")
+         "id", "missing", "extra", "status", "shape", "dup", "vocab")
 # Column names per header style: ours, Chinese, odd case and spaces.
 ZH = {"external_id": "编号", "service_type": "服务类型", "channel": "渠道", "category": "类别", "description": "描述",
       "lon": "经度", "lat": "纬度", "source_crs": "坐标系", "people_involved": "涉及人数", "amount_involved": "涉案金额",
@@ -127,10 +132,10 @@ file_spec = st.fixed_dictionaries({
     "unclosed_last": st.booleans()})
 
 
-def row_shapes(spec: dict, n: int) -> list[tuple]:
-    """The shapes of ``n`` rows (see make_row) from the file's seed: about half the rows unchanged, the
-    others with up to ``mutations`` mutations, the favoured kinds three times as likely."""
-    rnd = random.Random(spec["seed"])
+def row_shapes(spec: dict, n: int, fmt: str) -> list[tuple]:
+    """The shapes of ``n`` rows (see make_row) from the file's seed and format: about half the rows
+    unchanged, the others with up to ``mutations`` mutations, the favoured kinds three times as likely."""
+    rnd = random.Random(f"{fmt}:{spec['seed']}")
     kinds = list(KINDS) + 2 * list(spec["favour"])
     return [(rnd.randrange(40), rnd.randrange(10**6), rnd.randrange(10**6),
              [(rnd.choice(kinds), rnd.randrange(10**6)) for _ in range(rnd.randint(0, spec["mutations"]))])
@@ -191,6 +196,9 @@ def make_row(k: int, shape: tuple, pool: list[tuple[float, float]], fmt: str) ->
                 row["updated_at"] = pick(UPDATED, p // 2)
         elif kind == "shape":
             shapes.append(pick(SHAPES[fmt], p))
+        elif kind == "vocab":
+            field = pick(tuple(VOCAB), p)
+            row[field] = pick(VOCAB[field], p // 3)
         elif kind == "dup":
             row["external_id"] = pick(("P0", "P1", "P2", 0, "0", f"P{max(0, k - 1)}"), p)
     return row, shapes
@@ -388,7 +396,9 @@ def quarantine_of(store, file: str) -> pd.DataFrame:
 
 
 def check_file(store, path: Path, lines: dict[int, int]) -> int:
-    """Import ``path`` twice into the (empty) store and check (a), (b) and (c); returns its row count."""
+    """Import ``path`` twice and check (a), (b) and (c); returns its row count. The store may hold the
+    appeals of an earlier import from the same source (the file's repeats of those are ``duplicates``)."""
+    before = appeals_of(store)
     first = Intake(store, source=SOURCE, now=NOW).import_file(path)  # (b): raises nothing
     assert first.file_reason_code is None, first.text()
     # (a) every row accounted for, in the summary and in the store.
@@ -396,14 +406,14 @@ def check_file(store, path: Path, lines: dict[int, int]) -> int:
     assert first.accounted, first.text()
     assert first.already_quarantined == 0, first.text()
     appeals = appeals_of(store)
+    new = appeals[~appeals["id"].isin(before["id"])]
     quarantine = quarantine_of(store, path.name)
-    assert len(appeals) == first.stored, (len(appeals), first.text())
+    assert len(appeals) == len(before) + first.stored and len(new) == first.stored, (len(appeals), first.text())
     assert len(quarantine) == first.quarantined, (len(quarantine), first.text())
-    assert len(appeals) + len(quarantine) + first.duplicates == first.rows
+    assert len(new) + len(quarantine) + first.duplicates == first.rows
     assert sum(first.by_reason.values()) == first.quarantined
-    stored_rows = [int(m.group(1)) for m in (TAG.match(str(d)) for d in appeals["description"])
-                   if m is not None]
-    assert len(stored_rows) == len(appeals), "a stored appeal lost the tag its description starts with"
+    stored_rows = [int(m.group(1)) for m in (TAG.match(str(d)) for d in new["description"]) if m is not None]
+    assert len(stored_rows) == len(new), "a stored appeal lost the tag its description starts with"
     stored_lines = Counter(lines[k] for k in stored_rows)
     quarantine_lines = Counter(int(li) for li in quarantine["line"])
     assert max(stored_lines.values(), default=1) == 1, "a row was stored twice"
@@ -432,7 +442,12 @@ def check_file(store, path: Path, lines: dict[int, int]) -> int:
 @given(spec=file_spec)
 def test_every_row_is_stored_or_quarantined_once(store, tmp_path, inside_points, fmt, spec):
     store.reset()
-    rows = [make_row(k, s, inside_points, fmt) for k, s in enumerate(row_shapes(spec, ROWS_PER_EXAMPLE))]
+    rows = [make_row(k, s, inside_points, fmt) for k, s in enumerate(row_shapes(spec, ROWS_PER_EXAMPLE, fmt))]
+    # An earlier export of the first rows, from the same source: the file's repeats of its appeals are
+    # duplicates (the store refuses a second (source, external_id)).
+    earlier = tmp_path / f"earlier.{fmt}"
+    WRITERS[fmt](earlier, rows[:EARLIER_ROWS], spec)
+    assert Intake(store, source=SOURCE, now=NOW).import_file(earlier).stored > 0
     path = tmp_path / f"prop.{fmt}"
     lines = WRITERS[fmt](path, rows, spec)
     n = check_file(store, path, lines)
