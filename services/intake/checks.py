@@ -257,19 +257,23 @@ def check_location(r: Rows) -> None:
     district; sets ``wlon``/``wlat``."""
     n, lon, lat, crs = r.n, r.lon, r.lat, r.crs
     numeric = r.live & np.isfinite(lon) & np.isfinite(lat) & (crs.notna().to_numpy())
+    # Numbers that cannot be degrees either way round (projected metres, 1e308) are outside without
+    # converting or testing them, which would overflow.
+    with np.errstate(invalid="ignore"):
+        degrees = numeric & (np.abs(lon) <= 180) & (np.abs(lat) <= 180)
     wlon, wlat, slon, slat = (np.full(n, np.nan) for _ in range(4))
     for system in SOURCE_SYSTEMS:
-        m = numeric & (crs == system).to_numpy()
+        m = degrees & (crs == system).to_numpy()
         if m.any():
             wlon[m], wlat[m] = to_wgs84(lon[m], lat[m], system)
             slon[m], slat[m] = to_wgs84(lat[m], lon[m], system)
     inside = np.zeros(n, bool)
-    if numeric.any():
-        inside[numeric] = inside_district(wlon[numeric], wlat[numeric])
+    if degrees.any():
+        inside[degrees] = inside_district(wlon[degrees], wlat[degrees])
     outside = numeric & ~inside
     swapped = np.zeros(n, bool)
-    if outside.any():
-        swapped[outside] = inside_district(slon[outside], slat[outside])
+    if (outside & degrees).any():
+        swapped[outside & degrees] = inside_district(slon[outside & degrees], slat[outside & degrees])
     r.add("lonlat_swapped", swapped, [message("lonlat_swapped", lon=fmt_degrees(a), lat=fmt_degrees(b))
                                       for a, b in zip(lon[swapped], lat[swapped], strict=True)])
     far = outside & ~swapped

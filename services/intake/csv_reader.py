@@ -56,6 +56,31 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
+# Most lines a record cut short by csv's field size limit may still take to close its quotes.
+_MAX_CONTINUATION = 1000
+
+
+def _rest_of_record(tap: _LineTap, taken: list[str]) -> list[str]:
+    """The lines of a record csv stopped reading at a field over its size limit: csv resumes at the next
+    line, which may still be inside a quoted field of the same record. Lines are read on while the
+    record's quotes are open (an odd count: doubled quotes inside a field count two); a quote that never
+    closes gives them back, to be read as rows of their own (as for any unclosed quote)."""
+    extra: list[str] = []
+    quotes = "".join(taken).count('"')
+    while quotes % 2 and len(extra) < _MAX_CONTINUATION:
+        try:
+            line = next(tap)
+        except StopIteration:
+            break
+        extra.append(line)
+        quotes += line.count('"')
+    tap.taken = []
+    if quotes % 2:
+        tap.give_back(taken[1:] + extra)
+        return taken[:1]
+    return taken + extra
+
+
 def csv_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, notes: list[str], skipped: Counter) -> Iterator[Chunk]:
     """The file's rows in chunks after its header; blank and delimiter-only lines are counted in
     ``skipped``; a header delimited by semicolons refuses the file (services/intake/sniffing.py)."""
@@ -111,7 +136,9 @@ def csv_chunks(fh: io.TextIOBase, raw_fh: Any, chunk_size: int, notes: list[str]
         if error is None and len(row) != len(header):
             error = "malformed_row"
             detail = f"{len(row)} fields, header has {len(header)}"
-        if error is not None and len(taken) > 1:
+        if error is not None and "field larger than field limit" in detail:
+            taken = _rest_of_record(tap, taken)  # the record is one row, however many lines it spans
+        elif error is not None and len(taken) > 1:
             # An unclosed quote swallowed following lines: quarantine the first, re-read the rest.
             tap.give_back(taken[1:])
             taken = taken[:1]
