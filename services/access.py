@@ -264,3 +264,11 @@ def redact_notes(events: Any, role: str, *, reporter_name: str | None = None) ->
         return out
     out["note"] = [mask_text(v, reporter_name) if isinstance(v, str) else v for v in out["note"]]
     return out
+
+
+if __name__ == "__main__":  # python -m services.access add-user | set-password | disable | list
+    import sys
+
+    from services.accounts import main
+
+    sys.exit(main())

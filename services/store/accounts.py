@@ -62,6 +62,8 @@ class SQLAccounts(SQLDialect):
             rows = self._fetch(cx, f"SELECT {', '.join(cols)} FROM account ORDER BY name", ())
         df = self._local_times(pd.DataFrame(rows, columns=cols), _TIMES)
         df["disabled"] = df["disabled"].astype(bool)
+        for c in ("area_code", "display_name"):  # None, not NaN, where there is none
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
         return df
 
     def account_count(self) -> int:
