@@ -8,6 +8,11 @@ it here (``check_role``, ``check_action``) before they read or write. Until sign
 takes its role from ``pages.ui.role()``, which returns ``DEFAULT_ROLE``; sign-in replaces that one call.
 A role that may not do something gets ``Forbidden`` (a DomainError, in the user's language) and nothing
 changes.
+
+The roles are issue 12's; three are scoped to an area (``AREA_KINDS``: a subdistrict, a community or a
+department), checked with ``check_area`` when an account is made and ``in_area`` against an appeal. Local
+accounts that carry a role and area are services/accounts.py's, and so is this module's command line:
+``python -m services.access add-user | set-password | disable | list``.
 """
 
 from __future__ import annotations
