@@ -8,6 +8,11 @@ it here (``check_role``, ``check_action``) before they read or write. Until sign
 takes its role from ``pages.ui.role()``, which returns ``DEFAULT_ROLE``; sign-in replaces that one call.
 A role that may not do something gets ``Forbidden`` (a DomainError, in the user's language) and nothing
 changes.
+
+The roles are issue 12's; three are scoped to an area (``AREA_KINDS``: a subdistrict, a community or a
+department), checked with ``check_area`` when an account is made and ``in_area`` against an appeal. Local
+accounts that carry a role and area are services/accounts.py's, and so is this module's command line:
+``python -m services.access add-user | set-password | disable | list``.
 """
 
 from __future__ import annotations
@@ -16,24 +21,44 @@ import re
 from datetime import date
 from typing import Any
 
-from services.errors import DomainError, Label, Labels
+from services.errors import DomainError, Label, Labels, ValidationError
 from services.store.base import PERSONAL_COLUMNS
 
-# What each role may do to an appeal (lifecycle actions and ``order``, the issue of an order).
+# What each role may do (lifecycle actions, ``order``, the issue of an order, ``order_check_in`` and
+# ``order_outcome`` of a department, and the admin's ``manage_accounts`` and ``read_audit``). Issue 12.
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    # The command centre's duty officer: takes the call, accepts, dispatches, orders, escalates.
+    # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
+    "admin": frozenset({"manage_accounts", "read_audit"}),
+    # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates.
     "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate"}),
-    # A community's dispatcher handles the case to the end and calls the reporter back.
+    # A district leader: reads everything (personal data masked), never acts.
+    "leader": frozenset(),
+    # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
+    "subdistrict_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve",
+                                      "update_facts"}),
+    # A community's dispatcher handles the case to the end and calls the reporter back, in its community.
     "community_dispatcher": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve", "confirm",
                                        "feedback", "return_visit", "update_facts"}),
-    # A leader or visitor watching the screens: reads, never acts.
-    "viewer": frozenset(),
+    # A department's officer: sees the orders to the department, checks in and reports the outcome.
+    "department_officer": frozenset({"order_check_in", "order_outcome"}),
+    # Coverage and siting: aggregates only, never one appeal's description or reporter.
+    "planner": frozenset(),
+    # The unattended wall (kiosk): read-only, no personal data and no free text, whatever the screen.
+    "wall": frozenset(),
 }
 ROLES = tuple(ROLE_ACTIONS)
 # The role of every page until sign-in exists (pages.ui.role()).
 DEFAULT_ROLE = "duty_officer"
 # Roles that may see a reporter's contact details on a personal screen (to call them back).
 PERSONAL_DATA_ROLES = frozenset({"community_dispatcher"})
+# Roles that never receive free text or personal fields, not even masked: the wall (strangers read it
+# from across the room) and the planner (aggregates only).
+NO_TEXT_ROLES = frozenset({"wall", "planner"})
+# Roles scoped to an area, and the kind of code their account's ``area_code`` holds: a subdistrict or
+# community of the district's layers, or a department (services.district.names("department", …)). The
+# other roles see the whole district and carry no area.
+AREA_KINDS: dict[str, str] = {"subdistrict_officer": "subdistrict", "community_dispatcher": "community",
+                              "department_officer": "department"}
 # Free-text fields a reporter or clerk types (the address is folded into the description on intake, the
 # clerk's note into an event): they can carry a phone number, an ID or a name, so they are masked with
 # ``mask_text`` for roles without the right, and never sent to the wall display at all.
@@ -61,6 +86,40 @@ def check_action(role: str, action: str) -> None:
     check_role(role)
     if not may_do(role, action):
         raise Forbidden("error.role_may_not", role=Label("role", role), action=Label("action", action))
+
+
+def area_kind(role: str) -> str | None:
+    """The kind of area a ``role`` is scoped to (``subdistrict``, ``community``, ``department``), or None
+    for a district-wide role."""
+    return AREA_KINDS.get(role)
+
+
+def check_area(role: str, area_code: str | None, known: dict[str, dict[str, str]] | None = None) -> str | None:
+    """The area code an account of ``role`` carries: required (and one of ``known[kind]`` when given) for a
+    scoped role, refused for a district-wide one. Raises ``Forbidden`` (unknown role) or ``ValidationError``."""
+    check_role(role)
+    code = (area_code or "").strip() or None
+    kind = area_kind(role)
+    if kind is None:
+        if code is not None:
+            raise ValidationError("error.role_has_no_area", role=Label("role", role), area=code)
+        return None
+    if code is None:
+        raise ValidationError("error.role_needs_area", role=Label("role", role), kind=Label("area_kind", kind))
+    if known is not None and code not in known.get(kind, {}):
+        raise ValidationError("error.unknown_area", area=code, kind=Label("area_kind", kind))
+    return code
+
+
+def in_area(role: str, area_code: str | None, appeal: dict[str, Any]) -> bool:
+    """True when an account of ``role`` scoped to ``area_code`` may see ``appeal``: a district-wide role
+    always; a subdistrict or community role when the appeal lies there; a department when it is the
+    appeal's dispatched unit (its orders are checked by the orders' departments)."""
+    kind = area_kind(role)
+    if kind is None:
+        return True
+    column = {"subdistrict": "subdistrict_code", "community": "community_code", "department": "dispatched_to"}[kind]
+    return area_code is not None and appeal.get(column) == area_code
 
 
 def may_see_personal(role: str, *, wall_mode: bool) -> bool:
@@ -179,12 +238,13 @@ def mask_text(text: str | None, reporter_name: str | None = None) -> str:
 
 
 def redact(appeal: dict[str, Any], role: str, *, wall_mode: bool) -> dict[str, Any]:
-    """The appeal with personal fields and free text removed (wall mode, whatever the role) or masked
+    """The appeal with personal fields and free text removed (wall mode, whatever the role, and the
+    ``NO_TEXT_ROLES`` anywhere) or masked
     (roles without the right: name and phone, and ``mask_text`` over the free text, the appeal's own
     reporter name included); an unknown role gets ``Forbidden``."""
     check_role(role)
     out = dict(appeal)
-    if wall_mode:
+    if wall_mode or role in NO_TEXT_ROLES:
         for col in (*PERSONAL_COLUMNS, *TEXT_FIELDS):
             out.pop(col, None)
     elif not may_see_personal(role, wall_mode=wall_mode):
@@ -198,10 +258,22 @@ def redact(appeal: dict[str, Any], role: str, *, wall_mode: bool) -> dict[str, A
 
 
 def redact_notes(events: Any, role: str, *, reporter_name: str | None = None) -> Any:
-    """An events frame with its ``note`` masked by ``mask_text`` unless ``role`` may see personal data."""
+    """An events frame with its ``note`` masked by ``mask_text`` unless ``role`` may see personal data
+    (emptied for the ``NO_TEXT_ROLES``)."""
     check_role(role)
     if may_see_personal(role, wall_mode=False) or "note" not in events:
         return events
     out = events.copy()
+    if role in NO_TEXT_ROLES:
+        out["note"] = ["" for _ in out["note"]]
+        return out
     out["note"] = [mask_text(v, reporter_name) if isinstance(v, str) else v for v in out["note"]]
     return out
+
+
+if __name__ == "__main__":  # python -m services.access add-user | set-password | disable | list
+    import sys
+
+    from services.accounts import main
+
+    sys.exit(main())

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from services import access, wall
-from services.errors import DomainError, describe
+from services.errors import DomainError, ValidationError, describe
 from services.store.sqlite import SQLiteStore
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -23,16 +23,16 @@ def test_each_role_may_do_what_it_is_given():
     assert access.may_do("duty_officer", "dispatch") and access.may_do("duty_officer", "order")
     assert not access.may_do("duty_officer", "return_visit")       # the community calls back
     assert access.may_do("community_dispatcher", "return_visit")
-    assert not any(access.may_do("viewer", a) for a in wall.WALL_ACTIONS)
+    assert not any(access.may_do("leader", a) for a in wall.WALL_ACTIONS)
     assert not access.may_do("nobody", "respond")
 
 
 def test_a_role_that_may_not_act_gets_a_clear_error():
     with pytest.raises(access.Forbidden) as exc:
-        access.check_action("viewer", "dispatch")
+        access.check_action("leader", "dispatch")
     assert isinstance(exc.value, DomainError)
-    assert describe(exc.value, "en") == "the role Viewer may not do Dispatch"
-    assert "观看者" in describe(exc.value, "zh") and "分拨" in describe(exc.value, "zh")
+    assert describe(exc.value, "en") == "the role Leader may not do Dispatch"
+    assert "区领导" in describe(exc.value, "zh") and "分拨" in describe(exc.value, "zh")
     with pytest.raises(access.Forbidden, match="unknown role 'intruder'"):
         access.check_action("intruder", "respond")
     access.check_action("duty_officer", "dispatch")                 # allowed: no error
@@ -48,6 +48,52 @@ def test_redact_masks_for_roles_without_the_right_and_removes_on_the_wall():
         assert "reporter_name" not in out and "reporter_phone" not in out
     with pytest.raises(access.Forbidden):
         access.redact(APPEAL, "intruder", wall_mode=False)
+
+
+def test_the_issues_roles_and_what_each_may_do():
+    assert set(access.ROLES) == {"admin", "duty_officer", "leader", "subdistrict_officer", "community_dispatcher",
+                                 "department_officer", "planner", "wall"}
+    for role in ("leader", "planner", "wall"):                       # read only
+        assert not access.ROLE_ACTIONS[role]
+    assert access.may_do("admin", "manage_accounts") and not access.may_do("admin", "dispatch")
+    assert not access.may_do("duty_officer", "manage_accounts")
+    assert access.may_do("subdistrict_officer", "resolve") and not access.may_do("subdistrict_officer", "return_visit")
+    assert access.may_do("department_officer", "order_check_in") and not access.may_do("department_officer", "respond")
+    assert describe(access.Forbidden("error.role_may_not", role=access.Label("role", "wall"),
+                                     action=access.Label("action", "manage_accounts")), "zh") == \
+        "“大屏（只读）”无权执行“管理账号”"
+
+
+def test_scoped_roles_need_an_area_of_their_kind_and_district_roles_take_none():
+    known = {"subdistrict": {"S01": "光明"}, "community": {"C0101": "某社区"}, "department": {"D01": "公安"}}
+    assert access.check_area("subdistrict_officer", " S01 ", known) == "S01"
+    assert access.check_area("community_dispatcher", "C0101", known) == "C0101"
+    assert access.check_area("department_officer", "D01", known) == "D01"
+    assert access.check_area("leader", None, known) is None and access.check_area("admin", "", known) is None
+    with pytest.raises(ValidationError) as exc:
+        access.check_area("community_dispatcher", None, known)
+    assert describe(exc.value, "en") == "the role Community dispatcher needs an area: a community code"
+    with pytest.raises(ValidationError, match="no community with code 'S01'"):
+        access.check_area("community_dispatcher", "S01", known)      # a subdistrict is not a community
+    with pytest.raises(ValidationError, match="takes no area"):
+        access.check_area("duty_officer", "S01", known)
+    with pytest.raises(access.Forbidden):
+        access.check_area("intruder", None, known)
+    appeal = {"subdistrict_code": "S01", "community_code": "C0101", "dispatched_to": "D01"}
+    assert access.in_area("leader", None, appeal) and access.in_area("subdistrict_officer", "S01", appeal)
+    assert not access.in_area("subdistrict_officer", "S02", appeal)
+    assert access.in_area("community_dispatcher", "C0101", appeal)
+    assert not access.in_area("community_dispatcher", None, appeal)
+    assert access.in_area("department_officer", "D01", appeal) and not access.in_area("department_officer", "D02", appeal)
+
+
+def test_planner_and_wall_never_receive_free_text_or_reporters_even_off_the_wall():
+    for role in ("planner", "wall"):
+        out = access.redact(APPEAL, role, wall_mode=False)
+        assert not {"reporter_name", "reporter_phone", "description"} & set(out) and out["id"] == 7
+        notes = access.redact_notes(pd.DataFrame({"note": ["欧阳明华 13900001111", None]}), role)
+        assert notes["note"].tolist() == ["", ""]
+    assert access.redact(APPEAL, "leader", wall_mode=False)["reporter_phone"] == "139****1111"
 
 
 @pytest.fixture()
@@ -71,15 +117,15 @@ def test_wall_services_check_the_role_before_anything_changes(one_appeal):
     before = store.get_appeal(appeal_id)
     events = len(store.events(appeal_id))
     with pytest.raises(access.Forbidden):
-        wall.perform(store, appeal_id, "respond", "viewer", "观看者")
+        wall.perform(store, appeal_id, "respond", "leader", "区领导")
     with pytest.raises(access.Forbidden):
-        wall.perform(store, appeal_id, "order", "viewer", "观看者", departments=["D01"])
+        wall.perform(store, appeal_id, "order", "leader", "区领导", departments=["D01"])
     assert store.get_appeal(appeal_id) == before and len(store.events(appeal_id)) == events
     assert store.orders(appeal_id=appeal_id).empty
     # What the panel offers follows the role; the reason names the role.
-    appeal = wall.appeal_detail(store, appeal_id, "viewer", wall_mode=False)
-    assert wall.actions_for(appeal, "viewer") == []
-    assert isinstance(wall.refusal(appeal, "respond", "viewer"), access.Forbidden)
+    appeal = wall.appeal_detail(store, appeal_id, "leader", wall_mode=False)
+    assert wall.actions_for(appeal, "leader") == []
+    assert isinstance(wall.refusal(appeal, "respond", "leader"), access.Forbidden)
     assert "respond" in wall.actions_for(appeal, "duty_officer")
     assert wall.refusal(appeal, "respond", "duty_officer") is None
     # The duty officer may respond: the store changes.
@@ -181,7 +227,7 @@ def test_redact_masks_free_text_for_roles_without_the_right():
     appeal = {**APPEAL, "reporter_name": "张三丰", "description": PERSONAL}
     officer = access.redact(appeal, "duty_officer", wall_mode=False)
     assert officer["description"] == access.mask_text(PERSONAL, "张三丰") and "张三丰" not in str(officer)
-    assert access.redact(appeal, "viewer", wall_mode=False)["description"] == officer["description"]
+    assert access.redact(appeal, "leader", wall_mode=False)["description"] == officer["description"]
     assert access.redact(appeal, "community_dispatcher", wall_mode=False)["description"] == PERSONAL
     for role in access.ROLES:
         assert "description" not in access.redact(appeal, role, wall_mode=True)
@@ -197,7 +243,7 @@ def test_panel_and_timeline_mask_free_text_by_role(one_appeal):
     assert officer["description"] == "欧***来电138****5678"
     assert wall.appeal_detail(store, appeal_id, "community_dispatcher", wall_mode=False)["description"] == text
     assert "description" not in wall.appeal_detail(store, appeal_id, "duty_officer", wall_mode=True)
-    notes = wall.appeal_events(store, appeal_id, "viewer", wall_mode=False)["note"].tolist()
+    notes = wall.appeal_events(store, appeal_id, "leader", wall_mode=False)["note"].tolist()
     assert "已回电欧*** 138****5678" in notes and not any("明华" in str(n) for n in notes)
     assert "已回电欧阳明华 138-1234-5678" in wall.appeal_events(store, appeal_id, "community_dispatcher",
                                                              wall_mode=False)["note"].tolist()

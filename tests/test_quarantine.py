@@ -31,7 +31,7 @@ def store(tmp_path):
 
 
 def test_raw_rows_are_masked_for_roles_without_the_right(store):
-    for role in ("duty_officer", "viewer"):
+    for role in ("duty_officer", "leader"):
         q = quarantine.quarantined(store, role, source="csv").set_index("line")
         # The reporter's name is not known for a refused row: the numbers are masked, the name is not.
         assert q.loc[2, "raw"] == "x1,hotline,张三丰,138****5678,440***********1238,***************0128"
@@ -39,7 +39,7 @@ def test_raw_rows_are_masked_for_roles_without_the_right(store):
         assert q.loc[3, "raw"] == "工单440300199001011235,12345热线"      # not an ID, not a phone
     shown = quarantine.quarantined(store, "community_dispatcher")
     assert RAW in shown["raw"].tolist() and len(shown) == 3
-    assert quarantine.quarantined(store, "viewer", source="other")["raw"].tolist() == ["ok"]
+    assert quarantine.quarantined(store, "leader", source="other")["raw"].tolist() == ["ok"]
     with pytest.raises(access.Forbidden):
         quarantine.quarantined(store, "intruder")
 

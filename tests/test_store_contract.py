@@ -1031,3 +1031,39 @@ def test_query_appeals_returns_a_column_subset(store):
         store.query_appeals(columns=("id", "reporter_phone"))          # personal data must be asked for
     with pytest.raises(ValidationError):
         store.query_appeals(columns=("id; DROP TABLE appeal",))
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_database_from_before_accounts_gets_the_account_and_audit_tables(kind, tmp_path, monkeypatch, request):
+    """A store made before local accounts migrates on open: account, audit_log and audit_head appear in one
+    migration, its appeals are intact, and an account and an audit row can be written."""
+    module, make = _reopener(kind, tmp_path / "acc.sqlite3", request)
+    previous = _adding(module, "CREATE TABLE account") - 1
+    assert _adding(module, "CREATE TABLE audit_log") == previous + 1 == module.SCHEMA_VERSION
+    with monkeypatch.context() as m:
+        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
+        old = make()
+        ids = old.insert_appeals(hand_frame()).ids
+        assert old.schema_version() == previous and "account" not in _tables(old)
+        old.close()
+    store = make()
+    try:
+        assert store.schema_version() == _latest(store)
+        assert {"account", "audit_log", "audit_head"} <= _tables(store)
+        assert sorted(store.query_appeals()["id"].tolist()) == sorted(ids)
+        assert store.account_count() == 0 and store.audit_head() is None
+        store.insert_account("li", "leader", "$argon2id$x")
+        assert store.append_audit("li", "sign_in")["id"] == 1 and store.audit_head()["row_count"] == 1
+    finally:
+        store.drop_schema() if kind == "postgis" else store.close()
+
+
+def test_audit_log_refuses_update_and_delete_in_the_database(store):
+    store.append_audit("admin", "account_created", object_kind="account", object_id="li")
+    with pytest.raises(Exception, match="append-only"), store._tx() as cx:
+        cx.execute("UPDATE audit_log SET actor = 'someone else'")
+    with pytest.raises(Exception, match="append-only"), store._tx() as cx:
+        cx.execute("DELETE FROM audit_log")
+    assert store.audit_rows()["actor"].tolist() == ["admin"]
+    store.reset()                                   # the test reset still empties it
+    assert store.audit_rows().empty and store.audit_head() is None

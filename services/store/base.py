@@ -356,3 +356,55 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_scenario(self, key: int | str) -> bool:
         """Delete a scenario by id or name; True if there was one."""
+
+    # -- local accounts (services/accounts.py decides names, roles, areas, hashes, throttling) ---------
+    @abc.abstractmethod
+    def insert_account(self, name: str, role: str, password_hash: str, *, area_code: str | None = None,
+                       display_name: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+        """Add an account (not disabled, no failures); returns it as ``get_account`` does. A taken name
+        raises ValidationError (``error.account_exists``) and nothing changes."""
+
+    @abc.abstractmethod
+    def get_account(self, name: str) -> dict[str, Any] | None:
+        """One account by name (id, name, role, area_code, display_name, password_hash, disabled as a
+        bool, created_at, updated_at, failed_attempts, locked_until), or None."""
+
+    @abc.abstractmethod
+    def list_accounts(self) -> pd.DataFrame:
+        """Every account by name, without its password hash."""
+
+    @abc.abstractmethod
+    def account_count(self) -> int:
+        """How many accounts there are (disabled ones included)."""
+
+    @abc.abstractmethod
+    def update_account(self, name: str, *, at: datetime | None = None, **changes: Any) -> dict[str, Any]:
+        """Change an account's role, area_code, display_name, password_hash, disabled, failed_attempts or
+        locked_until (updated_at becomes ``at``, default now); returns it. NotFound for no such name."""
+
+    @abc.abstractmethod
+    def note_failed_sign_in(self, name: str, at: datetime, lock_after: int,
+                            lock_for: Any) -> dict[str, Any] | None:
+        """Count one failed sign-in of ``name`` under the row's lock: the ``lock_after``-th failure in a
+        row locks the account until ``at + lock_for`` (a timedelta) and starts the count again. Returns
+        the account after it, or None when there is no such account."""
+
+    # -- audit log (append-only, hash-chained: services/audit.py) --------------------------------------
+    @abc.abstractmethod
+    def append_audit(self, actor: str, action: str, *, at: datetime | None = None, address: str | None = None,
+                     object_kind: str | None = None, object_id: Any = None,
+                     detail: str | None = None) -> dict[str, Any]:
+        """Append one audit row (``detail``: JSON text or None; ``at`` default now) with the next id and
+        its hash chained to the previous row, and move the head, in one transaction that excludes every
+        other audit writer (two writers never fork the chain). Returns the row (AUDIT_COLUMNS)."""
+
+    @abc.abstractmethod
+    def audit_rows(self, *, actor: str | None = None, object_kind: str | None = None, object_id: Any = None,
+                   since: datetime | None = None, until: datetime | None = None, after_id: int | None = None,
+                   limit: int | None = None) -> pd.DataFrame:
+        """Audit rows in id order (AUDIT_COLUMNS, ``at`` in Asia/Shanghai), filtered by actor, object
+        (kind and id), period [since, until), and ids after ``after_id``."""
+
+    @abc.abstractmethod
+    def audit_head(self) -> dict[str, Any] | None:
+        """The chain's head (last_id, row_count, hash), or None before the first row."""

@@ -62,6 +62,7 @@ from services.store.postgis_bulk import (
     stored_keys,
 )
 from services.store.postgis_schema import (
+    AUDIT_GRANTS,
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
@@ -192,6 +193,13 @@ class PostGISStore(SQLStore):
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
         self.repair_indexes()
 
+    def grant_audit(self, role: str) -> None:
+        """Apply AUDIT_GRANTS to the database role ``role`` (run as the tables' owner): it may read and
+        append to audit_log, never change or delete a row."""
+        with self._tx() as conn:
+            for statement in AUDIT_GRANTS:
+                conn.execute(sql.SQL(statement).format(role=sql.Identifier(role)))
+
     def reset(self) -> None:
         with self._tx() as conn:
             conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
@@ -237,6 +245,10 @@ class PostGISStore(SQLStore):
 
     def _lock_clause(self, tables: str) -> str:
         return f" FOR UPDATE OF {tables}"
+
+    def _audit_lock(self, cx: psycopg.Connection) -> None:
+        # An advisory lock (needs no privilege on the tables): the app's role may not LOCK audit_log.
+        cx.execute("SELECT pg_advisory_xact_lock(hashtext('gm_audit:' || current_schema()))")
 
     NAMED = "%({})s"
     COUNT_IF = "COUNT(*) FILTER (WHERE {})"

@@ -38,6 +38,7 @@ from services.store.common import (
 from services.store.rows import Rows
 from services.store.sqlite_bulk import SQLiteBulkLoad, insert_appeal_rows, insert_quarantine, stored_keys
 from services.store.sqlite_schema import (
+    APPEND_ONLY,
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
@@ -149,12 +150,14 @@ class SQLiteStore(SQLStore):
 
     def reset(self) -> None:
         with self._tx() as cx:
-            cx.execute("DROP TRIGGER IF EXISTS appeal_event_no_delete")
+            for table in APPEND_ONLY:
+                cx.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
             for table in TABLES[:-1]:
                 cx.execute(f"DELETE FROM {table}")
             cx.execute("DELETE FROM sqlite_sequence")  # restart AUTOINCREMENT ids
-            cx.execute("CREATE TRIGGER appeal_event_no_delete BEFORE DELETE ON appeal_event "
-                       "BEGIN SELECT RAISE(ABORT, 'appeal_event is append-only'); END")
+            for table in APPEND_ONLY:
+                cx.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+                           f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
     # -- reference data ------------------------------------------------------------------------------
     def load_departments(self, departments: pd.DataFrame) -> int:

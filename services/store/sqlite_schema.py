@@ -18,7 +18,9 @@ from services.vocabulary import STATUSES
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
-          "quarantine", "planning_scenario", "schema_version")
+          "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "schema_version")
+# Tables that refuse UPDATE and DELETE with triggers named <table>_no_update / <table>_no_delete.
+APPEND_ONLY = ("appeal_event", "audit_log")
 _TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
 
 # The table of applied migrations (made before the first one runs).
@@ -112,6 +114,42 @@ ALTER TABLE quarantine ADD COLUMN resolved_at{_TS};
 ALTER TABLE quarantine ADD COLUMN resolution TEXT CHECK (resolution IN {sql_in(QUARANTINE_RESOLUTIONS)});
 ALTER TABLE quarantine ADD COLUMN resolved_by TEXT;
 CREATE INDEX quarantine_resolved ON quarantine (resolved_at) WHERE resolved_at IS NOT NULL;
+""",
+    # Local accounts (services/accounts.py: argon2 hashes, throttled sign-in) and the append-only,
+    # hash-chained audit log (services/audit.py) with its head: the last id, the row count and the last
+    # hash, written in the same transaction as each row, so that deleting the newest rows shows too.
+    # An audit id is given by the store (head + 1), never reused.
+    5: f"""
+CREATE TABLE account (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    area_code TEXT,
+    display_name TEXT,
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until{_TS}
+);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL, address TEXT, action TEXT NOT NULL, object_kind TEXT, object_id TEXT,
+    detail TEXT CHECK (detail IS NULL OR json_valid(detail)),
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_actor ON audit_log (actor, id);
+CREATE INDEX audit_log_object ON audit_log (object_kind, object_id, id);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TABLE audit_head (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    last_id INTEGER NOT NULL, row_count INTEGER NOT NULL, hash TEXT NOT NULL
+);
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

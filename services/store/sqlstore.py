@@ -1,9 +1,9 @@
 """``SQLStore``: the contract written once over the dialect each store supplies
 (services/store/dialect.py), so the two stores differ only in SQL, never in a rule: the rules come from
 services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders,
-scenarios and quarantine upkeep are parts of their own (queries.py, orders.py, scenarios.py,
-quarantine.py); here are the appeal actions, insert_appeals over a few per-store steps, the bulk load's
-frame and the schema version."""
+scenarios, quarantine upkeep, accounts and the audit log are parts of their own (queries.py, orders.py,
+scenarios.py, quarantine.py, accounts.py, audit.py); here are the appeal actions, insert_appeals over a
+few per-store steps, the bulk load's frame and the schema version."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import pandas as pd
 from services.clocks import as_local
 from services.errors import Label, Labels, NotFound, ValidationError
 from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, check_dispatch_unit, transition
+from services.store.accounts import SQLAccounts
+from services.store.audit import SQLAudit
 from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
 from services.store.bulk import SQLBulkLoad
 from services.store.common import now
@@ -29,7 +31,7 @@ from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
-class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, Store):
+class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, SQLAccounts, SQLAudit, Store):
     """The contract's actions written once over per-store SQL primitives."""
 
     @abc.abstractmethod

@@ -1,0 +1,156 @@
+"""The tamper-evident audit log (issue 12 §3): who did what, when, from which address, to which object.
+
+``record`` appends one row through the store (``Store.append_audit``: the next id, ``prev_hash`` = the
+previous row's hash, ``hash`` = SHA-256 over prev_hash and the canonical JSON of the row's fields, see
+services/store/audit.py), under a lock so that two writers never fork the chain. ``verify`` walks the
+chain in id order and names the first bad row: a row changed (its hash no longer matches), a row deleted
+in the middle (a gap in the ids, and the next row's prev_hash points at nothing), or the newest rows
+deleted (the head, kept in the same transaction as every row, names a later id, count or hash).
+
+What it cannot see: someone who may write the database directly (the tables' owner) and rewrites every
+hash from the changed row on, and the head too. Against that, the app's database role may only INSERT
+and SELECT on PostGIS (README "Accounts and audit", ``AUDIT_GRANTS``), and a copy of the head hash kept
+elsewhere (``python -m services.audit verify`` prints it) pins the chain up to then.
+
+CLI: ``python -m services.audit verify | list | grant`` (``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from services.clocks import TZ
+from services.store.audit import GENESIS, row_hash
+from services.store.base import Store
+
+# Rows read at a time by verify.
+BATCH = 5000
+
+
+def detail_text(detail: Any) -> str | None:
+    """``detail`` (a dict, list, or any JSON value) as canonical JSON text (keys sorted, no spaces);
+    values JSON does not know (datetimes) as their text."""
+    if detail is None:
+        return None
+    return json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def record(store: Store, actor: str, action: str, object_kind: str | None = None, object_id: Any = None,
+           detail: Any = None, address: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+    """Append one audit row (``actor``: the signed-in account's name, or ``system``/``cli:<user>``/
+    ``anonymous``); returns it with its id and hash."""
+    return store.append_audit(actor, action, at=at, address=address, object_kind=object_kind,
+                              object_id=object_id, detail=detail_text(detail))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What ``check`` found: ``ok``, the first bad row's id (None when ok), why, how many rows were read,
+    and the last good hash (the head, when ok)."""
+
+    ok: bool
+    first_bad_id: int | None
+    reason: str
+    rows: int
+    head_hash: str
+
+
+def check(store: Store) -> Verdict:
+    """Walk the whole chain in id order (in batches) and compare its end with the head."""
+    prev, expected, count = GENESIS, 1, 0
+    after = 0
+    while True:
+        batch = store.audit_rows(after_id=after, limit=BATCH)
+        if batch.empty:
+            break
+        for row in batch.to_dict("records"):
+            rid = int(row["id"])
+            if rid != expected:
+                return Verdict(False, rid, f"rows {expected}..{rid - 1} are missing before row {rid}", count, prev)
+            if row["prev_hash"] != prev:
+                return Verdict(False, rid, f"row {rid} does not follow the row before it", count, prev)
+            if row_hash(prev, row) != row["hash"]:
+                return Verdict(False, rid, f"row {rid} was changed after it was written", count, prev)
+            prev, expected, count = row["hash"], rid + 1, count + 1
+        after = expected - 1
+    head = store.audit_head()
+    if head is None:
+        return Verdict(count == 0, None if count == 0 else 1,
+                       "empty log" if count == 0 else "the log has rows but no head", count, prev)
+    if head["last_id"] != expected - 1 or head["row_count"] != count or head["hash"] != prev:
+        return Verdict(False, expected, f"rows from {expected} to {head['last_id']} are missing (the head names "
+                                        f"{head['row_count']} rows up to id {head['last_id']})", count, prev)
+    return Verdict(True, None, "ok", count, prev)
+
+
+def verify(store: Store) -> tuple[bool, int | None]:
+    """``(True, None)`` when every row is as written and none is missing, else ``(False, first bad id)``
+    (the id of a changed row, of the row after a gap, or of the first missing newest row)."""
+    v = check(store)
+    return v.ok, v.first_bad_id
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    ts = pd.Timestamp(text)
+    return (ts.tz_localize(TZ) if ts.tzinfo is None else ts).to_pydatetime()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from services.store import create_store, database_url
+
+    parser = argparse.ArgumentParser(prog="python -m services.audit",
+                                     description="Verify, read, or protect the hash-chained audit log.")
+    parser.add_argument("--store", metavar="URL",
+                        help="sqlite:///path or postgresql://... (default: DATABASE_URL, else sqlite:///var/gm.sqlite3)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("verify", help="check the chain; exits 1 and names the first bad row if any was changed or "
+                                  "deleted")
+    ls = sub.add_parser("list", help="print rows in id order as tab-separated text")
+    ls.add_argument("--actor")
+    ls.add_argument("--object", metavar="KIND[:ID]", help="e.g. account:zhang or appeal:42")
+    ls.add_argument("--since", metavar="ISO", help="from this time (Asia/Shanghai if no offset)")
+    ls.add_argument("--until", metavar="ISO", help="before this time")
+    gr = sub.add_parser("grant", help="PostGIS: let database ROLE only INSERT and SELECT on audit_log "
+                                      "(run as the tables' owner)")
+    gr.add_argument("role")
+    args = parser.parse_args(argv)
+    store = create_store(database_url(args.store))
+    try:
+        if args.command == "verify":
+            v = check(store)
+            if v.ok:
+                print(f"audit log ok: {v.rows} rows, head {v.head_hash}")
+                return 0
+            print(f"audit log BROKEN at row {v.first_bad_id}: {v.reason}", file=sys.stderr)
+            return 1
+        if args.command == "grant":
+            if not hasattr(store, "grant_audit"):
+                print("grant applies to PostGIS only (SQLite has no database roles)", file=sys.stderr)
+                return 2
+            store.grant_audit(args.role)
+            print(f"{args.role} may now only INSERT and SELECT on audit_log")
+            return 0
+        kind, _, oid = (args.object or "").partition(":")
+        rows = store.audit_rows(actor=args.actor, object_kind=kind or None, object_id=oid or None,
+                                since=_when(args.since), until=_when(args.until))
+        for r in rows.itertuples(index=False):
+            print("\t".join("" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in
+                            (r.id, f"{r.at:%Y-%m-%d %H:%M:%S}", r.actor, r.address, r.action, r.object_kind,
+                             r.object_id, r.detail)))
+        return 0
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
