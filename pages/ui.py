@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services.access import DEFAULT_ROLE
+from services.access import Principal, default_principal
 from services.i18n import DEFAULT_LANG, LANGS, normalise_lang, t
 from services.seed import ensure_seeded
 from services.store import Store, database_url, open_store
@@ -21,10 +21,11 @@ def store() -> Store:
     return open_store()
 
 
-def role() -> str:
-    """The role of this session, which every service call that shows or changes an appeal carries. Until
-    sign-in exists it is services.access.DEFAULT_ROLE (the duty officer); sign-in replaces this one place."""
-    return st.session_state.get("role") or DEFAULT_ROLE
+def role() -> Principal:
+    """Who this session acts as (services.access.Principal), which every service call that shows or changes
+    an appeal carries. Until sign-in exists it is services.access.default_principal() (the duty officer, or
+    the session's ``role`` and ``area_code``); sign-in replaces this one place."""
+    return default_principal(st.session_state.get("role"), st.session_state.get("area_code"))
 
 
 @st.cache_resource(show_spinner=False)

@@ -250,7 +250,7 @@ def _act(appeal_id: int, action: str) -> None:
     """Button callback: send one action to the services before the panel draws again."""
     ss = st.session_state
     try:
-        wall.perform(store, appeal_id, action, role, _actor(), departments=ss.get(f"wall_order_{appeal_id}") or [],
+        wall.perform(store, appeal_id, action, role, departments=ss.get(f"wall_order_{appeal_id}") or [],
                      target=ss.get(f"wall_target_{appeal_id}"), level=ss.get(f"wall_level_{appeal_id}"))
         ss["wall_message"] = ("ok", t("wall.done", lang, action=label("action", action, lang), id=appeal_id))
     except DomainError as exc:
@@ -346,7 +346,7 @@ def _action_controls(appeal: dict) -> None:
 def live() -> None:
     now = datetime.now(wall.TZ)
     view_key = _pick_view(now)
-    snap = wall.snapshot(store, now, area=_area(view_key))
+    snap = wall.snapshot(store, now, area=_area(view_key), who=role)
     head_l, head_m, head_r = st.columns([3, 1.6, 1.2])
     head_l.html(f"<p class='gm-title'>{t('wall.title', lang)}</p>")
     head_m.html(f"<p class='gm-view'>{t('wall.showing', lang, view=_view_label(view_key))}</p>")

@@ -18,6 +18,7 @@ accounts that carry a role and area are services/accounts.py's, and so is this m
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -113,13 +114,84 @@ def check_area(role: str, area_code: str | None, known: dict[str, dict[str, str]
 
 def in_area(role: str, area_code: str | None, appeal: dict[str, Any]) -> bool:
     """True when an account of ``role`` scoped to ``area_code`` may see ``appeal``: a district-wide role
-    always; a subdistrict or community role when the appeal lies there; a department when it is the
-    appeal's dispatched unit (its orders are checked by the orders' departments)."""
+    always; a subdistrict or community role when the appeal lies there; a department when it is one of the
+    units the appeal was dispatched or ordered to (``dispatched_to`` holds them comma-separated)."""
     kind = area_kind(role)
     if kind is None:
         return True
-    column = {"subdistrict": "subdistrict_code", "community": "community_code", "department": "dispatched_to"}[kind]
-    return area_code is not None and appeal.get(column) == area_code
+    if area_code is None:
+        return False
+    if kind == "department":
+        return area_code in str(appeal.get("dispatched_to") or "").split(",")
+    column = {"subdistrict": "subdistrict_code", "community": "community_code"}[kind]
+    return appeal.get(column) == area_code
+
+
+# -- who is acting ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: the signed-in account's ``name`` (recorded as the actor of what it does, never free
+    text), its ``role`` and, for a scoped role, its ``area_code`` (a subdistrict, community or
+    department code, as ``AREA_KINDS`` says). Every service that shows or changes an appeal or an order
+    takes one."""
+
+    name: str
+    role: str
+    area_code: str | None = None
+
+    @classmethod
+    def of(cls, account: Any) -> Principal:
+        """The principal of a services.accounts.Account (or anything with name, role and area_code)."""
+        return cls(account.name, account.role, account.area_code)
+
+
+# The actor recorded for the default principal until sign-in exists: the duty officer's actor code.
+DEFAULT_ACTOR = "duty_officer"
+
+
+def default_principal(role: str | None = None, area_code: str | None = None) -> Principal:
+    """The principal of a page until sign-in exists (pages.ui.role()): ``role`` (default
+    ``DEFAULT_ROLE``) of ``area_code`` (none for a district-wide role) acting as ``DEFAULT_ACTOR``."""
+    return Principal(DEFAULT_ACTOR, role or DEFAULT_ROLE, area_code or None)
+
+
+def check_principal(who: Principal) -> Principal:
+    """``who`` when its role is known and a scoped role carries an area; ``Forbidden`` otherwise (an
+    account of a scoped role without an area sees nothing rather than everything)."""
+    if not isinstance(who, Principal):
+        raise TypeError(f"expected an access.Principal, got {type(who).__name__}")
+    check_role(who.role)
+    if area_kind(who.role) is not None and not who.area_code:
+        raise Forbidden("error.principal_without_area", role=Label("role", who.role),
+                        kind=Label("area_kind", area_kind(who.role)))
+    if not str(who.name or "").strip():
+        raise Forbidden("error.principal_without_name", role=Label("role", who.role))
+    return who
+
+
+def area_filter(who: Principal) -> tuple[str, str] | None:
+    """The store's ``area=`` for what ``who`` may read: None for a district-wide role, else (kind, code)
+    (``("community", "…")``, ``("subdistrict", "…")``, ``("department", "…")``)."""
+    check_principal(who)
+    kind = area_kind(who.role)
+    return None if kind is None else (kind, str(who.area_code))
+
+
+def check_in_area(who: Principal, appeal: dict[str, Any]) -> None:
+    """Raises ``Forbidden`` (saying whose area the appeal is in) unless ``appeal`` is in ``who``'s area."""
+    check_principal(who)
+    if not in_area(who.role, who.area_code, appeal):
+        kind = area_kind(who.role)
+        raise Forbidden("error.outside_area", id=appeal.get("id"), role=Label("role", who.role),
+                        kind=Label("area_kind", kind), area=who.area_code)
+
+
+def check_act(who: Principal, action: str, appeal: dict[str, Any]) -> None:
+    """Raises ``Forbidden`` unless ``who``'s role may do ``action`` and ``appeal`` is in its area: the role
+    first (what it may never do), then the area. Call it before anything is written."""
+    check_principal(who)
+    check_action(who.role, action)
+    check_in_area(who, appeal)
 
 
 def may_see_personal(role: str, *, wall_mode: bool) -> bool:

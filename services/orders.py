@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services import access
 from services.clocks import OrderClock, order_deadlines
 from services.config import rules
 from services.errors import Label, Labels, ValidationError
@@ -91,3 +92,47 @@ def check_outcome(outcome: str, cfg: dict[str, Any] | None = None) -> str:
         raise ValidationError("error.unknown_outcome", outcome=Label("outcome", outcome),
                               outcomes=Labels("outcome", allowed))
     return outcome
+
+
+# -- a department's steps on an order, for a signed-in principal (issue 12 §2) ------------------------
+def _own_department(store: Any, order_id: int, action: str, who: access.Principal) -> tuple[dict[str, Any], str]:
+    """The order and the department ``who`` acts for: ``Forbidden`` unless its role may do ``action`` and
+    the order was sent to its department (``who.area_code``); ``NotFound`` for an unknown order."""
+    access.check_principal(who)
+    access.check_action(who.role, action)
+    order = store.order(order_id)
+    department = str(who.area_code)
+    if department not in {d["department_code"] for d in order["departments"]}:
+        raise access.Forbidden("error.order_not_yours", order=order_id, department=department)
+    return order, department
+
+
+def check_in(store: Any, order_id: int, who: access.Principal, at: datetime | None = None) -> dict[str, Any]:
+    """``who``'s department reports on site on order ``order_id`` (recorded as done by ``who.name``);
+    ``Forbidden`` for a role that may not, or an order not sent to its department, and nothing changes."""
+    _, department = _own_department(store, order_id, "order_check_in", who)
+    return store.check_in(order_id, department, at, actor=who.name)
+
+
+def report_outcome(store: Any, order_id: int, outcome: str, who: access.Principal,
+                   at: datetime | None = None) -> dict[str, Any]:
+    """``who``'s department reports its outcome on order ``order_id`` (as ``check_in``)."""
+    _, department = _own_department(store, order_id, "order_outcome", who)
+    return store.report_outcome(order_id, department, outcome, at, actor=who.name)
+
+
+def orders_for(store: Any, who: access.Principal, *, open_only: bool = False) -> Any:
+    """The orders (one row per order and department, as ``Store.orders``) ``who`` may see: every order
+    for a district-wide role, those of its community or subdistrict's communities, or only the rows of
+    its own department."""
+    from services import district
+
+    area = access.area_filter(who)
+    rows = store.orders(open_only=open_only)
+    if area is None or rows.empty:
+        return rows
+    if area[0] == "department":
+        keep = rows["department_code"] == area[1]
+    else:
+        keep = rows["community_code"].isin(district.communities_in(area))
+    return rows[keep].reset_index(drop=True)

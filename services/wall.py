@@ -121,11 +121,15 @@ def trend(store: Store, now: datetime, days: int = 7, area: tuple[str, str] | No
 
 
 def snapshot(store: Store, now: datetime | None = None, *, max_points: int | None = None,
-             trend_days: int = 7, area: tuple[str, str] | None = None) -> WallSnapshot:
+             trend_days: int = 7, area: tuple[str, str] | None = None,
+             who: access.Principal | None = None) -> WallSnapshot:
     """Everything one refresh shows, read from ``store`` at time ``now``.
 
     ``area`` (level, code), e.g. ``("subdistrict", "440311001")``, scopes every figure, the points, the
-    red list and the orders to that area; the grid shading stays district-wide (it is the base map)."""
+    red list and the orders to that area; the grid shading stays district-wide (it is the base map).
+    ``who`` (the principal the screen is drawn for; None is the district-wide wall) limits it further:
+    a scoped role sees only its own area (``scoped_area``)."""
+    area = scoped_area(who, area)
     now = (now or datetime.now(TZ)).astimezone(TZ)
     cfg = warning_rules()
     max_points = max_points or int(cfg["max_points"])
@@ -165,6 +169,24 @@ def snapshot(store: Store, now: datetime | None = None, *, max_points: int | Non
     return WallSnapshot(now=now, kpis=kpis, open_orders=open_orders, check_in_rate=check_in_rate,
                         trend=trend_frame, grid_levels=levels, points=points, overdue=overdue, warnings=warnings,
                         clusters=clusters, area=area, timings_ms=timings)
+
+
+def scoped_area(who: access.Principal | None, area: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The area a screen for ``who`` reads: ``area`` as asked for a district-wide role (or none given),
+    the role's own area (``access.area_filter``) when none is asked, or a community inside a subdistrict
+    officer's subdistrict; any other area of a scoped role is ``Forbidden``, and so is a department (its
+    officer reads its orders, not the wall)."""
+    if who is None:
+        return area
+    own = access.area_filter(who)
+    if own is None or area is None or tuple(area) == own:
+        area = own if area is None else tuple(area)
+    elif not (own[0] == "subdistrict" and area[0] == "community" and area[1] in district.communities_in(own)):
+        raise access.Forbidden("error.area_not_yours", role=Label("role", who.role),
+                               kind=Label("area_kind", own[0]), own=own[1], area=area[1])
+    if area is not None and area[0] == "department":
+        raise access.Forbidden("error.role_may_not", role=Label("role", who.role), action=Label("action", "view_wall"))
+    return area
 
 
 def _overall_rate(stats: pd.DataFrame) -> float | None:
@@ -215,42 +237,63 @@ def _warnings(points: pd.DataFrame, overdue: pd.DataFrame, now: datetime, size: 
 # ---------------------------------------------------------------------------------- appeal and actions
 # The wall's dispatch actions, in button order (orders go through issue_order).
 WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
+# Every action a principal may take on an appeal through ``perform``: the wall's, then those of the case
+# handler (a community or subdistrict). Orders' check-ins and outcomes are services.orders'.
+APPEAL_ACTIONS = (*WALL_ACTIONS, "resolve", "confirm", "feedback", "return_visit", "update_facts")
+# The parameters each action takes from ``perform``'s keywords (everything else is ignored).
+_PARAMS = {"dispatch": {"target"}, "escalate": {"level"}, "return_visit": {"satisfaction"},
+           "update_facts": {"people_involved", "urgency", "amount_involved"}}
 
 
-def appeal_detail(store: Store, appeal_id: int, role: str, *, wall_mode: bool) -> dict[str, Any]:
-    """One appeal as the wall's panel shows it to ``role``: personal fields and free text as
-    ``access.redact`` allows (none on the unattended wall, whatever the role: the reporter's details are
-    not even read there). Off the wall the reporter's name is read for every role, so that
+def _visible(store: Store, appeal_id: int, who: access.Principal, *, include_personal: bool = False
+             ) -> dict[str, Any]:
+    """The stored appeal when ``who`` may see it: ``Forbidden`` outside its area, ``NotFound`` unknown."""
+    access.check_principal(who)
+    appeal = store.get_appeal(appeal_id, include_personal=include_personal)
+    access.check_in_area(who, appeal)
+    return appeal
+
+
+def appeal_detail(store: Store, appeal_id: int, who: access.Principal, *, wall_mode: bool) -> dict[str, Any]:
+    """One appeal as the wall's panel shows it to ``who``: personal fields and free text as
+    ``access.redact`` allows for its role (none on the unattended wall, whatever the role: the reporter's
+    details are not even read there). Off the wall the reporter's name is read for every role, so that
     ``access.mask_text`` can mask it inside the description. Raises ``access.Forbidden`` for an unknown
-    role and ``NotFound`` for an unknown appeal."""
-    access.check_role(role)
-    return access.redact(store.get_appeal(appeal_id, include_personal=not wall_mode), role, wall_mode=wall_mode)
+    role or an appeal outside ``who``'s area, and ``NotFound`` for an unknown appeal."""
+    return access.redact(_visible(store, appeal_id, who, include_personal=not wall_mode), who.role,
+                         wall_mode=wall_mode)
 
 
-def appeal_events(store: Store, appeal_id: int, role: str, *, wall_mode: bool) -> pd.DataFrame:
+def appeal_events(store: Store, appeal_id: int, who: access.Principal, *, wall_mode: bool) -> pd.DataFrame:
     """The appeal's events as the panel's timeline shows them: notes (free text a clerk typed) masked for
-    a role without the right, and left out on the unattended wall."""
-    access.check_role(role)
+    a role without the right, and left out on the unattended wall; ``Forbidden`` outside ``who``'s area."""
+    appeal = _visible(store, appeal_id, who, include_personal=not wall_mode)
     events = store.events(appeal_id)
     if wall_mode:
         return events.assign(note="")
-    name = store.get_appeal(appeal_id).get("reporter_name") if not access.may_see_personal(role, wall_mode=False) \
-        else None
-    return access.redact_notes(events, role, reporter_name=name)
+    name = appeal.get("reporter_name") if not access.may_see_personal(who.role, wall_mode=False) else None
+    return access.redact_notes(events, who.role, reporter_name=name)
 
 
-def actions_for(appeal: dict[str, Any], role: str) -> list[str]:
-    """The wall actions ``role`` may take on ``appeal`` now: allowed by its state and by the role."""
+def actions_for(appeal: dict[str, Any], who: access.Principal) -> list[str]:
+    """The wall actions ``who`` may take on ``appeal`` now: allowed by its state, by the role and by the
+    area (none outside it)."""
+    access.check_principal(who)
+    if not access.in_area(who.role, who.area_code, appeal):
+        return []
     allowed = set(lifecycle.allowed_actions(appeal))
-    return [a for a in WALL_ACTIONS if a in allowed and access.may_do(role, a)]
+    return [a for a in WALL_ACTIONS if a in allowed and access.may_do(who.role, a)]
 
 
-def refusal(appeal: dict[str, Any], action: str, role: str) -> DomainError | None:
-    """Why ``role`` may not take ``action`` on ``appeal`` now (the error ``perform`` would raise), or
-    None when it may: the role's right first, then the appeal's state with what is allowed next."""
-    if not access.may_do(role, action):
-        return access.Forbidden("error.role_may_not", role=Label("role", role), action=Label("action", action))
-    allowed = actions_for(appeal, role)
+def refusal(appeal: dict[str, Any], action: str, who: access.Principal) -> DomainError | None:
+    """Why ``who`` may not take ``action`` on ``appeal`` now (the error ``perform`` would raise), or
+    None when it may: the role's right first, then the area, then the appeal's state with what is
+    allowed next."""
+    try:
+        access.check_act(who, action, appeal)
+    except access.Forbidden as e:
+        return e
+    allowed = actions_for(appeal, who)
     if action in allowed:
         return None
     reason = ""
@@ -259,20 +302,24 @@ def refusal(appeal: dict[str, Any], action: str, role: str) -> DomainError | Non
     return IllegalTransition(action, appeal["status"], allowed, reason)
 
 
-def perform(store: Store, appeal_id: int, action: str, role: str, actor: str, **params: Any) -> dict[str, Any]:
-    """Apply one wall action for ``role`` (recorded as done by ``actor``) and return the updated appeal.
+def perform(store: Store, appeal_id: int, action: str, who: access.Principal, **params: Any) -> dict[str, Any]:
+    """Apply one action on an appeal for ``who`` (recorded as done by ``who.name``) and return the
+    updated appeal as ``who`` may see it.
 
-    The role is checked first (``access.check_action``: a role that may not act gets ``Forbidden`` and
-    nothing changes), then the store checks the appeal's state. ``order`` takes ``departments``,
-    ``dispatch`` a ``target``, ``escalate`` a ``level``."""
-    if action not in WALL_ACTIONS:
-        raise ValidationError("error.unknown_action", action=action, actions=Labels("action", WALL_ACTIONS))
-    access.check_action(role, action)
+    ``who`` is checked first (``access.check_act``: a role that may not do ``action``, or an appeal
+    outside its area, gets ``Forbidden`` and nothing changes), then the store checks the appeal's state.
+    ``order`` takes ``departments``, ``dispatch`` a ``target``, ``escalate`` a ``level``,
+    ``return_visit`` a ``satisfaction``, ``update_facts`` the facts."""
+    if action not in APPEAL_ACTIONS:
+        raise ValidationError("error.unknown_action", action=action, actions=Labels("action", APPEAL_ACTIONS))
+    access.check_principal(who)
+    access.check_action(who.role, action)
+    access.check_in_area(who, store.get_appeal(appeal_id))
     if action == "order":
-        store.issue_order(appeal_id, params.get("departments") or [], issued_by=actor)
-        return appeal_detail(store, appeal_id, role, wall_mode=False)
-    kw = {k: v for k, v in params.items() if k in {"target", "level"}}
-    return access.redact(store.act(appeal_id, action, actor, **kw), role, wall_mode=False)
+        store.issue_order(appeal_id, params.get("departments") or [], issued_by=who.name)
+        return appeal_detail(store, appeal_id, who, wall_mode=False)
+    kw = {k: v for k, v in params.items() if k in _PARAMS.get(action, set())}
+    return access.redact(store.act(appeal_id, action, who.name, **kw), who.role, wall_mode=False)
 
 
 # ---------------------------------------------------------------------------------------------- map

@@ -477,6 +477,8 @@ def test_the_wall_never_receives_free_text(hand_store, monkeypatch, layers):
         at = AppTest.from_file(str(APP), default_timeout=120)
         at.query_params["mode"] = "wall"
         at.session_state["role"] = role
+        if role == "community_dispatcher":   # a dispatcher's wall is its own community's
+            at.session_state["area_code"] = store.get_appeal(pid)["community_code"]
         at.run()
         at.switch_page("pages/wall.py").run()
         at.session_state["wall_selected"] = pid
@@ -500,5 +502,6 @@ def test_the_operator_panel_masks_free_text_by_role(hand_store, monkeypatch, lay
     for secret in PERSONAL_SECRETS:
         assert secret not in text, secret
     at.session_state["role"] = "community_dispatcher"
+    at.session_state["area_code"] = store.get_appeal(pid)["community_code"]   # the dispatcher of its community
     at.run()
     assert _facts(at)[desc] == PERSONAL_TEXT

@@ -281,15 +281,17 @@ class Store(abc.ABC):
         checked_in_at, outcome, outcome_at). Raises NotFound."""
 
     @abc.abstractmethod
-    def check_in(self, order_id: int, department_code: str, at: datetime | None = None) -> dict[str, Any]:
-        """A department reports on site (报到) once; appends an ``order_check_in`` event to the appeal.
-        Returns the order."""
+    def check_in(self, order_id: int, department_code: str, at: datetime | None = None, *,
+                 actor: str | None = None) -> dict[str, Any]:
+        """A department reports on site (报到) once; appends an ``order_check_in`` event to the appeal,
+        done by ``actor`` (the signed-in account; the department's code when not given). Returns the order."""
 
     @abc.abstractmethod
     def report_outcome(self, order_id: int, department_code: str, outcome: str,
-                       at: datetime | None = None) -> dict[str, Any]:
+                       at: datetime | None = None, *, actor: str | None = None) -> dict[str, Any]:
         """A checked-in department reports its outcome (services.orders.outcomes) once; appends an
-        ``order_outcome`` event; the order closes when every department has. Returns the order."""
+        ``order_outcome`` event by ``actor`` (as ``check_in``); the order closes when every department
+        has. Returns the order."""
 
     @abc.abstractmethod
     def orders(self, *, open_only: bool = False, appeal_id: int | None = None) -> pd.DataFrame:

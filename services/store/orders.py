@@ -114,8 +114,8 @@ class SQLOrders(SQLDialect):
             self._insert_events(cx, events)
         return self.order(order_id)
 
-    def _order_step(self, order_id: int, department_code: str, at: datetime | None, outcome: str | None
-                    ) -> dict[str, Any]:
+    def _order_step(self, order_id: int, department_code: str, at: datetime | None, outcome: str | None,
+                    actor: str | None = None) -> dict[str, Any]:
         at = as_local(at) if at is not None else now()
         with self._tx() as cx:
             rows = self._select_order_rows(cx, order_id=int(order_id), lock=True)
@@ -144,19 +144,20 @@ class SQLOrders(SQLDialect):
             appeal = self._select_appeal(cx, int(row["appeal_id"]), lock=True)
             if appeal is None:
                 raise NotFound("error.order_missing_appeal", order=order_id, appeal=row["appeal_id"])
-            self._insert_events(cx, [{"appeal_id": int(row["appeal_id"]), "at": at, "actor": department_code,
+            self._insert_events(cx, [{"appeal_id": int(row["appeal_id"]), "at": at, "actor": actor or department_code,
                                       "action": action, "from_status": appeal["status"],
                                       "to_status": appeal["status"], "note": text}])
             if outcome is not None and (rows["outcome_at"].notna() | (rows["department_code"] == department_code)).all():
                 self._close_order(cx, int(order_id), at)
         return self.order(order_id)
 
-    def check_in(self, order_id: int, department_code: str, at: datetime | None = None) -> dict[str, Any]:
-        return self._order_step(order_id, department_code, at, None)
+    def check_in(self, order_id: int, department_code: str, at: datetime | None = None, *,
+                 actor: str | None = None) -> dict[str, Any]:
+        return self._order_step(order_id, department_code, at, None, actor)
 
     def report_outcome(self, order_id: int, department_code: str, outcome: str,
-                       at: datetime | None = None) -> dict[str, Any]:
-        return self._order_step(order_id, department_code, at, outcome)
+                       at: datetime | None = None, *, actor: str | None = None) -> dict[str, Any]:
+        return self._order_step(order_id, department_code, at, outcome, actor)
 
     def orders(self, *, open_only: bool = False, appeal_id: int | None = None) -> pd.DataFrame:
         with self._read() as cx:
