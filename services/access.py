@@ -3,11 +3,13 @@
 Personal data (reporter name and phone) is shown only to roles that handle the case, and never on the
 wall display, which strangers can read from across the room. Pages ask here; they never decide.
 
-Every service call that shows an appeal or acts on one carries the caller's ``role``; the services check
-it here (``check_role``, ``check_action``) before they read or write. Until sign-in exists every page
-takes its role from ``pages.ui.role()``, which returns ``DEFAULT_ROLE``; sign-in replaces that one call.
-A role that may not do something gets ``Forbidden`` (a DomainError, in the user's language) and nothing
-changes.
+Every service call that shows an appeal or acts on one carries the caller as a ``Principal`` (name, role,
+area); the services check it here (``check_act``: the role's right, then ``check_in_area``) before they
+read or write, record ``Principal.name`` as the actor, and read a scoped role's screens through
+``area_filter``. Until sign-in exists every page takes its principal from ``pages.ui.role()``, which
+returns ``default_principal()`` (the duty officer); sign-in replaces that one call. A role that may not do
+something, or an appeal outside its area, gets ``Forbidden`` (a DomainError, in the user's language) and
+nothing changes.
 
 The roles are issue 12's; three are scoped to an area (``AREA_KINDS``: a subdistrict, a community or a
 department), checked with ``check_area`` when an account is made and ``in_area`` against an appeal. Local
