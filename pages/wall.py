@@ -241,11 +241,6 @@ def _select_from(event: object, key: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- actions
-def _actor() -> str:
-    """What to record as the actor: the code of the default duty officer, or the name typed."""
-    return district.actor_code(st.session_state.get("wall_actor") or t("wall.operator_default", lang))
-
-
 def _act(appeal_id: int, action: str) -> None:
     """Button callback: send one action to the services before the panel draws again."""
     ss = st.session_state
@@ -309,7 +304,7 @@ def _action_controls(appeal: dict) -> None:
         refused = wall.refusal(appeal, action, role)
         return None if refused is None else t("wall.action_unavailable", lang, reason=describe(refused, lang))
 
-    st.text_input(t("wall.operator", lang), value=t("wall.operator_default", lang), key="wall_actor")
+    st.caption(t("wall.acting_as", lang, name=district.actor_name(role.name, lang)))  # who the events will name
     dept_names = district.names("department", lang)
     depts = list(store.departments()["code"])
     c1, c2 = st.columns(2)
