@@ -20,17 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from services.clocks import TZ
+from services.errors import DomainError
 from services.store.audit import GENESIS, row_hash
 from services.store.base import Store
 
+T = TypeVar("T")
 # Rows read at a time by verify.
 BATCH = 5000
 
@@ -49,6 +51,20 @@ def record(store: Store, actor: str, action: str, object_kind: str | None = None
     ``anonymous``); returns it with its id and hash."""
     return store.append_audit(actor, action, at=at, address=address, object_kind=object_kind,
                               object_id=object_id, detail=detail_text(detail))
+
+
+def audited(store: Store, actor: str, action: str, object_kind: str, object_id: Any, detail: Any,
+            step: Callable[[], T]) -> T:
+    """Run ``step`` (one action on an appeal or an order) and record it: ``action`` when it was done,
+    ``action.refused`` with the reason's key when a domain rule refused it (then re-raised)."""
+    try:
+        result = step()
+    except DomainError as exc:
+        record(store, actor, f"{action}.refused", object_kind, object_id,
+               detail={"request": detail, "reason": exc.key or str(exc)})
+        raise
+    record(store, actor, action, object_kind, object_id, detail=detail)
+    return result
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services import access
+from services import access, audit
 from services.clocks import OrderClock, order_deadlines
 from services.config import rules
 from services.errors import Label, Labels, ValidationError
@@ -109,16 +109,25 @@ def _own_department(store: Any, order_id: int, action: str, who: access.Principa
 
 def check_in(store: Any, order_id: int, who: access.Principal, at: datetime | None = None) -> dict[str, Any]:
     """``who``'s department reports on site on order ``order_id`` (recorded as done by ``who.name``);
-    ``Forbidden`` for a role that may not, or an order not sent to its department, and nothing changes."""
-    _, department = _own_department(store, order_id, "order_check_in", who)
-    return store.check_in(order_id, department, at, actor=who.name)
+    ``Forbidden`` for a role that may not, or an order not sent to its department, and nothing changes.
+    Done or refused, it is a row of the audit log."""
+    def step() -> dict[str, Any]:
+        _, department = _own_department(store, order_id, "order_check_in", who)
+        return store.check_in(order_id, department, at, actor=who.name)
+
+    access.check_principal(who)
+    return audit.audited(store, who.name, "order.check_in", "order", order_id, None, step)
 
 
 def report_outcome(store: Any, order_id: int, outcome: str, who: access.Principal,
                    at: datetime | None = None) -> dict[str, Any]:
     """``who``'s department reports its outcome on order ``order_id`` (as ``check_in``)."""
-    _, department = _own_department(store, order_id, "order_outcome", who)
-    return store.report_outcome(order_id, department, outcome, at, actor=who.name)
+    def step() -> dict[str, Any]:
+        _, department = _own_department(store, order_id, "order_outcome", who)
+        return store.report_outcome(order_id, department, outcome, at, actor=who.name)
+
+    access.check_principal(who)
+    return audit.audited(store, who.name, "order.outcome", "order", order_id, {"outcome": outcome}, step)
 
 
 def orders_for(store: Any, who: access.Principal, *, open_only: bool = False) -> Any:

@@ -23,7 +23,7 @@ import pandas as pd
 import pydeck as pdk
 
 from geo import mapview
-from services import access, district, lifecycle
+from services import access, audit, district, lifecycle
 from services.config import rules
 from services.errors import DomainError, IllegalTransition, Label, Labels, ValidationError
 from services.gathering import gathering_rules, marked_clusters
@@ -309,17 +309,24 @@ def perform(store: Store, appeal_id: int, action: str, who: access.Principal, **
     ``who`` is checked first (``access.check_act``: a role that may not do ``action``, or an appeal
     outside its area, gets ``Forbidden`` and nothing changes), then the store checks the appeal's state.
     ``order`` takes ``departments``, ``dispatch`` a ``target``, ``escalate`` a ``level``,
-    ``return_visit`` a ``satisfaction``, ``update_facts`` the facts."""
+    ``return_visit`` a ``satisfaction``, ``update_facts`` the facts. Every request, done or refused, is a
+    row of the audit log (services/audit.py ``audited``)."""
     if action not in APPEAL_ACTIONS:
         raise ValidationError("error.unknown_action", action=action, actions=Labels("action", APPEAL_ACTIONS))
     access.check_principal(who)
-    access.check_action(who.role, action)
-    access.check_in_area(who, store.get_appeal(appeal_id))
-    if action == "order":
-        store.issue_order(appeal_id, params.get("departments") or [], issued_by=who.name)
-        return appeal_detail(store, appeal_id, who, wall_mode=False)
     kw = {k: v for k, v in params.items() if k in _PARAMS.get(action, set())}
-    return access.redact(store.act(appeal_id, action, who.name, **kw), who.role, wall_mode=False)
+    if action == "order":
+        kw = {"departments": list(params.get("departments") or [])}
+
+    def step() -> dict[str, Any]:
+        access.check_action(who.role, action)
+        access.check_in_area(who, store.get_appeal(appeal_id))
+        if action == "order":
+            store.issue_order(appeal_id, kw["departments"], issued_by=who.name)
+            return appeal_detail(store, appeal_id, who, wall_mode=False)
+        return access.redact(store.act(appeal_id, action, who.name, **kw), who.role, wall_mode=False)
+
+    return audit.audited(store, who.name, f"appeal.{action}", "appeal", appeal_id, kw, step)
 
 
 # ---------------------------------------------------------------------------------------------- map

@@ -205,3 +205,26 @@ def test_a_scoped_principal_without_an_area_or_name_sees_nothing(store, places):
     assert access.area_filter(access.default_principal()) is None
     assert access.Principal.of(type("A", (), {"name": "n", "role": "wall", "area_code": None})()) == \
         access.Principal("n", "wall")
+
+
+def test_every_request_on_an_appeal_or_order_is_audited(store, places):
+    """Done or refused, a request through the services is a row of the audit log, naming who asked, and
+    the chain still verifies."""
+    from services import audit
+
+    officer = principal("duty_officer", places)
+    aid = new_appeal(store, places, "in")
+    wall.perform(store, aid, "respond", officer)
+    with pytest.raises(access.Forbidden):
+        wall.perform(store, aid, "resolve", officer)  # not the duty officer's to do
+    aid2, order_id = prepare(store, places, "order_check_in", "out")
+    department = principal("department_officer", places)
+    with pytest.raises(access.Forbidden):
+        orders.check_in(store, order_id, department)  # an order to another department
+    rows = store.audit_rows(object_kind="appeal", object_id=aid)
+    assert [(r["actor"], r["action"]) for r in rows.to_dict("records")] == [
+        (officer.name, "appeal.respond"), (officer.name, "appeal.resolve.refused")]
+    refused = store.audit_rows(object_kind="order", object_id=order_id).to_dict("records")
+    assert [(r["actor"], r["action"]) for r in refused] == [(department.name, "order.check_in.refused")]
+    assert "order_not_yours" in refused[0]["detail"]
+    assert audit.verify(store) == (True, None)
