@@ -196,18 +196,35 @@ def test_a_version_1_database_migrates_keeping_its_data(kind, tmp_path, monkeypa
     finally:
         store.drop_schema() if kind == "postgis" else store.close()
 
+def _adding(module, ddl: str) -> int:
+    """The migration of ``module`` whose SQL contains ``ddl``."""
+    return next(v for v, m in sorted(module.MIGRATIONS.items()) if ddl in (m if isinstance(m, str) else "\n".join(m)))
+
+
+def _made_before(module, make, monkeypatch, ddl: str, fill):
+    """Make the store as the code before the migration containing ``ddl`` did, call ``fill(old_store)``
+    on it and close it; returns that earlier version and what ``fill`` returned."""
+    previous = _adding(module, ddl) - 1
+    with monkeypatch.context() as m:
+        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
+        old = make()
+        try:
+            assert old.schema_version() == previous
+            return previous, fill(old)
+        finally:
+            old.close()
+
+
 @pytest.mark.parametrize("kind", STORES)
 def test_a_database_from_before_scenarios_gets_the_scenario_table(kind, tmp_path, monkeypatch, request):
     """A store made before planning scenarios were kept (the version before the one that creates their
     table) migrates on open: the table appears, its appeals are intact, and scenarios can be saved."""
     module, make = _reopener(kind, tmp_path / "prev.sqlite3", request)
-    previous = _adding(module, "CREATE TABLE planning_scenario") - 1
-    with monkeypatch.context() as m:
-        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
-        old = make()
-        ids = old.insert_appeals(hand_frame()).ids
-        assert old.schema_version() == previous and "planning_scenario" not in _tables(old)
-        old.close()
+    def fill(old):
+        assert "planning_scenario" not in _tables(old)
+        return old.insert_appeals(hand_frame()).ids
+
+    _, ids = _made_before(module, make, monkeypatch, "CREATE TABLE planning_scenario", fill)
     store = make()
     try:
         assert store.schema_version() == _latest(store) and "planning_scenario" in _tables(store)
@@ -219,9 +236,6 @@ def test_a_database_from_before_scenarios_gets_the_scenario_table(kind, tmp_path
         store.drop_schema() if kind == "postgis" else store.close()
 
 
-def _adding(module, ddl: str) -> int:
-    """The migration of ``module`` whose SQL contains ``ddl``."""
-    return next(v for v, m in sorted(module.MIGRATIONS.items()) if ddl in (m if isinstance(m, str) else "\n".join(m)))
 
 
 @pytest.mark.parametrize("kind", STORES)
@@ -229,14 +243,9 @@ def test_a_database_from_before_settled_quarantine_gets_the_columns(kind, tmp_pa
     """A store whose quarantine rows had no resolution migrates on open: its rows are kept unsettled and
     can be settled and purged."""
     module, make = _reopener(kind, tmp_path / "q.sqlite3", request)
-    previous = _adding(module, "ADD COLUMN resolved_at") - 1
-    with monkeypatch.context() as m:
-        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
-        old = make()
-        old.quarantine(pd.DataFrame({"source": ["csv"], "line": [2], "raw": ["张三,13812345678"],
-                                     "reason": ["no time"], "reason_code": ["missing_time"]}))
-        assert old.schema_version() == previous
-        old.close()
+    _made_before(module, make, monkeypatch, "ADD COLUMN resolved_at", lambda old: old.quarantine(pd.DataFrame(
+        {"source": ["csv"], "line": [2], "raw": ["张三,13812345678"], "reason": ["no time"],
+         "reason_code": ["missing_time"]})))
     store = make()
     try:
         assert store.schema_version() == _latest(store) and "quarantine_resolved" in _indexes(store, "quarantine")
@@ -1038,14 +1047,12 @@ def test_a_database_from_before_accounts_gets_the_account_and_audit_tables(kind,
     """A store made before local accounts migrates on open: account, audit_log and audit_head appear in one
     migration, its appeals are intact, and an account and an audit row can be written."""
     module, make = _reopener(kind, tmp_path / "acc.sqlite3", request)
-    previous = _adding(module, "CREATE TABLE account") - 1
+    def fill(old):
+        assert "account" not in _tables(old)
+        return old.insert_appeals(hand_frame()).ids
+
+    previous, ids = _made_before(module, make, monkeypatch, "CREATE TABLE account", fill)
     assert _adding(module, "CREATE TABLE audit_log") == previous + 1 == module.SCHEMA_VERSION
-    with monkeypatch.context() as m:
-        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v <= previous})
-        old = make()
-        ids = old.insert_appeals(hand_frame()).ids
-        assert old.schema_version() == previous and "account" not in _tables(old)
-        old.close()
     store = make()
     try:
         assert store.schema_version() == _latest(store)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS
+from services import reference
 from services.intake.appeals import (
     assign,
     build_appeals,
@@ -192,11 +193,13 @@ class Intake:
         return summary
 
     def _chunks(self, path: Path, raw_fh: Any, head: bytes, fmt: str, encoding: str | None, sheet: str | None,
-                summary: Summary) -> tuple[str, Iterator[Chunk]]:
-        """The file's format and its chunks, lazily; raises FileRefused for a file that is not text."""
+                summary: Summary, chunk_size: int | None = None) -> tuple[str, Iterator[Chunk]]:
+        """The file's format and its chunks (of ``chunk_size`` rows, default the import's), lazily; raises
+        FileRefused for a file that is not text."""
+        size = chunk_size or self.chunk_size
         fmt = refuse_non_text(path, head, fmt)
         if fmt == "xlsx":
-            return fmt, xlsx_chunks(path, self.chunk_size, summary.notes, summary.skipped, sheet)
+            return fmt, xlsx_chunks(path, size, summary.notes, summary.skipped, sheet)
         enc = encoding or sniff_encoding(head)
         try:
             codecs.lookup(enc)
@@ -206,10 +209,10 @@ class Intake:
             fmt = detect_format(path, head.decode(enc, errors="replace"))
         if fmt in ("csv", "jsonl"):
             fh = io.TextIOWrapper(raw_fh, encoding=enc, errors="replace", newline="")
-            return fmt, (csv_chunks(fh, raw_fh, self.chunk_size, summary.notes, summary.skipped) if fmt == "csv"
-                         else jsonl_chunks(fh, raw_fh, self.chunk_size, summary.skipped))
+            return fmt, (csv_chunks(fh, raw_fh, size, summary.notes, summary.skipped) if fmt == "csv"
+                         else jsonl_chunks(fh, raw_fh, size, summary.skipped))
         # Undecodable bytes become U+FFFD: their records are quarantined as bad_encoding, one by one.
-        return fmt, document_chunks(raw_fh.read().decode(enc, errors="replace"), fmt, self.chunk_size)
+        return fmt, document_chunks(raw_fh.read().decode(enc, errors="replace"), fmt, size)
 
     def _check_system(self, path: Path, head: bytes, fmt: str, encoding: str | None, sheet: str | None) -> None:
         """Refuse the file (FileRefused ``wrong_crs``) when its rows that name a building sit where that
@@ -218,24 +221,21 @@ class Intake:
         buildings = self._buildings()
         if buildings.empty:
             return
-        size, self.chunk_size = self.chunk_size, PRESCAN_CHUNK  # small chunks: it stops when it has enough
-        try:
-            with open(path, "rb") as fh:
-                _, chunks = self._chunks(path, fh, head, fmt, encoding, sheet, Summary(str(path), self.source))
-                check_file_system(chunks, buildings, self.crs)
-        finally:
-            self.chunk_size = size
+        with open(path, "rb") as fh:  # in small chunks: it stops as soon as it has enough
+            _, chunks = self._chunks(path, fh, head, fmt, encoding, sheet, Summary(str(path), self.source),
+                                     chunk_size=PRESCAN_CHUNK)
+            check_file_system(chunks, buildings, self.crs)
 
     def _buildings(self) -> pd.DataFrame:
         """The district's buildings (code, lon, lat): the store's, else the layer files' (a store that
         was never seeded)."""
         if self._building_points is None:
-            points = self.store.points("building")
-            if points.empty:
+            layer = reference.points(self.store, "building")  # cached per store (services/reference.py)
+            if layer.empty:
                 layer = district_layers(("building",)).get("building")
-                points = pd.DataFrame() if layer is None else pd.DataFrame(
-                    {"code": layer["code"].astype(str), "lon": layer.geometry.x, "lat": layer.geometry.y})
-            self._building_points = points
+            self._building_points = pd.DataFrame() if layer is None or layer.empty else pd.DataFrame(
+                {"code": layer["code"].astype(str).to_numpy(), "lon": layer.geometry.x.to_numpy(),
+                 "lat": layer.geometry.y.to_numpy()})
         return self._building_points
 
     def _import_chunks(self, chunks: Iterator[Chunk], fmt: str, path: Path, head: bytes, summary: Summary,
