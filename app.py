@@ -1,6 +1,9 @@
-"""Entry point (started by ``serve.py``, see there): navigation, language and page set-up; no rules, no SQL.
+"""Entry point (started by ``serve.py``, see there): sign-in, navigation, language and page set-up; no rules,
+no SQL.
 
-Each page has its own URL (README, "The screens"); ``/`` shows the district map too.
+Each page has its own URL (README, "The screens"); ``/`` shows the signed-in role's first screen. A
+signed-out browser gets the sign-in screen and nothing else: no navigation, no page, no data
+(services/sign_in.py decides who a session is; services/access.py which screens its role may open).
 """
 
 from __future__ import annotations
@@ -9,36 +12,56 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages import sign_in as sign_in_screen
 from pages import ui
+from services.access import Forbidden
 from services.i18n import t
+from services.sign_in import pages_for
 
 ICON = Path(__file__).resolve().parent / "static" / "icon.png"
 
-# Wall mode (``?mode=wall``): the unattended wall display, with no sidebar and no navigation.
-WALL_MODE = st.query_params.get("mode") == "wall"
+# The unattended wall (``?mode=wall``, a kiosk URL): no sidebar and no navigation.
+wall_url = st.query_params.get("mode") == "wall" or "kiosk" in st.query_params
 
 st.set_page_config(page_title=t("app.title", ui.init_language()), page_icon=str(ICON), layout="wide",
-                   initial_sidebar_state="collapsed" if WALL_MODE else "auto")
+                   initial_sidebar_state="collapsed" if wall_url else "auto")
 
-lang = ui.init_language() if WALL_MODE else ui.language_switch()
+lang = ui.init_language() if wall_url else ui.language_switch()
 ui.keep_language_in_url(lang)
 ui.mark_app_loaded()
 # The store is seeded once per process, before the first page runs (the pages only read and act on it).
 ui.seed_store()
 
-# The district map has its own URL, /map, like every page; / shows the same map (a hidden default page:
-# Streamlit serves its default page at / only, so a default map page would leave /map unknown).
-MAP_SCRIPT = "pages/district_map.py"
-PAGES = {
-    t("nav.section_monitor", lang): [
-        st.Page("pages/wall.py", title=t("nav.wall", lang), icon=":material/monitor:", url_path="wall"),
-    ],
-    t("nav.section_analysis", lang): [
-        st.Page(MAP_SCRIPT, title=t("nav.map", lang), icon=":material/map:", url_path="map"),
-        st.Page("pages/planning.py", title=t("nav.planning", lang), icon=":material/hub:", url_path="planning"),
-        st.Page(MAP_SCRIPT, title=t("nav.map", lang), icon=":material/map:", url_path="home", default=True,
-                visibility="hidden"),
-    ],
-}
+try:
+    session = ui.current_session()
+except Forbidden as refused:  # the proxy's or the identity provider's user has no role here
+    sign_in_screen.render(lang, refused)
+    st.stop()
+if session is None:
+    sign_in_screen.render(lang)
+    st.stop()
 
-st.navigation(PAGES, position="hidden" if WALL_MODE else "sidebar").run()
+wall_mode = ui.wall_mode()
+if not wall_mode:
+    ui.account_box(session, lang)
+
+# Every screen, by the name services.access.ROLE_PAGES gives it, in its navigation section. The district
+# map's script serves /map and, when it is the role's first screen, / (Streamlit serves its default page at
+# / only, so that default is a hidden second page of the same script).
+SCREENS = {
+    "wall": ("nav.section_monitor", "pages/wall.py", "nav.wall", ":material/monitor:"),
+    "map": ("nav.section_analysis", "pages/district_map.py", "nav.map", ":material/map:"),
+    "planning": ("nav.section_analysis", "pages/planning.py", "nav.planning", ":material/hub:"),
+}
+allowed = [name for name in pages_for(session) if name in SCREENS]
+pages: dict[str, list[st.Page]] = {}
+for name in allowed:
+    section, script, title, icon = SCREENS[name]
+    pages.setdefault(t(section, lang), []).append(
+        st.Page(script, title=t(title, lang), icon=icon, url_path=name))
+_, first_script, first_title, first_icon = SCREENS[allowed[0]]
+pages.setdefault(t(SCREENS[allowed[0]][0], lang), []).append(
+    st.Page(first_script, title=t(first_title, lang), icon=first_icon, url_path="home", default=True,
+            visibility="hidden"))
+
+st.navigation(pages, position="hidden" if wall_mode else "sidebar").run()

@@ -11,6 +11,7 @@ from services import district
 from services.i18n import label, t
 
 lang = ui.lang()
+ui.require("map", lang)
 st.title(t("map.title", lang))
 st.caption(t("map.caption", lang))
 

@@ -20,6 +20,7 @@ from services.errors import DomainError
 from services.i18n import t
 
 lang = ui.lang()
+who = ui.require("planning", lang)
 store = ui.store()
 ss = st.session_state
 ss.setdefault("plan_stack", scenarios.EditStack())
@@ -299,10 +300,11 @@ with tab_cov:
     st.dataframe(table, hide_index=True, width="stretch")
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button(t("planning.export_xlsx", lang),
-                       functools.partial(planning.export_coverage, stations, radius, lang, edits),
+                       ui.audited_export("planning.coverage.xlsx", functools.partial(
+                           planning.export_coverage, stations, radius, lang, edits)),
                        file_name=f"coverage_{radius}m.xlsx", key="plan_dl_xlsx", on_click="ignore",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    d2.download_button(t("planning.export_csv", lang), planning.export_csv(table),
+    d2.download_button(t("planning.export_csv", lang), ui.audited_export("planning.coverage.csv", planning.export_csv(table)),
                        file_name=f"coverage_{level}_{service}_{radius}m.csv", mime="text/csv", key="plan_dl_csv",
                        on_click="ignore")
     st.caption(t("planning.coverage_note", lang))
@@ -405,11 +407,12 @@ with tab_site:
                 st.dataframe(rejected, hide_index=True)
         e1, e2, e3, e4 = st.columns(4)
         stem = f"siting_{exact.model}_{sm['service']}_{int(exact.radius_m)}m"
-        e1.download_button(t("planning.export_geojson", lang), exact.to_geojson(), file_name=f"{stem}.geojson",
+        e1.download_button(t("planning.export_geojson", lang), ui.audited_export("planning.sites.geojson", exact.to_geojson),
+                           file_name=f"{stem}.geojson",
                            mime="application/geo+json", key="plan_dl_geojson", on_click="ignore")
-        e2.download_button(t("planning.export_csv", lang), exact.to_csv(), file_name=f"{stem}.csv",
+        e2.download_button(t("planning.export_csv", lang), ui.audited_export("planning.sites.csv", exact.to_csv), file_name=f"{stem}.csv",
                            mime="text/csv", key="plan_dl_sites_csv", on_click="ignore")
-        e3.download_button(t("planning.export_xlsx", lang), exact.to_xlsx, file_name=f"{stem}.xlsx",
+        e3.download_button(t("planning.export_xlsx", lang), ui.audited_export("planning.sites.xlsx", exact.to_xlsx), file_name=f"{stem}.xlsx",
                            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                            key="plan_dl_sites_xlsx", on_click="ignore")
         e4.button(t("planning.apply", lang), key="plan_apply", on_click=_on_apply_plan,

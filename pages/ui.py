@@ -1,4 +1,4 @@
-"""Small helpers shared by the pages: the store, the language switch and the page footer.
+"""Small helpers shared by the pages: the store, who is signed in, the language switch.
 
 Thin by design: it reads and writes Streamlit state only; texts come from services.i18n, the store and its
 seeding from services.store and services.seed.
@@ -6,10 +6,15 @@ seeding from services.store and services.seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import streamlit as st
 
-from services.access import Principal, default_principal
-from services.i18n import DEFAULT_LANG, LANGS, normalise_lang, t
+from services import access, accounts, audit, sign_in
+from services.access import Principal, check_page
+from services.errors import DomainError, describe
+from services.i18n import DEFAULT_LANG, LANGS, label, normalise_lang, t
 from services.seed import ensure_seeded
 from services.store import Store, database_url, open_store
 
@@ -21,21 +26,160 @@ def store() -> Store:
     return open_store()
 
 
+# Where the session's services.sign_in.Session is kept, and a notice for the sign-in screen.
+SESSION_KEY = "gm_session"
+NOTICE_KEY = "gm_sign_in_notice"
+VAR_DIR = Path(__file__).resolve().parent.parent / "var"
+
+
+def address() -> str | None:
+    """The browser's address as the server saw it (None when unknown, e.g. in AppTest)."""
+    try:
+        return st.context.ip_address
+    except Exception:  # noqa: BLE001 - no request context (AppTest, a bare script run)
+        return None
+
+
+def oidc_configured() -> bool:
+    """True when .streamlit/secrets.toml (or ``secrets.files``) has an ``[auth]`` section for st.login."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all
+        return False
+
+
+def _oidc_claims() -> dict | None:
+    if not oidc_configured():
+        return None
+    try:
+        return st.user.to_dict() if st.user.is_logged_in else None
+    except Exception:  # noqa: BLE001 - st.user unavailable outside a browser session
+        return None
+
+
+def current_session() -> sign_in.Session | None:
+    """Who this browser session is (services.sign_in), decided afresh at every full run of app.py: a
+    kiosk token in the URL, the trusted proxy's header, an OIDC sign-in, or the local account signed in
+    here, each still valid (not idle, not revoked, not disabled). None when signed out; then
+    ``NOTICE_KEY`` may say why. ``access.Forbidden`` when a trusted-header or OIDC identity is refused."""
+    st.session_state.pop(NOTICE_KEY, None)
+    s: sign_in.Session | None = st.session_state.get(SESSION_KEY)
+    token = st.query_params.get("kiosk")
+    if token and (s is None or s.kiosk_token != token):
+        s = sign_in.kiosk(store(), token, address())
+        if s is None:
+            st.session_state[NOTICE_KEY] = "sign_in.kiosk_refused"
+    elif s is None and sign_in.header_mode():
+        s = sign_in.from_header(store(), dict(st.context.headers), address())
+    elif s is None and (claims := _oidc_claims()) is not None:
+        s = sign_in.from_oidc(store(), claims, address())
+    elif s is not None:
+        ended = s
+        s = sign_in.check(store(), s, active=True)
+        if s is None:
+            st.session_state[NOTICE_KEY] = "sign_in.ended"
+            if ended.method == "oidc":
+                st.session_state.pop(SESSION_KEY, None)
+                st.logout()
+    if s is None:
+        st.session_state.pop(SESSION_KEY, None)
+    else:
+        st.session_state[SESSION_KEY] = s
+    return s
+
+
 def role() -> Principal:
-    """Who this session acts as (services.access.Principal), which every service call that shows or changes
-    an appeal carries. Until sign-in exists it is services.access.default_principal() (the duty officer, or
-    the session's ``role`` and ``area_code``); sign-in replaces this one place."""
-    return default_principal(st.session_state.get("role"), st.session_state.get("area_code"))
+    """Who this session acts as (services.access.Principal, the signed-in account), which every service
+    call that shows or changes an appeal carries. app.py has checked the session at this run."""
+    s: sign_in.Session | None = st.session_state.get(SESSION_KEY)
+    if s is None:  # a page run without app.py (see lang()): app.py shows the sign-in screen
+        st.rerun()
+    return s.principal
+
+
+def still_signed_in() -> Principal:
+    """For a fragment that refreshes on a timer: the session checked again (a revoked kiosk token, a
+    disabled account or an idle session ends it here, and the whole app reruns to the sign-in screen);
+    the refresh is not activity."""
+    s: sign_in.Session | None = st.session_state.get(SESSION_KEY)
+    s = sign_in.check(store(), s, active=False) if s is not None else None
+    if s is None:
+        st.session_state.pop(SESSION_KEY, None)
+        st.session_state[NOTICE_KEY] = "sign_in.ended"
+        st.rerun(scope="app")
+    st.session_state[SESSION_KEY] = s
+    return s.principal
+
+
+def require(page: str, lang: str) -> Principal:
+    """The principal, when its role may open ``page`` (services.access.ROLE_PAGES); else the reason
+    and nothing else of the page."""
+    who = role()
+    try:
+        check_page(who, page)
+    except DomainError as exc:
+        st.error(describe(exc, lang))
+        st.stop()
+    return who
+
+
+def audited_export(what: str, data: bytes | str | Callable[[], bytes | str]) -> Callable[[], bytes | str]:
+    """``data`` for ``st.download_button`` as a callable that writes the export to the audit log
+    (services.audit.exported: who, what, how many bytes) when the browser downloads it."""
+    who, where = role(), store()
+
+    def produce() -> bytes | str:
+        out = data() if callable(data) else data
+        audit.exported(where, who, what, {"bytes": len(out)})
+        return out
+
+    return produce
+
+
+def wall_mode() -> bool:
+    """The unattended wall's layout: ``?mode=wall``, and always for a kiosk screen or the wall role."""
+    s: sign_in.Session | None = st.session_state.get(SESSION_KEY)
+    forced = s is not None and (s.method == "kiosk" or s.principal.role == "wall")
+    return forced or st.query_params.get("mode") == "wall"
+
+
+def _sign_out() -> None:
+    s: sign_in.Session | None = st.session_state.pop(SESSION_KEY, None)
+    if s is not None:
+        sign_in.sign_out(store(), s)
+        if s.method == "oidc":
+            st.logout()
+
+
+def account_box(s: sign_in.Session, lang: str) -> None:
+    """The sidebar's account box: who is signed in, with which role, area and method, and sign-out."""
+    from services import district
+
+    who = s.principal
+    area = district.names(access.area_kind(who.role), lang).get(who.area_code, who.area_code) \
+        if access.area_kind(who.role) else ""
+    with st.sidebar:
+        st.markdown(f"**{t('account_box.signed_in_as', lang, name=who.name)}**")
+        role_text = label("role", who.role, lang)
+        st.caption(t("account_box.role_area", lang, role=role_text, area=area) if area else role_text)
+        st.caption(t("account_box.via", lang, method=label("sign_in_method", s.method, lang)))
+        if sign_in.may_sign_out(s):
+            st.button(t("account_box.sign_out", lang), on_click=_sign_out, key="sign_out")
 
 
 @st.cache_resource(show_spinner=False)
 def _seeded(url: str) -> int:
-    return ensure_seeded(open_store(url))
+    s = open_store(url)
+    count = ensure_seeded(s)
+    accounts.ensure_admin(s, VAR_DIR)
+    audit.note_rule_files(s)
+    return count
 
 
 def seed_store() -> None:
-    """Seed the store with the sample when it is empty (services.seed), once per process and store URL.
-    Called by app.py at start-up, before any page runs."""
+    """At start-up, once per process and store URL (app.py, before any page runs): seed the store with
+    the sample when it is empty (services.seed), make the first admin account when there is none
+    (services.accounts.ensure_admin), and log a changed rule file (services.audit.note_rule_files)."""
     _seeded(database_url())
 
 

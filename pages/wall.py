@@ -25,8 +25,8 @@ from services.orders import rule_for_appeal
 from services.timeline import timeline
 
 lang = ui.lang()
-wall_mode = st.query_params.get("mode") == "wall"
-role = ui.role()
+wall_mode = ui.wall_mode()
+role = ui.require("wall", lang)
 WALL_ACTIONS = wall.WALL_ACTIONS
 TIER_CSS = {"red": "#e62828", "yellow": "#f5be1e", "blue": "#2878e6"}
 
@@ -339,6 +339,8 @@ def _action_controls(appeal: dict) -> None:
 # ------------------------------------------------------------------------------------------- live
 @st.fragment(run_every=refresh_s)
 def live() -> None:
+    global role  # the session checked again at each refresh: a revoked kiosk or disabled account stops here
+    role = ui.still_signed_in()
     now = datetime.now(wall.TZ)
     view_key = _pick_view(now)
     snap = wall.snapshot(store, now, area=_area(view_key), who=role)

@@ -6,8 +6,8 @@ wall display, which strangers can read from across the room. Pages ask here; the
 Every service call that shows an appeal or acts on one carries the caller as a ``Principal`` (name, role,
 area); the services check it here (``check_act``: the role's right, then ``check_in_area``) before they
 read or write, record ``Principal.name`` as the actor, and read a scoped role's screens through
-``area_filter``. Until sign-in exists every page takes its principal from ``pages.ui.role()``, which
-returns ``default_principal()`` (the duty officer); sign-in replaces that one call. A role that may not do
+``area_filter``. Pages take the principal of the signed-in session (services/sign_in.py) from
+``pages.ui.role()``; which screens a role may open is ``ROLE_PAGES``. A role that may not do
 something, or an appeal outside its area, gets ``Forbidden`` (a DomainError, in the user's language) and
 nothing changes.
 
@@ -20,7 +20,7 @@ accounts that carry a role and area are services/accounts.py's, and so is this m
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -50,8 +50,20 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "wall": frozenset(),
 }
 ROLES = tuple(ROLE_ACTIONS)
-# The role of every page until sign-in exists (pages.ui.role()).
-DEFAULT_ROLE = "duty_officer"
+# The screens each role may open, its default screen first (app.py builds the navigation from this, and
+# each page checks it with ``check_page``): the admin keeps accounts and the log, the planner coverage,
+# the kiosk the wall only. The department's orders and the workbench come with issue 13.
+PAGES = ("wall", "map", "planning", "admin")
+ROLE_PAGES: dict[str, tuple[str, ...]] = {
+    "admin": ("admin", "map"),
+    "duty_officer": ("wall", "map", "planning"),
+    "leader": ("wall", "map", "planning"),
+    "subdistrict_officer": ("wall", "map"),
+    "community_dispatcher": ("wall", "map"),
+    "department_officer": ("map",),
+    "planner": ("planning", "map"),
+    "wall": ("wall",),
+}
 # Roles that may see a reporter's contact details on a personal screen (to call them back).
 PERSONAL_DATA_ROLES = frozenset({"community_dispatcher"})
 # Roles that never receive free text or personal fields, not even masked: the wall (strangers read it
@@ -89,6 +101,18 @@ def check_action(role: str, action: str) -> None:
     check_role(role)
     if not may_do(role, action):
         raise Forbidden("error.role_may_not", role=Label("role", role), action=Label("action", action))
+
+
+def pages_for(role: str) -> tuple[str, ...]:
+    """The screens ``role`` may open, its default first (none for an unknown role)."""
+    return ROLE_PAGES.get(role, ())
+
+
+def check_page(who: Principal, page: str) -> None:
+    """Raises ``Forbidden`` unless ``who``'s role may open the screen ``page``."""
+    check_principal(who)
+    if page not in pages_for(who.role):
+        raise Forbidden("error.page_not_allowed", role=Label("role", who.role), page=Label("page", page))
 
 
 def area_kind(role: str) -> str | None:
@@ -140,21 +164,15 @@ class Principal:
     name: str
     role: str
     area_code: str | None = None
+    # Where the request came from (the browser's address, as the server saw it) and which sign-in session
+    # it belongs to: recorded with what it does in the audit log; neither changes what it may do.
+    address: str | None = field(default=None, compare=False)
+    session: str | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, account: Any) -> Principal:
         """The principal of a services.accounts.Account (or anything with name, role and area_code)."""
         return cls(account.name, account.role, account.area_code)
-
-
-# The actor recorded for the default principal until sign-in exists: the duty officer's actor code.
-DEFAULT_ACTOR = "duty_officer"
-
-
-def default_principal(role: str | None = None, area_code: str | None = None) -> Principal:
-    """The principal of a page until sign-in exists (pages.ui.role()): ``role`` (default
-    ``DEFAULT_ROLE``) of ``area_code`` (none for a district-wide role) acting as ``DEFAULT_ACTOR``."""
-    return Principal(DEFAULT_ACTOR, role or DEFAULT_ROLE, area_code or None)
 
 
 def check_principal(who: Principal) -> Principal:

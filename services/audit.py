@@ -18,11 +18,14 @@ CLI: ``python -m services.audit verify | list | grant`` (``--help``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -54,17 +57,74 @@ def record(store: Store, actor: str, action: str, object_kind: str | None = None
 
 
 def audited(store: Store, actor: str, action: str, object_kind: str, object_id: Any, detail: Any,
-            step: Callable[[], T]) -> T:
+            step: Callable[[], T], address: str | None = None) -> T:
     """Run ``step`` (one action on an appeal or an order) and record it: ``action`` when it was done,
     ``action.refused`` with the reason's key when a domain rule refused it (then re-raised)."""
     try:
         result = step()
     except DomainError as exc:
         record(store, actor, f"{action}.refused", object_kind, object_id,
-               detail={"request": detail, "reason": exc.key or str(exc)})
+               detail={"request": detail, "reason": exc.key or str(exc)}, address=address)
         raise
-    record(store, actor, action, object_kind, object_id, detail=detail)
+    record(store, actor, action, object_kind, object_id, detail=detail, address=address)
     return result
+
+
+# Views of unmasked personal data already recorded in this process, as (session, appeal id): a session
+# that keeps an appeal open is logged once, not at every refresh. Bounded; when full it starts again
+# (a view is then logged a second time, never missed).
+_VIEWS_SEEN: set[tuple[str, Any]] = set()
+_VIEWS_MAX = 100_000
+
+
+def personal_data_viewed(store: Store, who: Any, object_kind: str, object_id: Any,
+                         fields: Sequence[str]) -> bool:
+    """Record that ``who`` (an access.Principal) was shown the unmasked ``fields`` of an object, once per
+    sign-in session and object (issue 12 §3); True when a row was written now."""
+    key = (who.session or f"{who.name}@{who.address}", f"{object_kind}:{object_id}")
+    if key in _VIEWS_SEEN:
+        return False
+    if len(_VIEWS_SEEN) >= _VIEWS_MAX:
+        _VIEWS_SEEN.clear()
+    record(store, who.name, "personal_data.viewed", object_kind, object_id, {"fields": sorted(fields)},
+           who.address)
+    _VIEWS_SEEN.add(key)
+    return True
+
+
+def exported(store: Store, who: Any, what: str, detail: Any = None) -> None:
+    """Record that ``who`` (an access.Principal) downloaded an export ``what`` (e.g. ``planning.coverage.xlsx``,
+    ``audit.csv``), with what it held (filters, row count)."""
+    record(store, who.name, "export", "export", what, detail, who.address)
+
+
+def rule_files() -> dict[str, Path]:
+    """The rule files whose change the log records: the rules in use (``GM_RULES`` or config/rules.toml)
+    and the Open311 service map, by the name they are recorded under."""
+    from services.config import DEFAULT_RULES
+
+    config_dir = Path(DEFAULT_RULES).parent
+    return {"rules.toml": Path(os.environ.get("GM_RULES") or DEFAULT_RULES),
+            "open311_services.toml": config_dir / "open311_services.toml"}
+
+
+def note_rule_files(store: Store, actor: str = "system") -> list[str]:
+    """Record each rule file whose SHA-256 differs from the one last recorded for it (``rules.changed``,
+    with the old and new hash; the first time ``rules.loaded``); called at start-up. Returns the names
+    recorded now."""
+    seen: dict[str, str] = {}
+    for r in store.audit_rows(object_kind="rule_file").itertuples(index=False):
+        seen[r.object_id] = json.loads(r.detail)["sha256"]
+    recorded = []
+    for name, path in rule_files().items():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+        if seen.get(name) == digest:
+            continue
+        action = "rules.loaded" if name not in seen else "rules.changed"
+        record(store, actor, action, "rule_file", name,
+               {"sha256": digest, "previous": seen.get(name), "path": str(path)})
+        recorded.append(name)
+    return recorded
 
 
 @dataclass(frozen=True)

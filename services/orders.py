@@ -116,7 +116,7 @@ def check_in(store: Any, order_id: int, who: access.Principal, at: datetime | No
         return store.check_in(order_id, department, at, actor=who.name)
 
     access.check_principal(who)
-    return audit.audited(store, who.name, "order.check_in", "order", order_id, None, step)
+    return audit.audited(store, who.name, "order.check_in", "order", order_id, None, step, who.address)
 
 
 def report_outcome(store: Any, order_id: int, outcome: str, who: access.Principal,
@@ -127,7 +127,8 @@ def report_outcome(store: Any, order_id: int, outcome: str, who: access.Principa
         return store.report_outcome(order_id, department, outcome, at, actor=who.name)
 
     access.check_principal(who)
-    return audit.audited(store, who.name, "order.outcome", "order", order_id, {"outcome": outcome}, step)
+    return audit.audited(store, who.name, "order.outcome", "order", order_id, {"outcome": outcome}, step,
+                         who.address)
 
 
 def orders_for(store: Any, who: access.Principal, *, open_only: bool = False) -> Any:

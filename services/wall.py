@@ -259,9 +259,15 @@ def appeal_detail(store: Store, appeal_id: int, who: access.Principal, *, wall_m
     ``access.redact`` allows for its role (none on the unattended wall, whatever the role: the reporter's
     details are not even read there). Off the wall the reporter's name is read for every role, so that
     ``access.mask_text`` can mask it inside the description. Raises ``access.Forbidden`` for an unknown
-    role or an appeal outside ``who``'s area, and ``NotFound`` for an unknown appeal."""
-    return access.redact(_visible(store, appeal_id, who, include_personal=not wall_mode), who.role,
-                         wall_mode=wall_mode)
+    role or an appeal outside ``who``'s area, and ``NotFound`` for an unknown appeal. A view of the
+    unmasked reporter fields is a row of the audit log (once per session and appeal)."""
+    shown = access.redact(_visible(store, appeal_id, who, include_personal=not wall_mode), who.role,
+                          wall_mode=wall_mode)
+    if access.may_see_personal(who.role, wall_mode=wall_mode):
+        fields = [c for c in access.PERSONAL_COLUMNS if shown.get(c)]
+        if fields:
+            audit.personal_data_viewed(store, who, "appeal", appeal_id, fields)
+    return shown
 
 
 def appeal_events(store: Store, appeal_id: int, who: access.Principal, *, wall_mode: bool) -> pd.DataFrame:
@@ -326,7 +332,7 @@ def perform(store: Store, appeal_id: int, action: str, who: access.Principal, **
             return appeal_detail(store, appeal_id, who, wall_mode=False)
         return access.redact(store.act(appeal_id, action, who.name, **kw), who.role, wall_mode=False)
 
-    return audit.audited(store, who.name, f"appeal.{action}", "appeal", appeal_id, kw, step)
+    return audit.audited(store, who.name, f"appeal.{action}", "appeal", appeal_id, kw, step, who.address)
 
 
 # ---------------------------------------------------------------------------------------------- map

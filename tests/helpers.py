@@ -46,3 +46,42 @@ def reset_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stor
         s = request.getfixturevalue("pg_store")
         s.reset()
         yield s
+
+
+# -- signed-in page tests -------------------------------------------------------------------------------
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TEST_PASSWORD = "correct horse battery staple"
+
+
+def session_as(role: str = "duty_officer", area: str | None = None, url: str | None = None):
+    """A signed-in services.sign_in.Session of a local account ``test_<role>[_<area>]`` in the app's store
+    (``url``, default the one DATABASE_URL names, as the app will open it), made the way the sign-in form
+    makes one; the account is added when missing."""
+    from services import accounts, sign_in
+    from services.store import open_store
+
+    store = open_store(url)
+    name = f"test_{role}" + (f"_{area}" if area else "")
+    if store.get_account(name) is None:
+        accounts.add_user(store, name, role, area_code=area, password=TEST_PASSWORD)
+    return sign_in.local(store, name, TEST_PASSWORD)
+
+
+def signed_in_app(role: str = "duty_officer", area: str | None = None, *, page: str | None = None,
+                  query: dict[str, str] | None = None, timeout: float = 120):
+    """An AppTest of app.py whose session is signed in as ``role`` (of ``area``), see ``session_as``; its
+    next run opens ``page`` (a script path such as ``pages/district_map.py``) instead of the role's first
+    screen (AppTest switches pages only after a first run, so that run is made here); ``query`` is the
+    URL's query string from the first run on."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages.ui import SESSION_KEY
+
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.session_state[SESSION_KEY] = session_as(role, area)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    if page:
+        at.run()
+        at.switch_page(page)
+    return at

@@ -19,7 +19,8 @@ APPEAL = {"id": 7, "status": "reported", "reporter_name": "欧阳明华", "repor
 
 
 def test_each_role_may_do_what_it_is_given():
-    assert access.DEFAULT_ROLE in access.ROLES
+    assert set(access.ROLE_PAGES) == set(access.ROLES)
+    assert all(set(pages) <= set(access.PAGES) for pages in access.ROLE_PAGES.values())
     assert access.may_do("duty_officer", "dispatch") and access.may_do("duty_officer", "order")
     assert not access.may_do("duty_officer", "return_visit")       # the community calls back
     assert access.may_do("community_dispatcher", "return_visit")

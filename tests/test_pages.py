@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
-from streamlit.testing.v1 import AppTest
 
 from services.i18n import t
+from tests.helpers import signed_in_app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
+MAP = "pages/district_map.py"
 
 
 @pytest.fixture(scope="module")
 def app(layers):  # the layers fixture makes sure the sample exists before the app loads it
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = signed_in_app(page=MAP)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -55,9 +56,10 @@ def test_subdistrict_table_lists_six_real_names(app):
 
 
 def test_switch_to_english_changes_every_label(layers):
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = signed_in_app(page=MAP)
     at.run()
     at.button_group(key="lang_switch").set_value("en").run()
+    at.switch_page(MAP).run()  # AppTest reruns the switch on the main script's page (a browser keeps the URL)
     assert not at.exception
     assert at.title[0].value == t("map.title", "en")
     labels = [m.label for m in at.metric]
@@ -66,8 +68,7 @@ def test_switch_to_english_changes_every_label(layers):
 
 
 def test_url_parameter_chooses_english(layers):
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.query_params["lang"] = "en"
+    at = signed_in_app(page=MAP, query={"lang": "en"})
     at.run()
     assert at.title[0].value == t("map.title", "en")
 
@@ -84,8 +85,7 @@ def _elements(node):
 def test_map_in_english_shows_no_chinese(layers):
     """Every element of /map in English, the map's names and tooltips and the table's cells included, is free
     of CJK characters, except the language switch's "中文"."""
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.query_params["lang"] = "en"
+    at = signed_in_app(page=MAP, query={"lang": "en"})
     at.run()
     assert not at.exception
     for cb in at.sidebar.checkbox:  # every layer on, so every layer's names are in the payload
@@ -110,7 +110,7 @@ def test_map_in_english_shows_no_chinese(layers):
 
 
 def test_layer_toggle_removes_layer(layers):
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = signed_in_app(page=MAP)
     at.run()
     at.sidebar.checkbox(key="layer_grid").uncheck().run()
     ids = {layer["id"] for layer in _deck_json(at)["layers"]}

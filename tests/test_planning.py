@@ -16,6 +16,7 @@ from geo.coverage import coverage_table
 from geo.crs import distance_m
 from services import planning, scenarios
 from services.i18n import t
+from tests.helpers import signed_in_app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 REF = None  # the store the planner reads stations and buildings from (set by _reference_store)
@@ -405,7 +406,7 @@ def test_a_map_selection_is_acted_on_once():
 
 # --------------------------------------------------------------------------------------------- page
 def _open(lang: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
+    at = signed_in_app("planner", timeout=180)
     at.run()
     if lang:
         at.button_group(key="lang_switch").set_value(lang).run()

@@ -23,9 +23,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages.ui import SESSION_KEY
 from services import wall
 from services.i18n import label, t
 from services.store import open_store
+from tests.helpers import session_as, signed_in_app
 
 TZ = ZoneInfo("Asia/Shanghai")
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -190,7 +192,7 @@ def test_clusters_are_the_marked_ones_not_a_new_clustering(hand_store, layers):
 # ------------------------------------------------------------------------------------------- AppTest
 def _wall_app(url: str, monkeypatch, mode: str | None = "wall", view: str | None = None) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = signed_in_app()
     if mode:
         at.query_params["mode"] = mode
     if view:
@@ -272,11 +274,11 @@ def test_dispatch_actions_change_state_and_the_panel_at_once(hand_store, monkeyp
     assert len(orders) >= 1
     actions = store.events(ids["E"]).action.tolist()
     assert actions[-3:] == ["accept", "escalate", "order"]
-    assert store.events(ids["E"]).actor.iloc[-1] == "duty_officer"   # the default operator, as a code
+    assert store.events(ids["E"]).actor.iloc[-1] == "test_duty_officer"   # the signed-in account
     # Timeline: newest first, with actor and target (the ordered departments by name).
     tl = at.dataframe[2].value
     assert tl[t("wall.col_action", "zh")].tolist()[:3] == ["发令", "升级", "受理"]
-    assert tl[t("wall.col_actor", "zh")].iloc[0] == label("actor", "duty_officer", "zh")
+    assert tl[t("wall.col_actor", "zh")].iloc[0] == "test_duty_officer"  # the account, by name
     dept_names = set(store.departments()["name"])
     assert tl[t("wall.col_target", "zh")].iloc[0] and set(tl[t("wall.col_target", "zh")].iloc[0].split("、")) <= \
         dept_names
@@ -474,11 +476,10 @@ def test_the_wall_never_receives_free_text(hand_store, monkeypatch, layers):
     assert pid in set(snap.points["id"]) and "description" not in snap.points.columns
     for role in ("community_dispatcher", "duty_officer"):
         monkeypatch.setenv("DATABASE_URL", url)
-        at = AppTest.from_file(str(APP), default_timeout=120)
+        # a dispatcher's wall is its own community's
+        area = store.get_appeal(pid)["community_code"] if role == "community_dispatcher" else None
+        at = signed_in_app(role, area)
         at.query_params["mode"] = "wall"
-        at.session_state["role"] = role
-        if role == "community_dispatcher":   # a dispatcher's wall is its own community's
-            at.session_state["area_code"] = store.get_appeal(pid)["community_code"]
         at.run()
         at.switch_page("pages/wall.py").run()
         at.session_state["wall_selected"] = pid
@@ -494,14 +495,14 @@ def test_the_operator_panel_masks_free_text_by_role(hand_store, monkeypatch, lay
     url, store, _ = hand_store
     pid = _personal_appeal(store, layers)
     desc = t("wall.field_description", "zh")
-    at = _wall_app(url, monkeypatch, mode=None)                 # the default role: the duty officer
+    at = _wall_app(url, monkeypatch, mode=None)                 # a duty officer
     at.session_state["wall_selected"] = pid
     at.run()
     assert _facts(at)[desc] == "请回电张**138****5678，身份证440***********1234，东周社区3栋1204室"
     text = _all_text(at)
     for secret in PERSONAL_SECRETS:
         assert secret not in text, secret
-    at.session_state["role"] = "community_dispatcher"
-    at.session_state["area_code"] = store.get_appeal(pid)["community_code"]   # the dispatcher of its community
+    # the dispatcher of its community
+    at.session_state[SESSION_KEY] = session_as("community_dispatcher", store.get_appeal(pid)["community_code"])
     at.run()
     assert _facts(at)[desc] == PERSONAL_TEXT
