@@ -14,7 +14,7 @@ nothing changes.
 The roles are issue 12's; three are scoped to an area (``AREA_KINDS``: a subdistrict, a community or a
 department), checked with ``check_area`` when an account is made and ``in_area`` against an appeal. Local
 accounts that carry a role and area are services/accounts.py's, and so is this module's command line:
-``python -m services.access add-user | set-password | disable | list``.
+``python -m services.access add-user | set-password | disable | list`` and the kiosk and identity commands.
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def redact_notes(events: Any, role: str, *, reporter_name: str | None = None) ->
     return out
 
 
-if __name__ == "__main__":  # python -m services.access add-user | set-password | disable | list
+if __name__ == "__main__":  # python -m services.access add-user | … | kiosk-url | … | map-identity | …
     import sys
 
     from services.accounts import main

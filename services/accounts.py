@@ -9,7 +9,9 @@ when to try again (which tells that the name exists, after that many tries: the 
 user can understand). Every event goes to the audit log (services/audit.py) with the account that did it.
 
 Roles and areas are services/access.py's; a scoped role's area must be a code of the district
-(services/district.py). CLI: ``python -m services.access add-user | set-password | disable | list``.
+(services/district.py). CLI: ``python -m services.access add-user | set-password | disable | list``, and
+the kiosk tokens' (services/kiosk.py: ``kiosk-url | revoke-kiosk | kiosks``) and identity map's
+(services/identities.py: ``map-identity | unmap-identity | identities``) commands.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -243,10 +246,87 @@ def _read_password(from_stdin: bool) -> str | None:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def _kiosk_and_identity_parsers(sub: Any) -> None:
+    """The kiosk-token and identity-map subcommands of ``main``."""
+    from services import identities, kiosk
+
+    ku = sub.add_parser("kiosk-url", help="issue a wall screen's kiosk URL (printed once; replaces the screen's "
+                                          "earlier token)")
+    ku.add_argument("--screen", required=True, metavar="NAME")
+    ku.add_argument("--base-url", default=kiosk.DEFAULT_BASE_URL, metavar="URL",
+                    help=f"where the app is reached (default {kiosk.DEFAULT_BASE_URL})")
+    sub.add_parser("revoke-kiosk", help="revoke a screen's kiosk token").add_argument("--screen", required=True,
+                                                                                      metavar="NAME")
+    sub.add_parser("kiosks", help="list kiosk tokens (never the tokens)")
+    mi = sub.add_parser("map-identity", help="give an OIDC or trusted-header user or group a role")
+    mi.add_argument("--provider", required=True, choices=identities.PROVIDERS)
+    who = mi.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", metavar="V", help="an e-mail, subject or user name (case-insensitive)")
+    who.add_argument("--group", metavar="V", help="a group name (exact)")
+    mi.add_argument("--role", required=True, choices=access.ROLES)
+    mi.add_argument("--area", metavar="CODE", help="subdistrict, community or department code (scoped roles)")
+    sub.add_parser("unmap-identity", help="remove an identity mapping by id").add_argument("id", type=int)
+    sub.add_parser("identities", help="list identity mappings")
+
+
+def _kiosk_url(store: Store, args: argparse.Namespace, actor: str) -> None:
+    from services import kiosk
+
+    token = kiosk.issue(store, args.screen, actor=actor)
+    print(f"kiosk URL of screen {args.screen.strip()} (shown once; any earlier URL of this screen no longer "
+          f"works):\n{kiosk.url(args.base_url, token)}")
+
+
+def _revoke_kiosk(store: Store, args: argparse.Namespace, actor: str) -> None:
+    from services import kiosk
+
+    kiosk.revoke(store, args.screen, actor=actor)
+    print(f"kiosk token of screen {args.screen.strip()} revoked")
+
+
+def _list_kiosks(store: Store, args: argparse.Namespace, actor: str) -> None:
+    from services import kiosk
+
+    def when(v: Any) -> str:
+        return "" if v is None or pd.isna(v) else f"{v:%Y-%m-%d %H:%M}"
+
+    for r in kiosk.screens(store).itertuples(index=False):
+        print("\t".join([r.screen, "active" if r.active else "revoked", when(r.created_at), r.created_by,
+                         when(r.last_seen_at), when(r.revoked_at), r.revoked_by or ""]))
+
+
+def _map_identity(store: Store, args: argparse.Namespace, actor: str) -> None:
+    from services import identities
+
+    kind, value = ("user", args.user) if args.user is not None else ("group", args.group)
+    row = identities.add_mapping(store, args.provider, kind, value, args.role, args.area, actor=actor)
+    print(f"mapped {row['provider']} {row['kind']} {row['value']} to {row['role']}"
+          f"{', ' + row['area_code'] if row['area_code'] else ''} (id {row['id']})")
+
+
+def _unmap_identity(store: Store, args: argparse.Namespace, actor: str) -> None:
+    from services import identities
+
+    row = identities.remove_mapping(store, args.id, actor=actor)
+    print(f"removed mapping {row['id']} ({row['provider']} {row['kind']} {row['value']})")
+
+
+def _list_identities(store: Store, args: argparse.Namespace, actor: str) -> None:
+    from services import identities
+
+    for r in identities.mappings(store).itertuples(index=False):
+        print("\t".join([str(r.id), r.provider, r.kind, r.value, r.role, r.area_code or ""]))
+
+
+_MORE_COMMANDS = {"kiosk-url": _kiosk_url, "revoke-kiosk": _revoke_kiosk, "kiosks": _list_kiosks,
+                  "map-identity": _map_identity, "unmap-identity": _unmap_identity, "identities": _list_identities}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from services.store import create_store, database_url
 
-    parser = argparse.ArgumentParser(prog="python -m services.access", description="Local accounts.")
+    parser = argparse.ArgumentParser(prog="python -m services.access",
+                                     description="Local accounts, kiosk tokens and the identity-to-role map.")
     parser.add_argument("--store", metavar="URL",
                         help="sqlite:///path or postgresql://... (default: DATABASE_URL, else sqlite:///var/gm.sqlite3)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sp.add_argument("--password-stdin", action="store_true")
     sub.add_parser("disable", help="disable an account").add_argument("name")
     sub.add_parser("list", help="list accounts (never their hashes)")
+    _kiosk_and_identity_parsers(sub)
     args = parser.parse_args(argv)
     store = create_store(database_url(args.store))
     actor = _cli_actor()
@@ -277,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "set-password":
             generated = set_password(store, args.name, _read_password(args.password_stdin), actor=actor)
             print(f"password of {args.name} set" + (f"; new password (shown once): {generated}" if generated else ""))
+        elif args.command in _MORE_COMMANDS:
+            _MORE_COMMANDS[args.command](store, args, actor)
         elif args.command == "disable":
             disable(store, args.name, actor=actor)
             print(f"{args.name} disabled")

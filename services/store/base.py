@@ -410,3 +410,43 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def audit_head(self) -> dict[str, Any] | None:
         """The chain's head (last_id, row_count, hash), or None before the first row."""
+
+    # -- kiosk tokens of the unattended wall (services/kiosk.py makes and hashes them) ----------------
+    @abc.abstractmethod
+    def insert_kiosk_token(self, screen: str, token_hash: str, *, created_by: str,
+                           at: datetime | None = None) -> dict[str, Any]:
+        """Store a new token's hash for ``screen`` and, in the same transaction, revoke the screen's
+        active token (by ``created_by``, at ``at``, default now): a screen has at most one. Returns the
+        new row (KIOSK_COLUMNS of services/store/kiosk.py: never the hash)."""
+
+    @abc.abstractmethod
+    def find_kiosk_token(self, token_hash: str) -> dict[str, Any] | None:
+        """The active (not revoked) token with this hash, without the hash, or None."""
+
+    @abc.abstractmethod
+    def mark_kiosk_seen(self, token_id: int, at: datetime | None = None) -> None:
+        """Record that the token ``token_id`` was used at ``at`` (default now)."""
+
+    @abc.abstractmethod
+    def revoke_kiosk_token(self, screen: str, *, revoked_by: str, at: datetime | None = None
+                           ) -> dict[str, Any] | None:
+        """Revoke ``screen``'s active token; returns it as revoked, or None when the screen had none."""
+
+    @abc.abstractmethod
+    def list_kiosk_tokens(self) -> pd.DataFrame:
+        """Every token, active and revoked, by screen and id (KIOSK_COLUMNS: never the hash)."""
+
+    # -- identities (OIDC, trusted header) -> roles (services/identities.py checks and normalises) -----
+    @abc.abstractmethod
+    def insert_identity_role(self, provider: str, kind: str, value: str, role: str, area_code: str | None = None,
+                             *, created_by: str, at: datetime | None = None) -> dict[str, Any]:
+        """Add a mapping (IDENTITY_COLUMNS); a taken (provider, kind, value) raises ValidationError
+        (``error.identity_exists``) and nothing changes."""
+
+    @abc.abstractmethod
+    def delete_identity_role(self, mapping_id: int) -> dict[str, Any] | None:
+        """Remove the mapping ``mapping_id``; returns it as it was, or None when there was none."""
+
+    @abc.abstractmethod
+    def list_identity_roles(self, provider: str | None = None) -> pd.DataFrame:
+        """Every mapping (of ``provider`` when given) by provider, kind and value (IDENTITY_COLUMNS)."""

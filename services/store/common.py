@@ -35,6 +35,10 @@ QUARANTINE_COLUMNS = ("id", "received_at", "source", "file", "line", "raw", "rea
 # (nothing to keep); settled rows are what Store.purge_quarantine deletes after the retention.
 QUARANTINE_RESOLUTIONS = ("fixed", "dismissed")
 QUARANTINE_READ_COLUMNS = (*QUARANTINE_COLUMNS, "resolved_at", "resolution", "resolved_by")
+# Where a signed-in identity comes from (services/identities.py): an OIDC provider or the trusted header
+# of a reverse proxy; and what a mapping names: one user (an e-mail, subject or user name) or a group.
+IDENTITY_PROVIDERS = ("oidc", "header")
+IDENTITY_KINDS = ("user", "group")
 
 
 

@@ -11,14 +11,21 @@ from typing import Any
 import pandas as pd
 
 from services.clocks import TZ, as_local
-from services.store.common import QUARANTINE_RESOLUTIONS, WALL_INDEXES, sql_in
+from services.store.common import (
+    IDENTITY_KINDS,
+    IDENTITY_PROVIDERS,
+    QUARANTINE_RESOLUTIONS,
+    WALL_INDEXES,
+    sql_in,
+)
 from services.tiers import CLASSES, TIERS
 from services.vocabulary import STATUSES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
-          "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "schema_version")
+          "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
+          "schema_version")
 # Tables that refuse UPDATE and DELETE with triggers named <table>_no_update / <table>_no_delete.
 APPEND_ONLY = ("appeal_event", "audit_log")
 _TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
@@ -149,6 +156,31 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TABLE audit_head (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     last_id INTEGER NOT NULL, row_count INTEGER NOT NULL, hash TEXT NOT NULL
+);
+""",
+    # Kiosk tokens of the unattended wall screens (services/kiosk.py: only a SHA-256 of each token is
+    # kept; at most one active token per screen, which the partial unique index enforces) and the map of
+    # OIDC / trusted-header identities to roles (services/identities.py; user values lowercased).
+    6: f"""
+CREATE TABLE kiosk_token (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    screen TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
+    revoked_at{_TS}, revoked_by TEXT,
+    last_seen_at{_TS},
+    CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
+);
+CREATE UNIQUE INDEX kiosk_token_active ON kiosk_token (screen) WHERE revoked_at IS NULL;
+CREATE TABLE identity_role (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider TEXT NOT NULL CHECK (provider IN {sql_in(IDENTITY_PROVIDERS)}),
+    kind TEXT NOT NULL CHECK (kind IN {sql_in(IDENTITY_KINDS)}),
+    value TEXT NOT NULL,
+    role TEXT NOT NULL,
+    area_code TEXT,
+    created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
+    UNIQUE (provider, kind, value)
 );
 """,
 }
