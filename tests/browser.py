@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -40,27 +40,36 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90, *, wrapper: list[str] = (),
-                     address: str | None = "127.0.0.1", dev_run: bool = False) -> Iterator[str]:
+                     address: str | None = "127.0.0.1", dev_run: bool = False, extra_args: Sequence[str] = (),
+                     script: Path | None = None, cwd: Path | None = None,
+                     port: int | None = None) -> Iterator[str]:
     """Run the dashboard as ``./dev run`` does (``serve.py``, i.e. ``streamlit run app.py``) on a free local
     port; yields its base URL and stops it (its whole process group) afterwards.
 
     *wrapper* goes before the command (e.g. ``strace …``); ``address=None`` leaves the listening address
     to the configuration (.streamlit/config.toml); ``dev_run`` runs ``./dev run`` itself (``PORT=…``).
+    *extra_args* go after the other ``streamlit run`` options (e.g. ``--secrets.files /tmp/x/secrets.toml``,
+    so a test's secrets never go into the repository); *script* runs ``streamlit run SCRIPT`` instead of
+    serve.py (a throwaway test script), in *cwd* (default: the repository); *port* is the port to use
+    (default: a free one), for settings that must name the URL beforehand (``redirect_uri``).
+    *extra_args*, *script* and *cwd* do not apply to ``dev_run``.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, **(env or {})}
     if dev_run:
         cmd = [str(REPO / "dev"), "run"]
         env["PORT"] = str(port)
     else:
-        cmd = [sys.executable, str(REPO / "serve.py"), "--server.port", str(port),
+        entry = [str(REPO / "serve.py")] if script is None else ["-m", "streamlit", "run", str(script)]
+        cmd = [sys.executable, *entry, "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         if address:
             cmd += ["--server.address", address]
+        cmd += list(extra_args)
     cmd = [*wrapper, *cmd]
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=cwd or REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             deadline = time.monotonic() + timeout_s
