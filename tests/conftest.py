@@ -4,11 +4,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 
 import pytest
 
 from data.sample import ensure_sample, load_layers
+
+
+def pytest_configure(config):
+    """Tests never use the checkout's own store (var/gm.sqlite3, what ``./dev run`` serves and where its
+    first admin account is made): unless DATABASE_URL names one, the app, its pages and the servers that
+    tests start use a SQLite file of this test run, seeded once."""
+    if not os.environ.get("DATABASE_URL"):
+        run_dir = tempfile.mkdtemp(prefix="gm-tests-")
+        os.environ["DATABASE_URL"] = f"sqlite:///{run_dir}/gm.sqlite3"
 
 
 def _in_ci() -> bool:
