@@ -14,7 +14,7 @@ import streamlit as st
 
 from pages import sign_in as sign_in_screen
 from pages import ui
-from services.access import Forbidden
+from services.access import PAGES, Forbidden
 from services.i18n import t
 from services.sign_in import pages_for
 
@@ -27,18 +27,26 @@ st.set_page_config(page_title=t("app.title", ui.init_language()), page_icon=str(
                    initial_sidebar_state="collapsed" if wall_url else "auto")
 
 lang = ui.init_language() if wall_url else ui.language_switch()
-ui.keep_language_in_url(lang)
 ui.mark_app_loaded()
 # The store is seeded once per process, before the first page runs (the pages only read and act on it).
 ui.seed_store()
 
+refused: Forbidden | None = None
 try:
     session = ui.current_session()
-except Forbidden as refused:  # the proxy's or the identity provider's user has no role here
-    sign_in_screen.render(lang, refused)
-    st.stop()
+except Forbidden as exc:  # the proxy's or the identity provider's user has no role here
+    session, refused = None, exc
 if session is None:
-    sign_in_screen.render(lang)
+    # Every screen's URL draws the sign-in screen and nothing else; keeping the URL's page means that a
+    # good sign-in (which reruns on that page) opens the screen that was asked for.
+    def _sign_in() -> None:
+        sign_in_screen.render(lang, refused)
+
+    gate = [st.Page(_sign_in, title=t("sign_in.title", lang), url_path=name) for name in PAGES]
+    gate.append(st.Page(_sign_in, title=t("sign_in.title", lang), url_path="sign_in", default=True))
+    page = st.navigation(gate, position="hidden")
+    ui.keep_language_in_url(lang)
+    page.run()
     st.stop()
 
 wall_mode = ui.wall_mode()
@@ -64,4 +72,8 @@ pages.setdefault(t(SCREENS[allowed[0]][0], lang), []).append(
     st.Page(first_script, title=t(first_title, lang), icon=first_icon, url_path="home", default=True,
             visibility="hidden"))
 
-st.navigation(pages, position="hidden" if wall_mode else "sidebar").run()
+page = st.navigation(pages, position="hidden" if wall_mode else "sidebar")
+# After st.navigation, so that the URL written is the current page's (before it, Streamlit takes the
+# main script's page and the browser lands on / with the new query string).
+ui.keep_language_in_url(lang)
+page.run()

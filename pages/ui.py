@@ -190,15 +190,20 @@ def init_language() -> str:
     return st.session_state["lang"]
 
 
-def language_switch() -> str:
-    """Sidebar control that switches every string between Chinese and English."""
-    lang = init_language()
-    choice = st.sidebar.segmented_control(
-        t("app.language", lang), options=list(LANGS), default=lang, key="lang_switch",
-        format_func=lambda code: t(f"app.lang_{code}", lang))
-    if choice and choice != lang:
+def _language_chosen() -> None:
+    choice = st.session_state.get("lang_switch")
+    if choice:
         st.session_state["lang"] = choice
-        st.rerun()
+
+
+def language_switch() -> str:
+    """Sidebar control that switches every string between Chinese and English. The choice is taken in
+    the control's callback, before the run, so the same run draws the page in the new language on the
+    same URL (a rerun from here, before st.navigation, would land on the default page)."""
+    lang = init_language()
+    st.sidebar.segmented_control(
+        t("app.language", lang), options=list(LANGS), default=lang, key="lang_switch",
+        format_func=lambda code: t(f"app.lang_{code}", lang), on_change=_language_chosen)
     return st.session_state["lang"]
 
 
