@@ -78,6 +78,8 @@ def _on_add(store: Store, who: Principal, lang: str) -> None:
                                         ss.get("adm_new_display", "")),
         lambda r: (t("admin.added", lang, name=r[0].name) + " " + t("admin.new_password", lang, name=r[0].name),
                    r[1]))
+    if st.session_state[NOTICE][0] == "success":  # a blank form again: the same name twice is a slip
+        ss["adm_new_name"], ss["adm_new_display"] = "", ""
 
 
 def _on_change(store: Store, who: Principal, lang: str, name: str) -> None:

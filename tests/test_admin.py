@@ -264,19 +264,41 @@ def test_adding_an_account_on_the_page_shows_the_password_once(admin_app):
     row = open_store().get_account("page_added")
     assert row is not None and (row["role"], row["area_code"]) == ("community_dispatcher", COMMUNITY)
     assert accounts.authenticate(open_store(), "page_added", shown).name == "page_added"
+    assert at.text_input(key="adm_new_name").value == ""
     at.run()
     assert not at.code  # shown once
+    at.selectbox(key="adm_pick").set_value("page_added").run()
+    at.button(key="adm_reset").click().run()
+    [again] = [c.value for c in at.code]
+    assert again != shown and accounts.authenticate(open_store(), "page_added", again).name == "page_added"
+    at.button(key="adm_disable").click().run()
+    assert open_store().get_account("page_added")["disabled"]
 
 
-def test_revoking_a_kiosk_on_the_page_ends_its_url(admin_app):
+def test_an_admin_is_told_why_they_cannot_disable_themselves(admin_app):
+    from services.store import open_store
+
+    at = admin_app
+    at.selectbox(key="adm_pick").set_value("test_admin").run()
+    at.button(key="adm_disable").click().run()
+    assert [e.value for e in at.error] == [t("error.admin_self_disable", "zh", name="test_admin")]
+    assert not open_store().get_account("test_admin")["disabled"]
+
+
+def test_issuing_and_revoking_a_kiosk_on_the_page(admin_app):
     from services.store import open_store
 
     store = open_store()
-    url = admin.issue_kiosk(store, ADMIN, "page-lobby", "http://127.0.0.1:8501")
+    at = admin_app
+    at.text_input(key="adm_k_screen").input("page-lobby")
+    at.button(key="adm_k_issue").click().run()
+    assert not at.exception, at.exception
+    [url] = [c.value for c in at.code]
+    assert url.startswith(f"{kiosk.DEFAULT_BASE_URL}/wall?mode=wall&kiosk=")
     token = url.rsplit("=", 1)[1]
     assert kiosk.principal(store, token) is not None
-    at = admin_app
     at.run()
+    assert not at.code  # shown once
     at.selectbox(key="adm_k_pick").set_value("page-lobby")
     at.button(key="adm_k_revoke").click().run()
     assert not at.exception, at.exception
