@@ -60,6 +60,7 @@ SCREENS = {
     "wall": ("nav.section_monitor", "pages/wall.py", "nav.wall", ":material/monitor:"),
     "map": ("nav.section_analysis", "pages/district_map.py", "nav.map", ":material/map:"),
     "planning": ("nav.section_analysis", "pages/planning.py", "nav.planning", ":material/hub:"),
+    "admin": ("nav.section_admin", "pages/admin.py", "nav.admin", ":material/admin_panel_settings:"),
 }
 allowed = [name for name in pages_for(session) if name in SCREENS]
 pages: dict[str, list[st.Page]] = {}
