@@ -7,7 +7,6 @@ seeding from services.store and services.seed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import streamlit as st
 
@@ -29,7 +28,6 @@ def store() -> Store:
 # Where the session's services.sign_in.Session is kept, and a notice for the sign-in screen.
 SESSION_KEY = "gm_session"
 NOTICE_KEY = "gm_sign_in_notice"
-VAR_DIR = Path(__file__).resolve().parent.parent / "var"
 
 
 def address() -> str | None:
@@ -171,7 +169,7 @@ def account_box(s: sign_in.Session, lang: str) -> None:
 def _seeded(url: str) -> int:
     s = open_store(url)
     count = ensure_seeded(s)
-    accounts.ensure_admin(s, VAR_DIR)
+    accounts.ensure_admin(s, accounts.var_dir_for(url))
     audit.note_rule_files(s)
     return count
 

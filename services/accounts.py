@@ -22,6 +22,8 @@ import os
 import re
 import secrets
 import sys
+import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -174,14 +176,56 @@ def disable(store: Store, name: str, *, actor: str, address: str | None = None,
     return Account.of(out)
 
 
+# Failed sign-ins per address (the times, newest last), for ``[accounts] address_failures``.
+_FAILED_FROM: dict[str, deque[datetime]] = {}
+_FAILED_LOCK = threading.Lock()
+
+
+def _address_refused_until(address: str | None, at: datetime) -> datetime | None:
+    """When ``address`` may try again, if it has failed too often within the window; else None."""
+    if not address:
+        return None
+    cfg = account_rules()
+    window = timedelta(minutes=float(cfg["address_window_minutes"]))
+    with _FAILED_LOCK:
+        times = _FAILED_FROM.get(address)
+        while times and times[0] <= at - window:
+            times.popleft()
+        if not times:
+            _FAILED_FROM.pop(address, None)
+            return None
+        return times[0] + window if len(times) >= int(cfg["address_failures"]) else None
+
+
+def _note_address_failure(address: str | None, at: datetime) -> None:
+    if address:
+        with _FAILED_LOCK:
+            _FAILED_FROM.setdefault(address, deque()).append(at)
+
+
 def authenticate(store: Store, name: str, password: str, address: str | None = None, *,
                  now: datetime | None = None) -> Account:
-    """The account ``name`` when ``password`` is its password and it is neither disabled nor locked;
-    ``SignInFailed`` otherwise ("wrong name or password", or "try again at HH:MM"). Audited either way."""
+    """The account ``name`` when ``password`` is its password and it is neither disabled nor locked, and
+    ``address`` has not failed too often lately; ``SignInFailed`` otherwise ("wrong name or password",
+    or "try again at HH:MM"). Audited either way."""
     at = as_local(now) if now is not None else _now()
     typed = str(name or "").strip()
-    row = store.get_account(typed) if NAME.match(typed) else None
     shown = typed[:64] or "?"
+    refused_until = _address_refused_until(address, at)
+    if refused_until is not None:
+        audit.record(store, "anonymous", "sign_in_refused", "account", shown, {"reason": "address_throttled"},
+                     address, at)
+        raise SignInFailed("error.address_throttled", until=f"{as_local(refused_until):%H:%M}")
+    try:
+        return _authenticate(store, typed, shown, password, address, at)
+    except SignInFailed:
+        _note_address_failure(address, at)
+        raise
+
+
+def _authenticate(store: Store, typed: str, shown: str, password: str, address: str | None,
+                  at: datetime) -> Account:
+    row = store.get_account(typed) if NAME.match(typed) else None
     if row is None:
         _verify(_dummy_hash(), password or "")  # the same cost as a real check: timing tells nothing
         audit.record(store, "anonymous", "sign_in_failed", "account", shown, {"reason": "unknown_name"}, address, at)
@@ -207,6 +251,14 @@ def authenticate(store: Store, name: str, password: str, address: str | None = N
         row = store.update_account(typed, at=at, **changes)
     audit.record(store, typed, "sign_in", "account", typed, None, address, at)
     return Account.of(row)
+
+
+def var_dir_for(url: str) -> Path:
+    """Where the first admin's password file goes for the store ``url``: beside a SQLite file (so
+    ``var/`` for the default store), else the checkout's ``var/``."""
+    from services.store import REPO_ROOT, sqlite_path
+
+    return sqlite_path(url).parent if url.startswith("sqlite:///") else REPO_ROOT / "var"
 
 
 def ensure_admin(store: Store, var_dir: str | os.PathLike[str]) -> str | None:

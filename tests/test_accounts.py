@@ -182,3 +182,29 @@ def test_python_m_services_access_runs_the_cli(tmp_path):
     done = subprocess.run([sys.executable, "-m", "services.access", "--store", url, "list"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_sign_in_is_throttled_per_address_whatever_the_names_tried(store):
+    accounts.add_user(store, "he", "leader", password=PW)
+    limit = int(accounts.account_rules()["address_failures"])
+    window = timedelta(minutes=float(accounts.account_rules()["address_window_minutes"]))
+    address = f"10.77.{id(store) % 250}.9"                     # an address of this test only
+    for i in range(limit):                                       # one guess per name: no account locks
+        with pytest.raises(SignInFailed, match="wrong name or password"):
+            accounts.authenticate(store, f"name{i}", "guess-guess-guess", address, now=T0 + timedelta(seconds=i))
+    with pytest.raises(SignInFailed) as refused:               # now even the right password is refused
+        accounts.authenticate(store, "he", PW, address, now=T0 + timedelta(minutes=1))
+    assert describe(refused.value, "zh") == f"此地址登录失败次数过多，请于 {T0 + window:%H:%M} 后再试"
+    assert accounts.authenticate(store, "he", PW, "10.77.0.1", now=T0 + timedelta(minutes=1)).name == "he"
+    assert store.get_account("he")["failed_attempts"] == 0     # the refusal touched no account
+    last = store.audit_rows().iloc[-2]
+    assert (last.action, '"reason":"address_throttled"' in last.detail) == ("sign_in_refused", True)
+    assert accounts.authenticate(store, "he", PW, address, now=T0 + window + timedelta(seconds=1)).name == "he"
+
+
+def test_the_first_admin_password_file_sits_beside_a_sqlite_store():
+    from services.store import REPO_ROOT
+
+    assert accounts.var_dir_for("sqlite:///var/gm.sqlite3") == REPO_ROOT / "var"
+    assert str(accounts.var_dir_for("sqlite:////srv/gm/db.sqlite3")) == "/srv/gm"
+    assert accounts.var_dir_for("postgresql://u@h/db") == REPO_ROOT / "var"
