@@ -31,7 +31,18 @@ NOTICE_KEY = "gm_sign_in_notice"
 
 
 def address() -> str | None:
-    """The browser's address as the server saw it (None when unknown, e.g. in AppTest)."""
+    """The browser's address as the server saw it (None when unknown, e.g. in AppTest). Loopback
+    included: ``st.context.ip_address`` gives None for 127.0.0.1 and ::1, which is exactly where a
+    reverse proxy on the same machine connects from, so the connection's own address is read first
+    (Streamlit's client context; a private name, hence the fallback)."""
+    try:
+        from streamlit.runtime.context import _get_client_context
+
+        client = _get_client_context()
+        if client is not None and client.remote_ip:
+            return str(client.remote_ip)
+    except Exception:  # noqa: BLE001 - a Streamlit without it: the public, loopback-blind value
+        pass
     try:
         return st.context.ip_address
     except Exception:  # noqa: BLE001 - no request context (AppTest, a bare script run)
