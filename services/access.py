@@ -52,15 +52,15 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
 ROLES = tuple(ROLE_ACTIONS)
 # The screens each role may open, its default screen first (app.py builds the navigation from this, and
 # each page checks it with ``check_page``): the admin keeps accounts and the log, the planner coverage,
-# the kiosk the wall only. The department's orders and the workbench come with issue 13.
-PAGES = ("wall", "map", "planning", "admin")
+# the kiosk the wall only; the department officer its orders (issue 13 §2).
+PAGES = ("wall", "map", "planning", "admin", "orders")
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "admin": ("admin", "map"),
-    "duty_officer": ("wall", "map", "planning"),
-    "leader": ("wall", "map", "planning"),
-    "subdistrict_officer": ("wall", "map"),
-    "community_dispatcher": ("wall", "map"),
-    "department_officer": ("map",),
+    "duty_officer": ("wall", "orders", "map", "planning"),
+    "leader": ("wall", "orders", "map", "planning"),
+    "subdistrict_officer": ("wall", "orders", "map"),
+    "community_dispatcher": ("wall", "orders", "map"),
+    "department_officer": ("orders", "map"),
     "planner": ("planning", "map"),
     "wall": ("wall",),
 }

@@ -80,6 +80,19 @@ def rule_for_appeal(appeal: dict[str, Any], cfg: dict[str, Any] | None = None) -
     return order_rule(str(appeal["category"]), str(appeal["tier"]), cfg)
 
 
+def leader_levels(cfg: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """Leader level codes, lowest first (config/rules.toml [orders] leader_levels)."""
+    return tuple(leader_level_code(v) for v in order_config(cfg)["leader_levels"])
+
+
+def on_time(checked_in_at: Any, arrive_by: Any) -> bool | None:
+    """The one meaning of a timely check-in (the store's ``department_stats`` counts the same in SQL):
+    checked in at or before the arrival deadline. None when not checked in."""
+    if checked_in_at is None or arrive_by is None or checked_in_at != checked_in_at:  # NaT / NaN
+        return None
+    return bool(checked_in_at <= arrive_by)
+
+
 def outcomes(cfg: dict[str, Any] | None = None) -> tuple[str, ...]:
     """Outcomes a department may report."""
     return tuple(order_config(cfg)["outcomes"])
@@ -107,24 +120,28 @@ def _own_department(store: Any, order_id: int, action: str, who: access.Principa
     return order, department
 
 
-def check_in(store: Any, order_id: int, who: access.Principal, at: datetime | None = None) -> dict[str, Any]:
-    """``who``'s department reports on site on order ``order_id`` (recorded as done by ``who.name``);
-    ``Forbidden`` for a role that may not, or an order not sent to its department, and nothing changes.
-    Done or refused, it is a row of the audit log."""
+def check_in(store: Any, order_id: int, who: access.Principal, at: datetime | None = None, *,
+             people: int | None = None, leader_level: str | None = None) -> dict[str, Any]:
+    """``who``'s department reports on site on order ``order_id`` (recorded as done by ``who.name``), with
+    how many ``people`` came and the ``leader_level`` of the most senior; ``Forbidden`` for a role that
+    may not, or an order not sent to its department, and nothing changes. Done or refused, it is a row
+    of the audit log."""
     def step() -> dict[str, Any]:
         _, department = _own_department(store, order_id, "order_check_in", who)
-        return store.check_in(order_id, department, at, actor=who.name)
+        return store.check_in(order_id, department, at, actor=who.name, people=people, leader_level=leader_level)
 
     access.check_principal(who)
-    return audit.audited(store, who.name, "order.check_in", "order", order_id, None, step, who.address)
+    detail = {k: v for k, v in (("people", people), ("leader_level", leader_level)) if v is not None} or None
+    return audit.audited(store, who.name, "order.check_in", "order", order_id, detail, step, who.address)
 
 
 def report_outcome(store: Any, order_id: int, outcome: str, who: access.Principal,
-                   at: datetime | None = None) -> dict[str, Any]:
-    """``who``'s department reports its outcome on order ``order_id`` (as ``check_in``)."""
+                   at: datetime | None = None, *, note: str = "") -> dict[str, Any]:
+    """``who``'s department reports its outcome on order ``order_id`` (as ``check_in``), with a ``note``
+    kept in the appeal's event."""
     def step() -> dict[str, Any]:
         _, department = _own_department(store, order_id, "order_outcome", who)
-        return store.report_outcome(order_id, department, outcome, at, actor=who.name)
+        return store.report_outcome(order_id, department, outcome, at, actor=who.name, note=note)
 
     access.check_principal(who)
     return audit.audited(store, who.name, "order.outcome", "order", order_id, {"outcome": outcome}, step,

@@ -278,19 +278,24 @@ class Store(abc.ABC):
         """One order: id, appeal_id, community_code, issued_by, issued_at, category, tier,
         arrival_minutes, arrive_by, leader_level, people_required, resolution_hours, resolve_by, status
         (open | closed), closed_at, note, and departments: a list of dicts (department_code,
-        checked_in_at, outcome, outcome_at). Raises NotFound."""
+        checked_in_at, outcome, outcome_at, people_on_site, leader_level_on_site). Raises NotFound."""
 
     @abc.abstractmethod
     def check_in(self, order_id: int, department_code: str, at: datetime | None = None, *,
-                 actor: str | None = None) -> dict[str, Any]:
+                 actor: str | None = None, people: int | None = None,
+                 leader_level: str | None = None) -> dict[str, Any]:
         """A department reports on site (报到) once; appends an ``order_check_in`` event to the appeal,
-        done by ``actor`` (the signed-in account; the department's code when not given). Returns the order."""
+        done by ``actor`` (the signed-in account; the department's code when not given). ``people`` (how
+        many came, at least 1) and ``leader_level`` (the most senior who came, a services.orders leader
+        level code or label) are kept with the check-in as ``people_on_site`` and
+        ``leader_level_on_site`` (None when not given). Returns the order."""
 
     @abc.abstractmethod
     def report_outcome(self, order_id: int, department_code: str, outcome: str,
-                       at: datetime | None = None, *, actor: str | None = None) -> dict[str, Any]:
+                       at: datetime | None = None, *, actor: str | None = None, note: str = "") -> dict[str, Any]:
         """A checked-in department reports its outcome (services.orders.outcomes) once; appends an
-        ``order_outcome`` event by ``actor`` (as ``check_in``); the order closes when every department
+        ``order_outcome`` event by ``actor`` (as ``check_in``; ``note`` follows the outcome in the
+        event's note); the order closes when every department
         has. Returns the order."""
 
     @abc.abstractmethod

@@ -22,7 +22,7 @@ FLOAT_COLUMNS = ("lon", "lat", "amount_involved")
 ORDER_COLUMNS = ("order_id", "appeal_id", "community_code", "issued_by", "issued_at", "category", "tier",
                  "arrival_minutes", "arrive_by", "leader_level", "people_required", "resolution_hours",
                  "resolve_by", "status", "closed_at", "note", "department_code", "checked_in_at", "outcome",
-                 "outcome_at")
+                 "outcome_at", "people_on_site", "leader_level_on_site")
 ORDER_TS = ("issued_at", "arrive_by", "resolve_by", "closed_at", "checked_in_at", "outcome_at")
 POINT_COLUMNS = {
     "station": ("code", "name", "level", "site_type", "offers_appeal", "offers_legal", "offers_psychological",

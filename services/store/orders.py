@@ -14,7 +14,7 @@ import pandas as pd
 from services.clocks import as_local
 from services.errors import NotFound, ValidationError
 from services.lifecycle import transition
-from services.orders import check_outcome, rule_for_appeal
+from services.orders import check_outcome, leader_level_code, leader_levels, rule_for_appeal
 from services.store.common import ORDER_COLUMNS, ORDER_TS, now, py
 from services.store.dialect import SQLDialect
 
@@ -47,7 +47,8 @@ class SQLOrders(SQLDialect):
         sql = ("SELECT o.id, o.appeal_id, o.community_code, o.issued_by, o.issued_at, o.category, o.tier, "
                "o.arrival_minutes, o.arrive_by, o.leader_level, o.people_required, o.resolution_hours, "
                "o.resolve_by, o.status, o.closed_at, o.note, d.department_code, d.checked_in_at, d.outcome, "
-               "d.outcome_at FROM appeal_order o JOIN order_department d ON d.order_id = o.id")
+               "d.outcome_at, d.people_on_site, d.leader_level_on_site "
+               "FROM appeal_order o JOIN order_department d ON d.order_id = o.id")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY o.id, {self._bytewise('d.department_code')}"
@@ -115,7 +116,8 @@ class SQLOrders(SQLDialect):
         return self.order(order_id)
 
     def _order_step(self, order_id: int, department_code: str, at: datetime | None, outcome: str | None,
-                    actor: str | None = None) -> dict[str, Any]:
+                    actor: str | None = None, people: int | None = None,
+                    leader_level: str | None = None, note: str = "") -> dict[str, Any]:
         at = as_local(at) if at is not None else now()
         with self._tx() as cx:
             rows = self._select_order_rows(cx, order_id=int(order_id), lock=True)
@@ -130,7 +132,12 @@ class SQLOrders(SQLDialect):
             if outcome is None:
                 if pd.notna(row["checked_in_at"]):
                     raise ValidationError("error.already_checked_in", department=department_code, order=order_id)
-                changes = {"checked_in_at": at}
+                if people is not None and int(people) < 1:
+                    raise ValidationError("error.people_on_site", people=people)
+                if leader_level and leader_level_code(leader_level) not in leader_levels():
+                    raise ValidationError("error.unknown_leader_level", level=leader_level)
+                changes = {"checked_in_at": at, "people_on_site": None if people is None else int(people),
+                           "leader_level_on_site": leader_level_code(leader_level) if leader_level else None}
                 action, text = "order_check_in", f"发令#{order_id} {department_code} 报到"
             else:
                 check_outcome(outcome)
@@ -140,6 +147,8 @@ class SQLOrders(SQLDialect):
                     raise ValidationError("error.already_reported", department=department_code, order=order_id)
                 changes = {"outcome": outcome, "outcome_at": at}
                 action, text = "order_outcome", f"发令#{order_id} {department_code} {outcome}"
+                if note.strip():
+                    text += f"：{note.strip()}"
             self._update_order_department(cx, int(order_id), department_code, changes)
             appeal = self._select_appeal(cx, int(row["appeal_id"]), lock=True)
             if appeal is None:
@@ -152,12 +161,13 @@ class SQLOrders(SQLDialect):
         return self.order(order_id)
 
     def check_in(self, order_id: int, department_code: str, at: datetime | None = None, *,
-                 actor: str | None = None) -> dict[str, Any]:
-        return self._order_step(order_id, department_code, at, None, actor)
+                 actor: str | None = None, people: int | None = None,
+                 leader_level: str | None = None) -> dict[str, Any]:
+        return self._order_step(order_id, department_code, at, None, actor, people, leader_level)
 
     def report_outcome(self, order_id: int, department_code: str, outcome: str,
-                       at: datetime | None = None, *, actor: str | None = None) -> dict[str, Any]:
-        return self._order_step(order_id, department_code, at, outcome, actor)
+                       at: datetime | None = None, *, actor: str | None = None, note: str = "") -> dict[str, Any]:
+        return self._order_step(order_id, department_code, at, outcome, actor, note=note)
 
     def orders(self, *, open_only: bool = False, appeal_id: int | None = None) -> pd.DataFrame:
         with self._read() as cx:

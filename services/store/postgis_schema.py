@@ -185,6 +185,10 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
     created_at timestamptz NOT NULL, created_by text NOT NULL,
     UNIQUE (provider, kind, value)
 )"""],
+    # Who came on a check-in (issue 13 §2): how many people and the most senior leader's level, so that
+    # a check-in with fewer people or a lower level than the order's rule asks is visible.
+    8: ["ALTER TABLE order_department ADD COLUMN people_on_site integer",
+        "ALTER TABLE order_department ADD COLUMN leader_level_on_site text"],
 }
 # What the database role the app connects as may do to the audit log ({role}: that role, quoted as an
 # identifier): read and append, never UPDATE, DELETE or TRUNCATE (the trigger refuses UPDATE and DELETE

@@ -183,6 +183,12 @@ CREATE TABLE identity_role (
     UNIQUE (provider, kind, value)
 );
 """,
+    # Who came on a check-in (issue 13 §2): how many people and the most senior leader's level, so that
+    # a check-in with fewer people or a lower level than the order's rule asks is visible.
+    7: """
+ALTER TABLE order_department ADD COLUMN people_on_site INTEGER;
+ALTER TABLE order_department ADD COLUMN leader_level_on_site TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
