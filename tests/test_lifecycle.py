@@ -62,7 +62,7 @@ def test_illegal_move_says_what_is_allowed_next():
     assert str(exc.value) == "cannot resolve an appeal that is 'reported'; allowed next: accept, escalate, update_facts"
     assert exc.value.allowed == ["accept", "escalate", "update_facts"]
     # Not yet responded: responding is allowed too.
-    assert allowed_actions(new_appeal()) == ["respond", "accept", "escalate", "update_facts"]
+    assert allowed_actions(new_appeal()) == ["respond", "accept", "escalate", "update_facts", "note"]
     with pytest.raises(IllegalTransition, match="already responded"):
         transition(a, "respond", T0)
 
