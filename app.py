@@ -58,6 +58,7 @@ if not wall_mode:
 # / only, so that default is a hidden second page of the same script).
 SCREENS = {
     "wall": ("nav.section_monitor", "pages/wall.py", "nav.wall", ":material/monitor:"),
+    "workbench": ("nav.section_monitor", "pages/workbench.py", "nav.workbench", ":material/assignment_ind:"),
     "orders": ("nav.section_monitor", "pages/orders.py", "nav.orders", ":material/assignment:"),
     "map": ("nav.section_analysis", "pages/district_map.py", "nav.map", ":material/map:"),
     "planning": ("nav.section_analysis", "pages/planning.py", "nav.planning", ":material/hub:"),

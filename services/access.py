@@ -33,15 +33,15 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
     "admin": frozenset({"manage_accounts", "read_audit"}),
     # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates.
-    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate"}),
+    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note"}),
     # A district leader: reads everything (personal data masked), never acts.
     "leader": frozenset(),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
     "subdistrict_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve",
-                                      "update_facts"}),
+                                      "update_facts", "return_to_sender", "note"}),
     # A community's dispatcher handles the case to the end and calls the reporter back, in its community.
     "community_dispatcher": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve", "confirm",
-                                       "feedback", "return_visit", "update_facts"}),
+                                       "feedback", "return_visit", "update_facts", "return_to_sender", "note"}),
     # A department's officer: sees the orders to the department, checks in and reports the outcome.
     "department_officer": frozenset({"order_check_in", "order_outcome"}),
     # Coverage and siting: aggregates only, never one appeal's description or reporter.
@@ -52,14 +52,15 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
 ROLES = tuple(ROLE_ACTIONS)
 # The screens each role may open, its default screen first (app.py builds the navigation from this, and
 # each page checks it with ``check_page``): the admin keeps accounts and the log, the planner coverage,
-# the kiosk the wall only; the department officer its orders (issue 13 §2).
-PAGES = ("wall", "map", "planning", "admin", "orders")
+# the kiosk the wall only; the department officer its orders (issue 13 §2); the case handlers open on
+# their workbench (issue 13 §1), and the duty officer has it after the wall.
+PAGES = ("wall", "map", "planning", "admin", "orders", "workbench")
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "admin": ("admin", "map"),
-    "duty_officer": ("wall", "orders", "map", "planning"),
+    "duty_officer": ("wall", "workbench", "orders", "map", "planning"),
     "leader": ("wall", "orders", "map", "planning"),
-    "subdistrict_officer": ("wall", "orders", "map"),
-    "community_dispatcher": ("wall", "orders", "map"),
+    "subdistrict_officer": ("workbench", "wall", "orders", "map"),
+    "community_dispatcher": ("workbench", "wall", "orders", "map"),
     "department_officer": ("orders", "map"),
     "planner": ("planning", "map"),
     "wall": ("wall",),

@@ -114,6 +114,10 @@ class IllegalTransition(DomainError):
                          allowed=Labels("action", self.allowed, empty="error.nothing_allowed"))
 
 
+class AppealChanged(DomainError):
+    """The appeal changed since the caller read it (another person acted first): nothing was written."""
+
+
 class NotFound(DomainError, LookupError):
     """No appeal, order or department with that key."""
 

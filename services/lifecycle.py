@@ -31,24 +31,29 @@ from services.vocabulary import OPEN_STATUSES, RESOLVING, STATUSES  # noqa: F401
 # status -> action -> next status. An action that keeps the status maps to the same status.
 TRANSITIONS: dict[str, dict[str, str]] = {
     "reported": {"respond": "reported", "accept": "accepted", "escalate": "reported",
-                 "update_facts": "reported"},
+                 "update_facts": "reported", "note": "reported"},
     "accepted": {"dispatch": "dispatched", "order": "dispatched", "escalate": "accepted",
-                 "update_facts": "accepted"},
+                 "update_facts": "accepted", "note": "accepted"},
     "dispatched": {"resolve": "resolved", "dispatch": "dispatched", "order": "dispatched",
-                   "escalate": "dispatched", "update_facts": "dispatched"},
-    "resolved": {"confirm": "confirmed", "update_facts": "resolved"},
-    "confirmed": {"feedback": "feedback", "update_facts": "confirmed"},
-    "feedback": {"return_visit": "closed", "update_facts": "feedback"},   # not satisfied -> reopened
+                   "escalate": "dispatched", "update_facts": "dispatched", "return_to_sender": "accepted",
+                   "note": "dispatched"},
+    "resolved": {"confirm": "confirmed", "update_facts": "resolved", "note": "resolved"},
+    "confirmed": {"feedback": "feedback", "update_facts": "confirmed", "note": "confirmed"},
+    "feedback": {"return_visit": "closed", "update_facts": "feedback",   # not satisfied -> reopened
+                 "note": "feedback"},
     "reopened": {"resolve": "resolved", "dispatch": "reopened", "order": "reopened", "escalate": "reopened",
-                 "update_facts": "reopened"},
+                 "update_facts": "reopened", "note": "reopened"},
     "closed": {},
 }
 # The statuses themselves are listed once, in services.vocabulary: the machine covers exactly those.
 assert tuple(TRANSITIONS) == STATUSES, "TRANSITIONS must cover services.vocabulary.STATUSES, in order"
 # Actions done by the system rather than a person: allowed on every open appeal, not offered in menus.
 SYSTEM_ACTIONS = ("gathering",)
+# ``note`` adds a clerk's note and changes nothing else; ``return_to_sender`` (退回) is the unit an
+# appeal was dispatched to handing it back, with a reason, to the dispatcher who accepted it: the
+# appeal is "accepted" again, with no unit, and must be dispatched anew (its dispatch clock runs again).
 ACTIONS = ("respond", "accept", "dispatch", "order", "resolve", "confirm", "feedback", "return_visit",
-           "escalate", "update_facts", *SYSTEM_ACTIONS)
+           "escalate", "update_facts", "return_to_sender", "note", *SYSTEM_ACTIONS)
 # The timestamp column each action sets.
 STAMP = {"respond": "responded_at", "accept": "accepted_at", "dispatch": "dispatched_at",
          "resolve": "resolved_at", "confirm": "confirmed_at", "feedback": "feedback_at",
@@ -123,7 +128,7 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     ``target``; order ``departments`` (and ``order_id``, ``rule`` for the note); return_visit
     ``satisfaction``; escalate ``level``; update_facts any of ``people_involved``, ``urgency``,
     ``amount_involved`` (checked by ``services.facts``: the limits of intake); gathering ``gathering_id``,
-    ``gathering_tier``. Every action needs an ``actor`` (who did it, not blank). Which units a dispatch
+    ``gathering_tier``; return_to_sender ``reason``; note needs ``note``. Every action needs an ``actor`` (who did it, not blank). Which units a dispatch
     ``target`` may name is the store's to check (``check_dispatch_unit``).
     """
     if action not in ACTIONS:
@@ -209,6 +214,15 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
             raise ValidationError("error.update_facts_needs_one", facts=Labels("fact", FACTS))
         facts = check_facts(given, fact_limits(cfg))   # the rule intake keeps to (services.facts)
         changes.update(facts)
+    elif action == "return_to_sender":
+        reason = str(params.get("reason") or "").strip()
+        if not reason:
+            raise ValidationError("error.return_needs_reason")
+        changes.update(dispatched_to=None, dispatched_at=None)
+        detail = f"退回 {appeal.get('dispatched_to') or ''}：{reason}"
+    elif action == "note":
+        if not str(note or "").strip():
+            raise ValidationError("error.note_needs_text")
     elif action == "gathering":
         gid, gtier = params.get("gathering_id"), params.get("gathering_tier")
         if gid is None or gtier not in TIERS:

@@ -239,10 +239,14 @@ def _warnings(points: pd.DataFrame, overdue: pd.DataFrame, now: datetime, size: 
 WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
 # Every action a principal may take on an appeal through ``perform``: the wall's, then those of the case
 # handler (a community or subdistrict). Orders' check-ins and outcomes are services.orders'.
-APPEAL_ACTIONS = (*WALL_ACTIONS, "resolve", "confirm", "feedback", "return_visit", "update_facts")
+APPEAL_ACTIONS = (*WALL_ACTIONS, "resolve", "confirm", "feedback", "return_visit", "update_facts",
+                  "return_to_sender", "note")
 # The parameters each action takes from ``perform``'s keywords (everything else is ignored).
 _PARAMS = {"dispatch": {"target"}, "escalate": {"level"}, "return_visit": {"satisfaction"},
-           "update_facts": {"people_involved", "urgency", "amount_involved"}}
+           "update_facts": {"people_involved", "urgency", "amount_involved"}, "return_to_sender": {"reason"},
+           "note": {"note"}, "resolve": {"note"}}
+# What the caller saw (``perform``'s ``expected_status`` / ``expected_version``): checked by the store.
+_EXPECTED = ("expected_status", "expected_version")
 
 
 def _visible(store: Store, appeal_id: int, who: access.Principal, *, include_personal: bool = False
@@ -315,7 +319,10 @@ def perform(store: Store, appeal_id: int, action: str, who: access.Principal, **
     ``who`` is checked first (``access.check_act``: a role that may not do ``action``, or an appeal
     outside its area, gets ``Forbidden`` and nothing changes), then the store checks the appeal's state.
     ``order`` takes ``departments``, ``dispatch`` a ``target``, ``escalate`` a ``level``,
-    ``return_visit`` a ``satisfaction``, ``update_facts`` the facts. Every request, done or refused, is a
+    ``return_visit`` a ``satisfaction``, ``update_facts`` the facts, ``return_to_sender`` a ``reason``,
+    ``note`` and ``resolve`` a ``note``. ``expected_status`` / ``expected_version`` (the status and
+    event count the caller's screen showed) make the store refuse with ``AppealChanged`` when somebody
+    else acted in between, instead of acting on a state the caller never saw. Every request, done or refused, is a
     row of the audit log (services/audit.py ``audited``)."""
     if action not in APPEAL_ACTIONS:
         raise ValidationError("error.unknown_action", action=action, actions=Labels("action", APPEAL_ACTIONS))
@@ -323,14 +330,15 @@ def perform(store: Store, appeal_id: int, action: str, who: access.Principal, **
     kw = {k: v for k, v in params.items() if k in _PARAMS.get(action, set())}
     if action == "order":
         kw = {"departments": list(params.get("departments") or [])}
+    seen = {k: params[k] for k in _EXPECTED if params.get(k) is not None}
 
     def step() -> dict[str, Any]:
         access.check_action(who.role, action)
         access.check_in_area(who, store.get_appeal(appeal_id))
         if action == "order":
-            store.issue_order(appeal_id, kw["departments"], issued_by=who.name)
+            store.issue_order(appeal_id, kw["departments"], issued_by=who.name, **seen)
             return appeal_detail(store, appeal_id, who, wall_mode=False)
-        return access.redact(store.act(appeal_id, action, who.name, **kw), who.role, wall_mode=False)
+        return access.redact(store.act(appeal_id, action, who.name, **kw, **seen), who.role, wall_mode=False)
 
     return audit.audited(store, who.name, f"appeal.{action}", "appeal", appeal_id, kw, step, who.address)
 

@@ -59,10 +59,10 @@ def test_illegal_move_says_what_is_allowed_next():
     a = new_appeal(responded_at=T0)
     with pytest.raises(IllegalTransition) as exc:
         transition(a, "resolve", T0)
-    assert str(exc.value) == "cannot resolve an appeal that is 'reported'; allowed next: accept, escalate, update_facts"
-    assert exc.value.allowed == ["accept", "escalate", "update_facts"]
+    assert str(exc.value) == "cannot resolve an appeal that is 'reported'; allowed next: accept, escalate, update_facts, note"
+    assert exc.value.allowed == ["accept", "escalate", "update_facts", "note"]
     # Not yet responded: responding is allowed too.
-    assert allowed_actions(new_appeal()) == ["respond", "accept", "escalate", "update_facts"]
+    assert allowed_actions(new_appeal()) == ["respond", "accept", "escalate", "update_facts", "note"]
     with pytest.raises(IllegalTransition, match="already responded"):
         transition(a, "respond", T0)
 
@@ -260,3 +260,25 @@ def test_a_dispatch_goes_to_the_appeals_community_or_a_known_department():
                                   "(440311001001) or a known department")
     with pytest.raises(ValidationError, match=r"community \(none\)"):
         check_dispatch_unit(new_appeal(community_code=None), "community", set())
+
+
+def test_a_note_changes_nothing_but_the_timeline():
+    a = new_appeal()
+    changes, events = transition(a, "note", T0, actor="disp", note="called the reporter back")
+    assert changes["status"] == "reported" and set(changes) <= {"status", "resolve_due_at", "next_deadline_kind",
+                                                                 "next_deadline_at"}
+    assert events[0]["action"] == "note" and events[0]["note"] == "called the reporter back"
+    with pytest.raises(ValidationError):
+        transition(a, "note", T0, actor="disp", note="  ")
+    assert "note" not in allowed_actions({**a, "status": "closed"})
+
+
+def test_return_to_sender_hands_a_dispatched_appeal_back_with_a_reason():
+    a = {**new_appeal(), "status": "dispatched", "dispatched_to": "police", "dispatched_at": T0}
+    changes, events = transition(a, "return_to_sender", T0, actor="police.officer", reason="not ours")
+    assert changes["status"] == "accepted" and changes["dispatched_to"] is None and changes["dispatched_at"] is None
+    assert "not ours" in events[0]["note"] and "police" in events[0]["note"]
+    with pytest.raises(ValidationError):
+        transition(a, "return_to_sender", T0, actor="x")
+    with pytest.raises(IllegalTransition):
+        transition(new_appeal(), "return_to_sender", T0, actor="x", reason="r")

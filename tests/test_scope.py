@@ -91,7 +91,8 @@ def prepare(store, places, action: str, where: str) -> tuple[int, int | None]:
               "dispatch": ["accept"], "order": ["accept"], "order_check_in": ["accept"],
               "order_outcome": ["accept"], "resolve": ["accept", "dispatch"],
               "confirm": ["accept", "dispatch", "resolve"], "feedback": ["accept", "dispatch", "resolve", "confirm"],
-              "return_visit": ["accept", "dispatch", "resolve", "confirm", "feedback"]}[action]
+              "return_visit": ["accept", "dispatch", "resolve", "confirm", "feedback"],
+              "return_to_sender": ["accept", "dispatch"], "note": []}[action]
     for step in before:
         store.act(aid, step, SETUP, **({"target": community} if step == "dispatch" else {}))
     order_id = None
@@ -111,7 +112,8 @@ def run(store, places, action: str, where: str, aid: int, order_id: int | None, 
     else:
         params = {"dispatch": {"target": places[where].parent_code}, "order": {"departments": [places["d_in"]]},
                   "escalate": {"level": "subdistrict"}, "return_visit": {"satisfaction": "satisfied"},
-                  "update_facts": {"people_involved": 2}}.get(action, {})
+                  "update_facts": {"people_involved": 2}, "return_to_sender": {"reason": "not ours"},
+                  "note": {"note": "called back"}}.get(action, {})
         wall.perform(store, aid, action, who, **params)
 
 

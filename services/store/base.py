@@ -195,8 +195,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def act(self, appeal_id: int, action: str, actor: str, at: datetime | None = None, note: str = "",
+            *, expected_status: str | None = None, expected_version: int | None = None,
             **params: Any) -> dict[str, Any]:
         """Apply one lifecycle action atomically and return the updated appeal.
+
+        ``expected_status`` / ``expected_version`` (``version``: the appeal's event count when the caller
+        read it) guard against a lost update: when the locked row differs, ``AppealChanged`` is raised and
+        nothing is written (same for ``issue_order``).
 
         Actions (services.lifecycle decides what is allowed; an illegal one raises
         ``services.errors.IllegalTransition`` and changes nothing): respond, accept, dispatch
@@ -205,7 +210,8 @@ class Store(abc.ABC):
         return_visit (params: satisfaction = satisfied | basically_satisfied | not_satisfied; not
         satisfied reopens), escalate (params: level = subdistrict | district), update_facts (params:
         people_involved, urgency, amount_involved, checked by ``services.facts`` as intake checks them;
-        the tier and class are recomputed). ``actor`` must not be blank. Orders go through
+        the tier and class are recomputed), return_to_sender (params: reason), note (the ``note``; no
+        other change). ``actor`` must not be blank. Orders go through
         ``issue_order`` and gathering marks through ``mark_gathering``.
         """
 
@@ -267,7 +273,8 @@ class Store(abc.ABC):
     # -- orders (社区发令、部门执行) -------------------------------------------------------------------
     @abc.abstractmethod
     def issue_order(self, appeal_id: int, departments: Iterable[str], issued_by: str,
-                    at: datetime | None = None, note: str = "") -> dict[str, Any]:
+                    at: datetime | None = None, note: str = "", *, expected_status: str | None = None,
+                    expected_version: int | None = None) -> dict[str, Any]:
         """A community orders departments on site; deadlines, leader level and people come from
         services.orders rules for the appeal's category and tier. The appeal takes the lifecycle action
         ``order`` (allowed when accepted, dispatched or reopened; accepted becomes dispatched) and gets

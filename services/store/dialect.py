@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from services.errors import ValidationError
+from services.errors import AppealChanged, Label, ValidationError
 from services.store.base import APPEAL_COLUMNS, TIMESTAMP_COLUMNS
 from services.store.common import py
 
@@ -100,6 +100,24 @@ class SQLDialect(abc.ABC):
         values = [self._param_ts(changes[c]) if c in TIMESTAMP_COLUMNS else py(changes[c]) for c in cols]
         cx.execute(f"UPDATE appeal SET {', '.join(f'{c} = {self.P}' for c in cols)} WHERE id = {self.P}",
                    (*values, appeal_id))
+
+    def _version(self, cx: Any, appeal_id: int) -> int:
+        """The appeal's version: how many events it has (events are append-only and every change
+        appends one, so the count moves with every change and never comes back)."""
+        return int(cx.execute(f"SELECT COUNT(*) FROM appeal_event WHERE appeal_id = {self.P}",
+                              (appeal_id,)).fetchone()[0])
+
+    def _check_unchanged(self, cx: Any, appeal: dict[str, Any], expected_status: str | None,
+                         expected_version: int | None) -> None:
+        """Raises ``AppealChanged`` when the (locked) appeal is no longer what the caller saw: another
+        status, or more events than the version it read. Called in the action's own transaction, after
+        the row lock, so two people acting on what they both saw cannot both write (no lost update)."""
+        if expected_status is None and expected_version is None:
+            return
+        status = appeal["status"]
+        if (expected_status is not None and status != expected_status) or (
+                expected_version is not None and self._version(cx, int(appeal["id"])) != int(expected_version)):
+            raise AppealChanged("error.appeal_changed", id=appeal["id"], status=Label("status", status))
 
     def _insert_events(self, cx: Any, events: list[dict[str, Any]]) -> None:
         """Append events (dicts of EVENT_COLUMNS without id)."""

@@ -86,7 +86,8 @@ class SQLOrders(SQLDialect):
         return self._order_dict(rows)
 
     def issue_order(self, appeal_id: int, departments: Iterable[str], issued_by: str,
-                    at: datetime | None = None, note: str = "") -> dict[str, Any]:
+                    at: datetime | None = None, note: str = "", *, expected_status: str | None = None,
+                    expected_version: int | None = None) -> dict[str, Any]:
         deps = list(dict.fromkeys(str(d) for d in departments))
         if not deps:
             raise ValidationError("error.order_needs_department")
@@ -95,6 +96,7 @@ class SQLOrders(SQLDialect):
             appeal = self._select_appeal(cx, int(appeal_id), lock=True)
             if appeal is None:
                 raise NotFound("error.no_appeal", id=appeal_id)
+            self._check_unchanged(cx, appeal, expected_status, expected_version)
             unknown = sorted(set(deps) - self._known_departments(cx, deps))
             if unknown:
                 raise ValidationError("error.unknown_departments", codes=unknown)

@@ -108,6 +108,7 @@ class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, SQLAccounts, 
         return row
 
     def act(self, appeal_id: int, action: str, actor: str, at: datetime | None = None, note: str = "",
+            *, expected_status: str | None = None, expected_version: int | None = None,
             **params: Any) -> dict[str, Any]:
         if action == "order":
             raise ValidationError("error.order_via_issue_order")
@@ -121,6 +122,7 @@ class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, SQLAccounts, 
             appeal = self._select_appeal(cx, int(appeal_id), lock=True)
             if appeal is None:
                 raise NotFound("error.no_appeal", id=appeal_id)
+            self._check_unchanged(cx, appeal, expected_status, expected_version)
             changes, events = transition(appeal, action, at, actor=actor, note=note, **params)
             if action == "dispatch":  # to a unit that exists, checked before anything is written
                 target = str(params["target"])
