@@ -64,4 +64,10 @@ pages.setdefault(t(SCREENS[allowed[0]][0], lang), []).append(
     st.Page(first_script, title=t(first_title, lang), icon=first_icon, url_path="home", default=True,
             visibility="hidden"))
 
-st.navigation(pages, position="hidden" if wall_mode else "sidebar").run()
+shown = st.navigation(pages, position="hidden" if wall_mode else "sidebar")
+# Just signed in: the screen of the URL the sign-in form was shown at (if the role may open it), not "/".
+wanted = st.session_state.pop(ui.RETURN_KEY, None)
+by_path = {p.url_path: p for group in pages.values() for p in group if p.url_path != "home"}
+if wanted in by_path and shown.url_path != wanted:
+    st.switch_page(by_path[wanted], query_params=dict(st.query_params))
+shown.run()

@@ -47,4 +47,7 @@ def render(lang: str, refusal: DomainError | None = None) -> None:
         middle.error(describe(exc, lang))
         return
     st.session_state[ui.SESSION_KEY] = session
+    # A rerun from here would open the role's first screen: the page of the URL is not in it (app.py
+    # called no st.navigation for the signed-out run). app.py opens the screen asked for instead.
+    st.session_state[ui.RETURN_KEY] = ui.requested_page()
     st.rerun()

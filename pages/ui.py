@@ -29,6 +29,8 @@ def store() -> Store:
 # Where the session's services.sign_in.Session is kept, and a notice for the sign-in screen.
 SESSION_KEY = "gm_session"
 NOTICE_KEY = "gm_sign_in_notice"
+# The screen a signed-out browser asked for (its URL's page), opened once the sign-in has succeeded.
+RETURN_KEY = "gm_after_sign_in"
 VAR_DIR = Path(__file__).resolve().parent.parent / "var"
 
 
@@ -38,6 +40,16 @@ def address() -> str | None:
         return st.context.ip_address
     except Exception:  # noqa: BLE001 - no request context (AppTest, a bare script run)
         return None
+
+
+def requested_page() -> str:
+    """The page name of the URL the browser shows (``map`` for ``/map``, ``""`` for ``/``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]
+    except Exception:  # noqa: BLE001 - no browser context (AppTest)
+        return ""
 
 
 def oidc_configured() -> bool:
