@@ -35,11 +35,24 @@ VAR_DIR = Path(__file__).resolve().parent.parent / "var"
 
 
 def address() -> str | None:
-    """The browser's address as the server saw it (None when unknown, e.g. in AppTest)."""
+    """The browser's address as the server saw it (None when unknown, e.g. in AppTest).
+
+    ``st.context.ip_address`` is None for a loopback peer (127.0.0.1, ::1), which is exactly where a
+    reverse proxy on the same host connects from ([sign_in] trusted_proxies): the peer's address is read
+    from the session's client context then, where Streamlit keeps it."""
     try:
-        return st.context.ip_address
+        ip = st.context.ip_address
     except Exception:  # noqa: BLE001 - no request context (AppTest, a bare script run)
         return None
+    if ip is None:
+        try:
+            from streamlit.runtime.context import _get_client_context
+
+            client = _get_client_context()
+            ip = getattr(client, "remote_ip", None) if client is not None else None
+        except Exception:  # noqa: BLE001 - Streamlit's internals moved: unknown, as before
+            ip = None
+    return ip
 
 
 def requested_page() -> str:
