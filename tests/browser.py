@@ -139,12 +139,14 @@ def kiosk_url(store_url: str, base_url: str, screen: str = "test-wall", query: s
 def sign_in(page, base_url: str, name: str, password: str, lang: str = "zh", timeout_ms: float = 180_000) -> None:
     """Sign in with a local account through the sign-in form (pages/sign_in.py) and wait until the form is
     gone. The page stays at the URL it shows (a signed-out browser at /planning lands on /planning); a page
-    not on *base_url* yet is sent to its root first. Each new browser session (a reload, ``goto``) starts
-    signed out."""
+    not on *base_url*'s server yet is sent to *base_url* first. Each new browser session (a reload,
+    ``goto``) starts signed out."""
+    from urllib.parse import urlsplit
+
     from services.i18n import t
 
-    if not page.url.startswith(base_url):
-        page.goto(base_url.rstrip("/") + "/")
+    if urlsplit(page.url).netloc != urlsplit(base_url).netloc:
+        page.goto(base_url)
     form = page.locator("[data-testid=stForm]")
     user = page.get_by_label(t("sign_in.user", lang), exact=True)
     user.wait_for(timeout=timeout_ms)
