@@ -1,8 +1,13 @@
-"""Helpers for real-browser tests: a local ``streamlit run`` server and Debian's headless Chromium.
+"""Helpers for real-browser tests: a local ``streamlit run`` server and Debian's headless Chromium, and
+the ways in of issue 12 (a local account made before the server starts, ``sign_in`` through the form, a
+kiosk URL for a wall screen).
 
 Chromium is driven by Playwright's Python client with ``executable_path=/usr/bin/chromium`` (Playwright's
 own browser download is never used). Every request the page makes is recorded, so a test can assert that
 nothing left the machine.
+
+A server's store should have an account before the server starts (``add_account``): on a store with none,
+the app makes the first admin and writes its password into the checkout's var/.
 """
 
 from __future__ import annotations
@@ -96,3 +101,56 @@ def streamlit_server(env: dict[str, str] | None = None, timeout_s: float = 90, *
                 with suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+
+
+# The password of every account the browser tests make (at least [accounts] min_password_length long).
+TEST_PASSWORD = "browser-test-password-1"
+
+
+def add_account(store_url: str, name: str, role: str, *, area_code: str | None = None,
+                password: str = TEST_PASSWORD) -> str:
+    """Make the local account *name* with *role* in the store at *store_url* (before its server starts, so
+    the app makes no first admin); returns the password."""
+    from services import accounts
+    from services.store import create_store
+
+    store = create_store(store_url)
+    try:
+        accounts.add_user(store, name, role, area_code=area_code, password=password, actor="test")
+    finally:
+        store.close()
+    return password
+
+
+def kiosk_url(store_url: str, base_url: str, screen: str = "test-wall", query: str = "") -> str:
+    """A new kiosk token for *screen* in the store at *store_url*, as the wall's URL on *base_url*
+    (``/wall?mode=wall&kiosk=TOKEN``, then ``&`` + *query* if given): how a wall is put on a screen."""
+    from services import kiosk
+    from services.store import create_store
+
+    store = create_store(store_url)
+    try:
+        token = kiosk.issue(store, screen, actor="test")
+    finally:
+        store.close()
+    return kiosk.url(base_url, token) + (f"&{query}" if query else "")
+
+
+def sign_in(page, base_url: str, name: str, password: str, lang: str = "zh", timeout_ms: float = 180_000) -> None:
+    """Sign in with a local account through the sign-in form (pages/sign_in.py) and wait until the form is
+    gone. The page stays at the URL it shows (a signed-out browser at /planning lands on /planning); a page
+    not on *base_url*'s server yet is sent to *base_url* first. Each new browser session (a reload,
+    ``goto``) starts signed out."""
+    from urllib.parse import urlsplit
+
+    from services.i18n import t
+
+    if urlsplit(page.url).netloc != urlsplit(base_url).netloc:
+        page.goto(base_url)
+    form = page.locator("[data-testid=stForm]")
+    user = page.get_by_label(t("sign_in.user", lang), exact=True)
+    user.wait_for(timeout=timeout_ms)
+    user.fill(name)
+    page.get_by_label(t("sign_in.password", lang), exact=True).fill(password)
+    form.get_by_role("button", name=t("sign_in.submit", lang), exact=True).click()
+    form.wait_for(state="detached", timeout=timeout_ms)

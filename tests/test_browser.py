@@ -11,7 +11,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.browser import LOCAL_PREFIXES, streamlit_server
+from tests.browser import LOCAL_PREFIXES, TEST_PASSWORD, add_account, kiosk_url, sign_in, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -26,17 +26,21 @@ class Server(str):
 def server(layers, tmp_path_factory):
     db = tmp_path_factory.mktemp("browser") / "gm.sqlite3"
     store_url = f"sqlite:///{db}"
+    add_account(store_url, "duty", "duty_officer")
     with streamlit_server({"DATABASE_URL": store_url}) as url:
         s = Server(url)
         s.store_url = store_url
         yield s
 
 
-def open_page(browser, url: str, size=(1920, 1080), scale: float = 1):
+def open_page(browser, url: str, size=(1920, 1080), scale: float = 1, account: str | None = None):
+    """A new page at *url*, signed in with the local *account* (at that URL) when one is given."""
     page = browser.new_page(viewport={"width": size[0], "height": size[1]}, device_scale_factor=scale)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url)
+    if account:
+        sign_in(page, url, account, TEST_PASSWORD)
     return page, requests
 
 
@@ -60,7 +64,8 @@ def canvas_box_pixels(page) -> np.ndarray:
 
 
 def test_district_map_draws_offline_in_chinese(browser, server, tmp_path):
-    page, requests = open_page(browser, server + "/")
+    # A duty officer's first screen (at /) is the wall: the map is at /map.
+    page, requests = open_page(browser, server + "/map", account="duty")
     wait_for_map(page)
     text = page.inner_text("body")
     assert "辖区地图" in text and "管理人口" in text
@@ -79,7 +84,8 @@ def test_district_map_draws_offline_in_chinese(browser, server, tmp_path):
 def test_wall_display_draws_the_warning_map(browser, server, tmp_path, scale):
     """The wall in wall mode on a 1920x1080 screen and on a 3840x2160 one (200 % scaling): map drawn with
     tier colours, Chinese KPIs, no sidebar, nothing personal in the page, no request beyond localhost."""
-    page, requests = open_page(browser, server + "/wall?mode=wall", scale=scale)
+    # The unattended wall is put on a screen with a kiosk URL (no one signs in there).
+    page, requests = open_page(browser, kiosk_url(server.store_url, server, f"wall-{scale}"), scale=scale)
     wait_for_map(page, timeout_ms=120_000)
     page.wait_for_function("() => document.body.innerText.includes('今日接收')", timeout=60_000)
     page.screenshot(path=str(tmp_path / "wall.png"))

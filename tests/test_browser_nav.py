@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from services.i18n import t
-from tests.browser import streamlit_server
+from tests.browser import TEST_PASSWORD, add_account, kiosk_url, sign_in, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -21,10 +21,20 @@ README_PAGES = [("/", "map.title"), ("/map", "map.title"), ("/wall", "wall.title
                 ("/wall?mode=wall", "wall.title"), ("/planning", "planning.title")]
 
 
+# Who opens each URL: a department officer's only screen is the map (so / shows it), a duty officer may open
+# the others; the unattended wall is a kiosk URL (/wall?mode=wall&kiosk=TOKEN).
+ACCOUNTS = {"/": "dept"}
+DEFAULT_ACCOUNT = "duty"
+
+
 @pytest.fixture(scope="module")
 def store_env(layers, tmp_path_factory) -> dict[str, str]:
-    """One store for the module's servers (seeded by the first), so that each fresh server starts fast."""
-    return {"DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('nav') / 'gm.sqlite3'}"}
+    """One store for the module's servers (seeded by the first), so that each fresh server starts fast;
+    with the accounts the tests sign in with."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('nav') / 'gm.sqlite3'}"
+    add_account(url, "duty", "duty_officer")
+    add_account(url, "dept", "department_officer", area_code="petitions")
+    return {"DATABASE_URL": url}
 
 
 def with_lang(url: str, lang: str) -> str:
@@ -53,7 +63,12 @@ def test_readme_url_opens_its_page_on_a_fresh_server(browser, store_env, tmp_pat
     url_path = with_lang(path, lang)
     with streamlit_server(store_env) as base:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(base + url_path)  # the server's first request
+        if "mode=wall" in path:  # a wall screen's kiosk URL (it has ?mode=wall)
+            kiosk = kiosk_url(store_env["DATABASE_URL"], base, f"nav-{lang}")
+            page.goto(with_lang(kiosk, lang))  # the server's first request
+        else:
+            page.goto(base + url_path)  # the server's first request: the sign-in form at this URL
+            sign_in(page, base + url_path, ACCOUNTS.get(path, DEFAULT_ACCOUNT), TEST_PASSWORD, lang)
         wait_for_text(page, t(title_key, lang))
         settle(page)
         page.screenshot(path=str(tmp_path / "page.png"))
@@ -75,6 +90,7 @@ def test_language_survives_navigation_and_reload(browser, store_env, tmp_path, s
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         if start == "switch":
             page.goto(base + "/map")
+            sign_in(page, base + "/map", DEFAULT_ACCOUNT, TEST_PASSWORD)
             wait_for_text(page, t("map.title", "zh"))
             settle(page)
             page.get_by_role("radio", name="English").click()
@@ -82,6 +98,7 @@ def test_language_survives_navigation_and_reload(browser, store_env, tmp_path, s
             target, title_key = "/planning", "planning.title"
         else:
             page.goto(base + "/planning?lang=en")
+            sign_in(page, base + "/planning", DEFAULT_ACCOUNT, TEST_PASSWORD, "en")
             wait_for_text(page, t("planning.title", "en"))
             target, title_key = "/map", "map.title"
         settle(page)
@@ -90,7 +107,8 @@ def test_language_survives_navigation_and_reload(browser, store_env, tmp_path, s
         settle(page)
         assert urlsplit(page.url).path == target
         assert t("nav.map", "en") in page.inner_text("[data-testid=stSidebar]")
-        page.reload()
+        page.reload()  # a new session: signed out, the sign-in form in English
+        sign_in(page, base + target, DEFAULT_ACCOUNT, TEST_PASSWORD, "en")
         wait_for_text(page, t(title_key, "en"))
         settle(page)
         page.screenshot(path=str(tmp_path / "reloaded.png"))

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.browser import LOCAL_PREFIXES, streamlit_server
+from tests.browser import LOCAL_PREFIXES, TEST_PASSWORD, add_account, sign_in, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -26,6 +26,7 @@ def server(layers, tmp_path_factory):
     global DB_URL
     db = tmp_path_factory.mktemp("browser_planning") / "gm.sqlite3"
     DB_URL = f"sqlite:///{db}"
+    add_account(DB_URL, "planner", "planner")
     with streamlit_server({"DATABASE_URL": DB_URL}) as url:
         yield url
 
@@ -56,6 +57,7 @@ def _open(browser, url: str):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url + "/planning")
+    sign_in(page, url + "/planning", "planner", TEST_PASSWORD)
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stDeckGlJsonChart] canvas')]"
                            ".some(c => c.width > 300 && c.height > 300)", timeout=120_000)
     _settle(page)
@@ -108,8 +110,9 @@ def test_one_click_adds_one_station_and_a_saved_scenario_outlives_a_reload(brows
     _settle(page)
     assert _stations(page) == before
 
-    # A reload is a new session: the scenario is still listed, the edits are gone.
+    # A reload is a new session (signed out again): the scenario is still listed, the edits are gone.
     page.reload()
+    sign_in(page, server + "/planning", "planner", TEST_PASSWORD)
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stDeckGlJsonChart] canvas')]"
                            ".some(c => c.width > 300)", timeout=120_000)
     _settle(page)

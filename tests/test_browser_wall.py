@@ -21,7 +21,7 @@ from scipy.spatial import cKDTree
 from services import district, wall
 from services.i18n import t
 from services.store import open_store
-from tests.browser import LOCAL_PREFIXES, streamlit_server
+from tests.browser import LOCAL_PREFIXES, TEST_PASSWORD, add_account, kiosk_url, sign_in, streamlit_server
 
 pytestmark = pytest.mark.browser
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -31,15 +31,19 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 def server(layers, tmp_path_factory):
     db = tmp_path_factory.mktemp("wall_browser") / "gm.sqlite3"
     store_url = f"sqlite:///{db}"
+    add_account(store_url, "duty", "duty_officer")  # the operator's wall (/wall)
     with streamlit_server({"DATABASE_URL": store_url}) as url:
         yield url, store_url
 
 
-def _open(browser, url: str):
+def _open(browser, url: str, account: str | None = "duty"):
+    """A page at *url*, signed in there as the duty officer (or, with ``account=None``, a kiosk URL)."""
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url)
+    if account:
+        sign_in(page, url, account, TEST_PASSWORD, "en" if "lang=en" in url else "zh")
     page.wait_for_function("() => [...document.querySelectorAll('canvas')].some(c => c.width > 300 && c.height > 300)",
                            timeout=120_000)
     page.wait_for_timeout(4000)  # let the layers upload and draw
@@ -140,8 +144,8 @@ def test_tooltips_show_only_their_own_fields(browser, server, lang):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_wall_mode_is_readable_from_five_metres_and_fits_the_screen(browser, server, tmp_path, lang):
     """Both languages: English names are longer, and must not push the red list off the screen."""
-    url, _ = server
-    page, requests = _open(browser, url + f"/wall?mode=wall&lang={lang}")
+    url, store_url = server
+    page, requests = _open(browser, kiosk_url(store_url, url, f"wall-{lang}", f"lang={lang}"), account=None)
     page.wait_for_function("() => document.querySelector('table.gm-red-list')", timeout=60_000)
     page.screenshot(path=str(tmp_path / "wall_mode.png"))
     problems = page.evaluate("""() => {

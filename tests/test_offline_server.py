@@ -19,7 +19,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from services.i18n import t
-from tests.browser import CHROMIUM_ARGS, REPO, chromium_path, streamlit_server
+from tests.browser import (
+    CHROMIUM_ARGS,
+    REPO,
+    TEST_PASSWORD,
+    add_account,
+    chromium_path,
+    kiosk_url,
+    sign_in,
+    streamlit_server,
+)
 
 
 def _need(what: str, found: object, install: str):
@@ -43,7 +52,12 @@ def browser():
 
 @pytest.fixture
 def store_env(layers, tmp_path) -> dict[str, str]:
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'gm.sqlite3'}"}
+    """A store of the test's own, with the accounts it signs in with (so the app makes no first admin,
+    whose password would go into the checkout's var/)."""
+    url = f"sqlite:///{tmp_path / 'gm.sqlite3'}"
+    add_account(url, "dept", "department_officer", area_code="petitions")  # its first screen, at /, is the map
+    add_account(url, "planner", "planner")
+    return {"DATABASE_URL": url}
 
 
 # strace renders socket addresses as {sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("1.2.3.4")}
@@ -121,11 +135,15 @@ def test_server_opens_no_outbound_connection(browser, store_env, tmp_path):
     log = tmp_path / "connect.trace"
     wrapper = [strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(log)]
     with streamlit_server(store_env, wrapper=wrapper, address=None) as base:
-        for path, title_key in (("/", "map.title"), ("/wall?mode=wall", "wall.title"),
-                                ("/planning?lang=en", "planning.title")):
+        for path, title_key, account in (("/", "map.title", "dept"), ("/wall?mode=wall", "wall.title", None),
+                                         ("/planning?lang=en", "planning.title", "planner")):
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(base + path)
             lang = "en" if "lang=en" in path else "zh"
+            if account is None:  # the unattended wall: a kiosk URL
+                page.goto(kiosk_url(store_env["DATABASE_URL"], base, "offline-wall"))
+            else:
+                page.goto(base + path)
+                sign_in(page, base + path, account, TEST_PASSWORD, lang)
             page.wait_for_function("t => document.body.innerText.includes(t)", arg=t(title_key, lang),
                                    timeout=120_000)
             page.wait_for_timeout(2000)
