@@ -17,13 +17,14 @@ from tests.browser import TEST_PASSWORD, add_account, kiosk_url, sign_in, stream
 pytestmark = pytest.mark.browser
 
 # The README's URLs ("The screens") and the title each page shows.
-README_PAGES = [("/", "map.title"), ("/map", "map.title"), ("/wall", "wall.title"),
-                ("/wall?mode=wall", "wall.title"), ("/planning", "planning.title")]
+README_PAGES = [("/", "orders.title"), ("/map", "map.title"), ("/wall", "wall.title"),
+                ("/wall?mode=wall", "wall.title"), ("/planning", "planning.title"),
+                ("/workbench", "workbench.title"), ("/orders", "orders.title"), ("/admin", "admin.title")]
 
 
-# Who opens each URL: a department officer's only screen is the map (so / shows it), a duty officer may open
-# the others; the unattended wall is a kiosk URL (/wall?mode=wall&kiosk=TOKEN).
-ACCOUNTS = {"/": "dept"}
+# Who opens each URL: / shows the role's first screen (a department officer's is its orders), the admin
+# opens /admin, a duty officer the others; the unattended wall is a kiosk URL (/wall?mode=wall&kiosk=TOKEN).
+ACCOUNTS = {"/": "dept", "/admin": "admin"}
 DEFAULT_ACCOUNT = "duty"
 
 
@@ -34,6 +35,7 @@ def store_env(layers, tmp_path_factory) -> dict[str, str]:
     url = f"sqlite:///{tmp_path_factory.mktemp('nav') / 'gm.sqlite3'}"
     add_account(url, "duty", "duty_officer")
     add_account(url, "dept", "department_officer", area_code="petitions")
+    add_account(url, "admin", "admin")
     return {"DATABASE_URL": url}
 
 

@@ -55,7 +55,7 @@ def store_env(layers, tmp_path) -> dict[str, str]:
     """A store of the test's own, with the accounts it signs in with (so the app makes no first admin,
     whose password would go into the checkout's var/)."""
     url = f"sqlite:///{tmp_path / 'gm.sqlite3'}"
-    add_account(url, "dept", "department_officer", area_code="petitions")  # its first screen, at /, is the map
+    add_account(url, "dept", "department_officer", area_code="petitions")  # its first screen, at /: orders
     add_account(url, "planner", "planner")
     return {"DATABASE_URL": url}
 
@@ -135,7 +135,7 @@ def test_server_opens_no_outbound_connection(browser, store_env, tmp_path):
     log = tmp_path / "connect.trace"
     wrapper = [strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(log)]
     with streamlit_server(store_env, wrapper=wrapper, address=None) as base:
-        for path, title_key, account in (("/", "map.title", "dept"), ("/wall?mode=wall", "wall.title", None),
+        for path, title_key, account in (("/", "orders.title", "dept"), ("/wall?mode=wall", "wall.title", None),
                                          ("/planning?lang=en", "planning.title", "planner")):
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             lang = "en" if "lang=en" in path else "zh"
