@@ -59,6 +59,7 @@ if not wall_mode:
 SCREENS = {
     "wall": ("nav.section_monitor", "pages/wall.py", "nav.wall", ":material/monitor:"),
     "workbench": ("nav.section_monitor", "pages/workbench.py", "nav.workbench", ":material/assignment_ind:"),
+    "register": ("nav.section_monitor", "pages/register.py", "nav.register", ":material/edit_note:"),
     "orders": ("nav.section_monitor", "pages/orders.py", "nav.orders", ":material/assignment:"),
     "map": ("nav.section_analysis", "pages/district_map.py", "nav.map", ":material/map:"),
     "planning": ("nav.section_analysis", "pages/planning.py", "nav.planning", ":material/hub:"),

@@ -28,20 +28,22 @@ from services.errors import DomainError, Label, Labels, ValidationError
 from services.store.base import PERSONAL_COLUMNS
 
 # What each role may do (lifecycle actions, ``order``, the issue of an order, ``order_check_in`` and
-# ``order_outcome`` of a department, and the admin's ``manage_accounts`` and ``read_audit``). Issue 12.
+# ``order_outcome`` of a department, the admin's ``manage_accounts`` and ``read_audit``; issue 12), and
+# ``register``: registering a walk-in or hotline appeal (来访登记, issue 13 §3, services/registration.py).
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
     "admin": frozenset({"manage_accounts", "read_audit"}),
     # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates.
-    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note"}),
+    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register"}),
     # A district leader: reads everything (personal data masked), never acts.
     "leader": frozenset(),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
     "subdistrict_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve",
-                                      "update_facts", "return_to_sender", "note"}),
+                                      "update_facts", "return_to_sender", "note", "register"}),
     # A community's dispatcher handles the case to the end and calls the reporter back, in its community.
     "community_dispatcher": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve", "confirm",
-                                       "feedback", "return_visit", "update_facts", "return_to_sender", "note"}),
+                                       "feedback", "return_visit", "update_facts", "return_to_sender", "note",
+                                       "register"}),
     # A department's officer: sees the orders to the department, checks in and reports the outcome.
     "department_officer": frozenset({"order_check_in", "order_outcome"}),
     # Coverage and siting: aggregates only, never one appeal's description or reporter.
@@ -53,14 +55,15 @@ ROLES = tuple(ROLE_ACTIONS)
 # The screens each role may open, its default screen first (app.py builds the navigation from this, and
 # each page checks it with ``check_page``): the admin keeps accounts and the log, the planner coverage,
 # the kiosk the wall only; the department officer its orders (issue 13 §2); the case handlers open on
-# their workbench (issue 13 §1), and the duty officer has it after the wall.
-PAGES = ("wall", "map", "planning", "admin", "orders", "workbench")
+# their workbench (issue 13 §1), and the duty officer has it after the wall; whoever may ``register``
+# has the registration form (来访登记, issue 13 §3) right after the workbench.
+PAGES = ("wall", "map", "planning", "admin", "orders", "workbench", "register")
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "admin": ("admin", "map"),
-    "duty_officer": ("wall", "workbench", "orders", "map", "planning"),
+    "duty_officer": ("wall", "workbench", "register", "orders", "map", "planning"),
     "leader": ("wall", "orders", "map", "planning"),
-    "subdistrict_officer": ("workbench", "wall", "orders", "map"),
-    "community_dispatcher": ("workbench", "wall", "orders", "map"),
+    "subdistrict_officer": ("workbench", "register", "wall", "orders", "map"),
+    "community_dispatcher": ("workbench", "register", "wall", "orders", "map"),
     "department_officer": ("orders", "map"),
     "planner": ("planning", "map"),
     "wall": ("wall",),
