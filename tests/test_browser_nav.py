@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 # The README's URLs ("The screens") and the title each page shows.
 README_PAGES = [("/", "orders.title"), ("/map", "map.title"), ("/wall", "wall.title"),
                 ("/wall?mode=wall", "wall.title"), ("/planning", "planning.title"),
-                ("/workbench", "workbench.title"), ("/orders", "orders.title"), ("/admin", "admin.title")]
+                ("/workbench", "workbench.title"), ("/register", "register.title"), ("/orders", "orders.title"),
+                ("/admin", "admin.title")]
 
 
 # Who opens each URL: / shows the role's first screen (a department officer's is its orders), the admin

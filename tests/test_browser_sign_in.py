@@ -163,8 +163,8 @@ def test_signed_out_every_url_serves_only_the_sign_in_form(browser, server, stor
     for kind in ("kpi", "deck", "area", "id"):
         assert control.get(kind), (kind, control)
 
-    for i, path in enumerate(("/", "/wall", "/map", "/planning", "/workbench", "/orders", "/admin",
-                               "/wall?mode=wall")):
+    for i, path in enumerate(("/", "/wall", "/map", "/planning", "/workbench", "/register", "/orders",
+                               "/admin", "/wall?mode=wall")):
         ctx, page, frames, requests = _new_page(browser)
         page.goto(server + path)
         wait_for_form(page)
