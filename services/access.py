@@ -82,6 +82,8 @@ AREA_KINDS: dict[str, str] = {"subdistrict_officer": "subdistrict", "community_d
 # clerk's note into an event): they can carry a phone number, an ID or a name, so they are masked with
 # ``mask_text`` for roles without the right, and never sent to the wall display at all.
 TEXT_FIELDS = ("description", "address", "note")
+# The parameters of an action that are free text a clerk types (masked in the audit log's record of it).
+FREE_TEXT_PARAMS = frozenset({"note", "reason"})
 
 
 class Forbidden(DomainError, PermissionError):

@@ -340,7 +340,11 @@ def perform(store: Store, appeal_id: int, action: str, who: access.Principal, **
             return appeal_detail(store, appeal_id, who, wall_mode=False)
         return access.redact(store.act(appeal_id, action, who.name, **kw, **seen), who.role, wall_mode=False)
 
-    return audit.audited(store, who.name, f"appeal.{action}", "appeal", appeal_id, kw, step, who.address)
+    # The log keeps what was asked, with free text (a note, a reason) masked: the audit log is read by
+    # the admin, who has no right to the reporter's data a note may carry; the note itself is the event's.
+    logged = {k: access.mask_text(v) if isinstance(v, str) and k in access.FREE_TEXT_PARAMS else v
+              for k, v in kw.items()}
+    return audit.audited(store, who.name, f"appeal.{action}", "appeal", appeal_id, logged, step, who.address)
 
 
 # ---------------------------------------------------------------------------------------------- map

@@ -187,3 +187,16 @@ def test_a_changed_rule_file_is_in_the_log(store, tmp_path, monkeypatch):
     assert (last.action, last.object_kind, last.object_id) == ("rules.changed", "rule_file", "rules.toml")
     assert '"previous":"' in last.detail
     assert audit.check(store).ok
+
+
+def test_the_audit_log_keeps_an_action_s_free_text_masked(store):
+    aid = int(store.insert_appeals(pd.DataFrame([{
+        "source": "t", "external_id": "n1", "channel": "hotline", "service_type": "dispute",
+        "category": "wage_arrears", "description": "欠薪", "lon": 113.93, "lat": 22.76, "source_crs": "wgs84",
+        "people_involved": 1, "urgency": 1, "amount_involved": 0.0, "subdistrict_code": "440311001",
+        "community_code": COMMUNITY, "reported_at": T0}])).ids[0])
+    who = Principal("zhou", "community_dispatcher", COMMUNITY)
+    wall.perform(store, aid, "note", who, note="已电话联系，回电13912345678")
+    assert store.events(aid).note.iloc[-1].endswith("13912345678")      # the appeal keeps the note as typed
+    last = store.audit_rows().iloc[-1]
+    assert last.action == "appeal.note" and "139****5678" in last.detail and "13912345678" not in last.detail
