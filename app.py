@@ -52,6 +52,7 @@ if session is None:
 wall_mode = ui.wall_mode()
 if not wall_mode:
     ui.account_box(session, lang)
+ui.no_unaudited_downloads()
 
 # Every screen, by the name services.access.ROLE_PAGES gives it, in its navigation section. The district
 # map's script serves /map and, when it is the role's first screen, / (Streamlit serves its default page at

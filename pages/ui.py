@@ -145,6 +145,13 @@ def audited_export(what: str, data: bytes | str | Callable[[], bytes | str]) -> 
     return produce
 
 
+def no_unaudited_downloads() -> None:
+    """Hide the tables' own "Download as CSV" button: that download happens in the browser, out of the
+    audit log's sight; every export is offered by a page through ``audited_export`` instead."""
+    st.html("<style>[data-testid='stElementToolbar'] button[aria-label='Download as CSV']"
+            "{display: none !important;}</style>")
+
+
 def wall_mode() -> bool:
     """The unattended wall's layout: ``?mode=wall``, and always for a kiosk screen or the wall role."""
     s: sign_in.Session | None = st.session_state.get(SESSION_KEY)

@@ -109,7 +109,10 @@ def test_a_dispatcher_closes_the_loop_and_a_department_checks_in(browser, case):
         page.goto(base + "/workbench")
         sign_in(page, base + "/workbench", "disp", TEST_PASSWORD)
         _wait_text(page, t("workbench.queue", "zh", n=1), 120_000)
+        page.locator("[data-testid=stDataFrame]").first.hover()
         page.screenshot(path=SHOT.format("queue"))
+        csv = page.locator("button[aria-label='Download as CSV']")     # a table's own download is not audited
+        assert all(not csv.nth(i).is_visible() for i in range(csv.count()))
         _open_first_row(page, f"#{aid} · ")
         page.screenshot(path=SHOT.format("opened"))
 
