@@ -154,7 +154,8 @@ def _check_both(exc: DomainError) -> None:
 
 def test_every_illegal_move_reads_in_both_languages():
     params = {"target": "440311001001", "departments": ["police"], "satisfaction": "satisfied",
-              "level": "district", "people_involved": 3, "gathering_id": 1, "gathering_tier": "red"}
+              "level": "district", "people_involved": 3, "gathering_id": 1, "gathering_tier": "red",
+              "note": "已电话联系", "reason": "不属本单位职责"}
     variants = [{}, {"responded_at": T0}, {"handling_level": "district"}]
     seen = 0
     for status in TRANSITIONS:
