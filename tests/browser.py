@@ -136,12 +136,25 @@ def kiosk_url(store_url: str, base_url: str, screen: str = "test-wall", query: s
     return kiosk.url(base_url, token) + (f"&{query}" if query else "")
 
 
+def settle(page, timeout_ms: float = 120_000) -> None:
+    """Wait until the script run is over (Streamlit's running indicator gone), so that what is typed or
+    clicked next lands on the page as drawn, not on one a rerun is about to replace."""
+    page.wait_for_timeout(500)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout_ms)
+
+
 def sign_in(page, base_url: str, name: str, password: str, lang: str = "zh", timeout_ms: float = 180_000) -> None:
     """Sign in with a local account through the sign-in form (pages/sign_in.py) and wait until the form is
     gone. The page stays at the URL it shows (a signed-out browser at /planning lands on /planning); a page
     not on *base_url*'s server yet is sent to *base_url* first. Each new browser session (a reload,
-    ``goto``) starts signed out."""
+    ``goto``) starts signed out.
+
+    The form is filled once the page's script run is over, and filled again (at most three times) when it
+    is still there a minute after the click with no refusal shown: on a loaded machine a rerun that was
+    under way can redraw the form and drop what was typed (CI saw this once). A refusal fails at once."""
     from urllib.parse import urlsplit
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     from services.i18n import t
 
@@ -149,8 +162,18 @@ def sign_in(page, base_url: str, name: str, password: str, lang: str = "zh", tim
         page.goto(base_url)
     form = page.locator("[data-testid=stForm]")
     user = page.get_by_label(t("sign_in.user", lang), exact=True)
-    user.wait_for(timeout=timeout_ms)
-    user.fill(name)
-    page.get_by_label(t("sign_in.password", lang), exact=True).fill(password)
-    form.get_by_role("button", name=t("sign_in.submit", lang), exact=True).click()
-    form.wait_for(state="detached", timeout=timeout_ms)
+    text = ""
+    for attempt in range(3):
+        user.wait_for(timeout=timeout_ms)
+        settle(page, timeout_ms)
+        user.fill(name)
+        page.get_by_label(t("sign_in.password", lang), exact=True).fill(password)
+        form.get_by_role("button", name=t("sign_in.submit", lang), exact=True).click()
+        try:
+            form.wait_for(state="detached", timeout=60_000 if attempt < 2 else timeout_ms)
+            return
+        except PlaywrightTimeout:
+            text = page.inner_text("body")
+            refused = page.locator("[data-testid^=stAlert]")
+            assert not refused.count(), f"sign-in as {name} refused: {refused.first.inner_text()}"
+    raise AssertionError(f"sign-in as {name} never left the form; the page shows: {text[-600:]}")
