@@ -27,7 +27,7 @@ import pandas as pd
 
 from services import access, audit
 from services.clocks import TZ
-from services.errors import DomainError, ValidationError
+from services.errors import DomainError, Label, ValidationError
 from services.intake.importer import Intake
 from services.intake.json_records import _flatten
 from services.intake.reading import Chunk, canonical, records_frame
@@ -175,10 +175,8 @@ def fix(store: Store, who: access.Principal, quarantine_id: int, edits: Mapping[
         intake = Intake(store, source=row["source"], crs=crs, now=now)
         appeals, refused, events = intake.check(_chunk(fields, int(row["line"]), row["raw"]))
         if len(refused):
-            reason = str(refused["reason"].iloc[0])
-            shown = reason if access.may_see_personal(who.role, wall_mode=False) else access.mask_text(reason)
-            raise ValidationError("error.quarantine_fix_refused", reason=shown,
-                                  code=str(refused["reason_code"].iloc[0]))
+            raise ValidationError("error.quarantine_fix_refused",
+                                  reason=Label("intake.reason", str(refused["reason_code"].iloc[0])))
         result = store.insert_appeals(appeals, _events(appeals, events, who.name, int(quarantine_id), now),
                                       actor=who.name)
         if result.stored != 1:
