@@ -65,6 +65,7 @@ SCREENS = {
     "map": ("nav.section_analysis", "pages/district_map.py", "nav.map", ":material/map:"),
     "planning": ("nav.section_analysis", "pages/planning.py", "nav.planning", ":material/hub:"),
     "admin": ("nav.section_admin", "pages/admin.py", "nav.admin", ":material/admin_panel_settings:"),
+    "data": ("nav.section_admin", "pages/data.py", "nav.data", ":material/database:"),
 }
 allowed = [name for name in pages_for(session) if name in SCREENS]
 pages: dict[str, list[st.Page]] = {}

@@ -29,12 +29,20 @@ from services.store.base import PERSONAL_COLUMNS
 
 # What each role may do (lifecycle actions, ``order``, the issue of an order, ``order_check_in`` and
 # ``order_outcome`` of a department, the admin's ``manage_accounts`` and ``read_audit``; issue 12), and
-# ``register``: registering a walk-in or hotline appeal (来访登记, issue 13 §3, services/registration.py).
+# ``register``: registering a walk-in or hotline appeal (来访登记, issue 13 §3, services/registration.py);
+# ``import_data`` (a file imported from the browser, services/import_jobs.py) and ``fix_quarantine``
+# (a refused row fixed and sent again through intake's checks, or dismissed, services/quarantine_fix.py):
+# data management (数据管理, /data, issue 13 §4).
+DATA_RIGHTS = frozenset({"import_data", "fix_quarantine"})
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
-    "admin": frozenset({"manage_accounts", "read_audit"}),
-    # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates.
-    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register"}),
+    # Data upkeep is the admin's too: the issue gives /data to "admin and duty officers", and loading a
+    # system's export or settling its refused rows handles no appeal (what becomes one enters the queues).
+    "admin": frozenset({"manage_accounts", "read_audit", *DATA_RIGHTS}),
+    # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates,
+    # and manages the data that comes in (imports, quarantine).
+    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register",
+                               *DATA_RIGHTS}),
     # A district leader: reads everything (personal data masked), never acts.
     "leader": frozenset(),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
@@ -56,11 +64,12 @@ ROLES = tuple(ROLE_ACTIONS)
 # each page checks it with ``check_page``): the admin keeps accounts and the log, the planner coverage,
 # the kiosk the wall only; the department officer its orders (issue 13 §2); the case handlers open on
 # their workbench (issue 13 §1), and the duty officer has it after the wall; whoever may ``register``
-# has the registration form (来访登记, issue 13 §3) right after the workbench.
-PAGES = ("wall", "map", "planning", "admin", "orders", "workbench", "register")
+# has the registration form (来访登记, issue 13 §3) right after the workbench; data management (数据管理,
+# issue 13 §4) is the admin's and the duty officer's.
+PAGES = ("wall", "map", "planning", "admin", "orders", "workbench", "register", "data")
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("admin", "map"),
-    "duty_officer": ("wall", "workbench", "register", "orders", "map", "planning"),
+    "admin": ("admin", "data", "map"),
+    "duty_officer": ("wall", "workbench", "register", "orders", "data", "map", "planning"),
     "leader": ("wall", "orders", "map", "planning"),
     "subdistrict_officer": ("workbench", "register", "wall", "orders", "map"),
     "community_dispatcher": ("workbench", "register", "wall", "orders", "map"),

@@ -243,7 +243,7 @@ class Intake:
         """Check and store every chunk in one bulk load (rolled back if the file is refused midway)."""
         size = path.stat().st_size
         by_bytes = fmt in ("csv", "jsonl")
-        bar = _progress_bar(size if by_bytes else None, progress, path.name)
+        bar = self.progress_bar(size if by_bytes else None, progress, path.name)
         done = 0
         try:
             with self.store.bulk_load(estimate_rows(fmt, size, head)) as load:
@@ -260,6 +260,12 @@ class Intake:
             self._load = None
             if bar is not None:
                 bar.close()
+
+    def progress_bar(self, total: int | None, enabled: bool, name: str) -> Any:
+        """What follows the import's progress: None, or an object with ``update(n)`` (bytes of a CSV or
+        JSON Lines file, else rows) and ``close()``; a tqdm bar on stderr for the CLI. A job that runs in
+        the server (services/import_jobs.py) overrides it to keep the progress in the store."""
+        return _progress_bar(total, enabled, name)
 
     def _refuse_file(self, summary: Summary, file: str, refused: FileRefused) -> None:
         """One quarantine record for the whole file (unless the same file was refused before)."""

@@ -337,11 +337,49 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def resolve_quarantine(self, ids: Iterable[int], resolution: str, actor: str,
-                           at: datetime | None = None) -> int:
+                           at: datetime | None = None, *, appeal_id: int | None = None,
+                           note: str | None = None) -> int:
         """Record that quarantine rows ``ids`` were settled: ``resolution`` is ``fixed`` (corrected and sent
-        again) or ``dismissed``, by ``actor`` (required), at ``at`` (default now). A row already settled
-        keeps its first resolution; unknown ids are ignored. Returns how many rows were settled now;
-        ``ValidationError`` for another resolution or an empty actor (nothing changes)."""
+        again) or ``dismissed``, by ``actor`` (required), at ``at`` (default now); ``appeal_id`` is the
+        appeal a fixed row became and ``note`` why a row was dismissed (kept as ``appeal_id`` and
+        ``resolution_note``). A row already settled keeps its first resolution; unknown ids are ignored.
+        Returns how many rows were settled now; ``ValidationError`` for another resolution or an empty
+        actor (nothing changes)."""
+
+    @abc.abstractmethod
+    def quarantine_row(self, quarantine_id: int) -> dict[str, Any]:
+        """One quarantine row as ``quarantined`` gives it (verbatim raw), as a dict; raises NotFound."""
+
+    # -- import jobs (services/import_jobs.py runs them) --------------------------------------------
+    @abc.abstractmethod
+    def create_import_job(self, *, source: str, file_name: str, fmt: str, crs: str, actor: str, path: str,
+                          total: int | None = None, at: datetime | None = None) -> dict[str, Any]:
+        """A new job, ``queued``, for the file saved at ``path`` (every text argument required, else
+        ValidationError); ``total`` is what its progress counts up to when known (bytes). Returns it as
+        ``import_job`` does."""
+
+    @abc.abstractmethod
+    def import_job(self, job_id: int) -> dict[str, Any]:
+        """One job (IMPORT_JOB_COLUMNS of services/store/common.py; ``summary`` a dict or None); NotFound."""
+
+    @abc.abstractmethod
+    def import_jobs(self, *, statuses: Iterable[str] | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Jobs newest first (by id), of ``statuses`` when given, at most ``limit``."""
+
+    @abc.abstractmethod
+    def update_import_job(self, job_id: int, **changes: Any) -> dict[str, Any]:
+        """Change a job's status, progress, total, summary (a dict, kept as JSON), error, started_at or
+        finished_at; another field or an unknown status is a ValidationError. Returns the job."""
+
+    @abc.abstractmethod
+    def claim_import_job(self, at: datetime | None = None) -> dict[str, Any] | None:
+        """Start the oldest queued job (``running``, started at ``at``) and return it, in one transaction;
+        None when a job is running already (one at a time per store) or none is queued."""
+
+    @abc.abstractmethod
+    def interrupt_import_jobs(self, ids: Iterable[int], at: datetime | None = None) -> int:
+        """Mark the jobs ``ids`` that are ``running`` as ``interrupted`` (finished at ``at``); returns how
+        many changed."""
 
     @abc.abstractmethod
     def purge_quarantine(self, before: datetime) -> int:

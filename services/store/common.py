@@ -34,7 +34,14 @@ QUARANTINE_COLUMNS = ("id", "received_at", "source", "file", "line", "raw", "rea
 # How a quarantine row was settled (Store.resolve_quarantine): fixed (sent again, corrected) or dismissed
 # (nothing to keep); settled rows are what Store.purge_quarantine deletes after the retention.
 QUARANTINE_RESOLUTIONS = ("fixed", "dismissed")
-QUARANTINE_READ_COLUMNS = (*QUARANTINE_COLUMNS, "resolved_at", "resolution", "resolved_by")
+QUARANTINE_READ_COLUMNS = (*QUARANTINE_COLUMNS, "resolved_at", "resolution", "resolved_by", "appeal_id",
+                           "resolution_note")
+# An import job's states (services/import_jobs.py): waiting for the one import a store runs at a time,
+# running, done, failed (the file could not be read: error says why), or interrupted (the server stopped
+# while it ran: its appeals are one bulk load, one transaction, so none of them was stored; run it again).
+IMPORT_JOB_STATUSES = ("queued", "running", "done", "failed", "interrupted")
+IMPORT_JOB_COLUMNS = ("id", "source", "file_name", "format", "crs", "actor", "path", "status", "progress",
+                      "total", "summary", "error", "created_at", "started_at", "finished_at")
 # Where a signed-in identity comes from (services/identities.py): an OIDC provider or the trusted header
 # of a reverse proxy; and what a mapping names: one user (an e-mail, subject or user name) or a group.
 IDENTITY_PROVIDERS = ("oidc", "header")

@@ -1,5 +1,5 @@
 """The contract's quarantine upkeep written once in the dialect: settling rows (fixed or dismissed, by
-whom, when) and deleting settled rows older than a moment (the retention job, services/quarantine.py)."""
+whom, when, the appeal a fixed row became, why a row was dismissed) and deleting settled rows older than a moment (the retention job, services/quarantine.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ class SQLQuarantine(SQLDialect):
     """Store.resolve_quarantine and Store.purge_quarantine over the store's SQL primitives."""
 
     def resolve_quarantine(self, ids: Iterable[int], resolution: str, actor: str,
-                           at: datetime | None = None) -> int:
+                           at: datetime | None = None, *, appeal_id: int | None = None,
+                           note: str | None = None) -> int:
         if resolution not in QUARANTINE_RESOLUTIONS:
             raise ValidationError("error.unknown_resolution", resolution=resolution,
                                   resolutions=Labels("quarantine_resolution", QUARANTINE_RESOLUTIONS))
@@ -28,10 +29,11 @@ class SQLQuarantine(SQLDialect):
         cond, param = self._any_of("id", keys)
         p = self.P
         with self._tx() as cx:
-            cur = cx.execute(f"UPDATE quarantine SET resolved_at = {p}, resolution = {p}, resolved_by = {p} "
-                             f"WHERE {cond} AND resolved_at IS NULL",
+            cur = cx.execute(f"UPDATE quarantine SET resolved_at = {p}, resolution = {p}, resolved_by = {p}, "
+                             f"appeal_id = {p}, resolution_note = {p} WHERE {cond} AND resolved_at IS NULL",
                              (self._param_ts(as_local(at) if at is not None else now()), resolution,
-                              str(actor).strip(), param))
+                              str(actor).strip(), None if appeal_id is None else int(appeal_id),
+                              (str(note).strip() or None) if note is not None else None, param))
             return int(cur.rowcount)
 
     def purge_quarantine(self, before: datetime) -> int:

@@ -14,6 +14,7 @@ from services.clocks import TZ, as_local
 from services.store.common import (
     IDENTITY_KINDS,
     IDENTITY_PROVIDERS,
+    IMPORT_JOB_STATUSES,
     QUARANTINE_RESOLUTIONS,
     WALL_INDEXES,
     sql_in,
@@ -25,7 +26,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
-          "schema_version")
+          "import_job", "schema_version")
 # Tables that refuse UPDATE and DELETE with triggers named <table>_no_update / <table>_no_delete.
 APPEND_ONLY = ("appeal_event", "audit_log")
 _TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
@@ -188,6 +189,23 @@ CREATE TABLE identity_role (
     7: """
 ALTER TABLE order_department ADD COLUMN people_on_site INTEGER;
 ALTER TABLE order_department ADD COLUMN leader_level_on_site TEXT;
+""",
+    # Data management (issue 13 §4): an import from the browser runs as a job that outlives the tab
+    # (services/import_jobs.py: its progress and summary are kept here), and a settled quarantine row
+    # keeps the appeal it became (fixed) or why it was dismissed, so the link reads both ways.
+    8: f"""
+ALTER TABLE quarantine ADD COLUMN appeal_id INTEGER;
+ALTER TABLE quarantine ADD COLUMN resolution_note TEXT;
+CREATE TABLE import_job (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL, file_name TEXT NOT NULL, format TEXT NOT NULL, crs TEXT NOT NULL,
+    actor TEXT NOT NULL, path TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN {sql_in(IMPORT_JOB_STATUSES)}),
+    progress INTEGER NOT NULL DEFAULT 0, total INTEGER,
+    summary TEXT, error TEXT,
+    created_at INTEGER NOT NULL, started_at{_TS}, finished_at{_TS}
+);
+CREATE INDEX import_job_status ON import_job (status, id);
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

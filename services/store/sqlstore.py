@@ -1,7 +1,7 @@
 """``SQLStore``: the contract written once over the dialect each store supplies
 (services/store/dialect.py), so the two stores differ only in SQL, never in a rule: the rules come from
 services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders,
-scenarios, quarantine upkeep, accounts, the audit log, and the kiosk tokens with the identity map are
+scenarios, quarantine upkeep, import jobs, accounts, the audit log, and the kiosk tokens with the identity map are
 parts of their own (queries.py, orders.py, scenarios.py, quarantine.py, accounts.py, audit.py,
 kiosk.py); here are the appeal actions, insert_appeals over a few per-store steps, the bulk load's frame
 and the schema version."""
@@ -25,6 +25,7 @@ from services.store.audit import SQLAudit
 from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
 from services.store.bulk import SQLBulkLoad
 from services.store.common import now
+from services.store.import_jobs import SQLImportJobs
 from services.store.kiosk import SQLKiosk
 from services.store.orders import SQLOrders
 from services.store.quarantine import SQLQuarantine
@@ -33,8 +34,8 @@ from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
-class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, SQLAccounts, SQLAudit, SQLKiosk,
-               Store):
+class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, SQLImportJobs, SQLAccounts, SQLAudit,
+               SQLKiosk, Store):
     """The contract's actions written once over per-store SQL primitives."""
 
     @abc.abstractmethod
