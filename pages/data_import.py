@@ -25,8 +25,10 @@ def _when(v: Any) -> str:
     return "" if v is None or pd.isna(v) else f"{pd.Timestamp(v).tz_convert(TZ):%Y-%m-%d %H:%M:%S}"
 
 
-def _count(summary: Any, key: str) -> Any:
-    return summary.get(key) if isinstance(summary, dict) else None
+def _count(summary: Any, key: str) -> str:
+    """A summary figure as shown: blank until the job has its summary."""
+    value = summary.get(key) if isinstance(summary, dict) else None
+    return "" if value is None else f"{int(value):,}"
 
 
 def _start(who: Principal, store: Store, lang: str) -> None:
@@ -79,6 +81,13 @@ def draw(who: Principal, store: Store, lang: str) -> None:
         me = ui.still_signed_in()
         history = import_jobs.jobs(store, me)
         active = history[history["status"].isin(["running", "queued"])]
+        # A job that ends changes the quarantine tab and the other screens' figures: redraw the whole page
+        # once (the fragment alone redraws only itself).
+        now_active = {int(i) for i in active["id"]}
+        if ss.get("imp_active", set()) - now_active:
+            ss["imp_active"] = now_active
+            st.rerun(scope="app")
+        ss["imp_active"] = now_active
         for job in active.iloc[::-1].to_dict("records"):
             frac = import_jobs.fraction(job)
             status = label("import_status", job["status"], lang)

@@ -103,7 +103,7 @@ def draw(who: Principal, store: Store, lang: str) -> None:
         st.info(t("data.no_rows", lang))
         return
     st.dataframe(pd.DataFrame({
-        t("data.col_id", lang): df["id"].astype(int),
+        t("data.col_row_id", lang): df["id"].astype(int),
         t("data.col_received", lang): [f"{pd.Timestamp(v).tz_convert(TZ):%Y-%m-%d %H:%M}" for v in df["received_at"]],
         t("data.col_source", lang): df["source"], t("data.col_file", lang): df["file"],
         t("data.col_line", lang): df["line"].astype("Int64"),
