@@ -693,7 +693,7 @@ def test_a_database_from_before_who_came_gets_the_check_in_columns(kind, tmp_pat
     previous, (ids, old_order) = _made_before(module, make, monkeypatch, "ADD COLUMN people_on_site", fill)
     store = make()
     try:
-        assert store.schema_version() == _latest(store) == previous + 1
+        assert store.schema_version() == _latest(store) > previous
         kept = store.order(old_order)["departments"]
         assert [(d["checked_in_at"], d["people_on_site"], d["leader_level_on_site"]) for d in kept] == \
             [(at(11), None, None)]

@@ -189,6 +189,20 @@ CREATE TABLE identity_role (
 ALTER TABLE order_department ADD COLUMN people_on_site INTEGER;
 ALTER TABLE order_department ADD COLUMN leader_level_on_site TEXT;
 """,
+    # Reference data kept on the data screen (/data, services/reference_data.py): a station's English
+    # name, its closing (when, by whom, why: a closed station stays in the register but no screen counts
+    # it) and who last edited a station or department. An edited register is the store's own: seeding
+    # stops replacing it from the layer folder (services/seed.py). (8 is another change's number.)
+    9: f"""
+ALTER TABLE station ADD COLUMN name_en TEXT;
+ALTER TABLE station ADD COLUMN closed_at{_TS};
+ALTER TABLE station ADD COLUMN closed_by TEXT;
+ALTER TABLE station ADD COLUMN close_reason TEXT;
+ALTER TABLE station ADD COLUMN edited_at{_TS};
+ALTER TABLE station ADD COLUMN edited_by TEXT;
+ALTER TABLE department ADD COLUMN edited_at{_TS};
+ALTER TABLE department ADD COLUMN edited_by TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

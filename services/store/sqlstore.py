@@ -29,11 +29,12 @@ from services.store.kiosk import SQLKiosk
 from services.store.orders import SQLOrders
 from services.store.quarantine import SQLQuarantine
 from services.store.queries import SQLQueries
+from services.store.reference import SQLReference
 from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
-class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, SQLAccounts, SQLAudit, SQLKiosk,
+class SQLStore(SQLQueries, SQLReference, SQLOrders, SQLScenarios, SQLQuarantine, SQLAccounts, SQLAudit, SQLKiosk,
                Store):
     """The contract's actions written once over per-store SQL primitives."""
 
