@@ -28,13 +28,17 @@ from services.errors import DomainError, Label, Labels, ValidationError
 from services.store.base import PERSONAL_COLUMNS
 
 # What each role may do (lifecycle actions, ``order``, the issue of an order, ``order_check_in`` and
-# ``order_outcome`` of a department, the admin's ``manage_accounts`` and ``read_audit``; issue 12), and
-# ``register``: registering a walk-in or hotline appeal (来访登记, issue 13 §3, services/registration.py).
+# ``order_outcome`` of a department, the admin's ``manage_accounts`` and ``read_audit``; issue 12),
+# ``register``: registering a walk-in or hotline appeal (来访登记, issue 13 §3, services/registration.py),
+# and ``manage_reference``: keeping departments, stations and boundary layers (issue 13 §4,
+# services/reference_data.py and services/layer_import.py).
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
-    "admin": frozenset({"manage_accounts", "read_audit"}),
+    "admin": frozenset({"manage_accounts", "read_audit", "manage_reference"}),
     # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates.
-    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register"}),
+    # manage_reference: keeps the district's departments, stations and boundary layers (the data screen).
+    "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register",
+                               "manage_reference"}),
     # A district leader: reads everything (personal data masked), never acts.
     "leader": frozenset(),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.

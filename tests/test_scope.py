@@ -34,10 +34,11 @@ _ids = itertools.count(1)
 
 def test_the_matrix_covers_every_appeal_and_order_action():
     assert set(ACTIONS) == set(wall.APPEAL_ACTIONS) | set(ORDER_STEPS)
-    # The admin's rights act on no appeal; registering makes a new one (tests/test_registration.py checks
-    # its area rule: a scoped role registers only in its own area).
+    # The admin's rights act on no appeal, nor does keeping reference data (tests/test_reference_data.py);
+    # registering makes a new one (tests/test_registration.py checks its area rule: a scoped role registers
+    # only in its own area).
     assert set().union(*access.ROLE_ACTIONS.values()) - set(ACTIONS) == {"manage_accounts", "read_audit",
-                                                                         "register"}
+                                                                         "register", "manage_reference"}
 
 
 @pytest.fixture(scope="module")
