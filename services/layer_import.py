@@ -70,6 +70,11 @@ def _may(who: access.Principal) -> None:
     access.check_action(who.role, "manage_reference")
 
 
+def active_folder() -> Path:
+    """The folder the area layers are read from (``GM_DATA_DIR``, or the bundled sample)."""
+    return sample.data_dir()
+
+
 def target_folder() -> Path:
     """The active layer folder when an import may write there; ``ValidationError`` otherwise (the
     bundled sample, or a folder the server cannot write)."""

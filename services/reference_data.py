@@ -48,7 +48,7 @@ DEPARTMENT_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 STATION_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 MAX_NAME = 80
 MAX_REASON = 300
-STATION_VIEW = ("code", "name", "name_en", "level", "site_type", "services", "community_code", "community",
+STATION_VIEW = ("code", "name", "name_en", "shown_name", "level", "site_type", "services", "community_code", "community",
                 "lon", "lat", "state", "closed_at", "closed_by", "close_reason", "edited_at", "edited_by")
 ACCOUNT_AREA_VIEW = ("name", "display_name", "role", "area_code", "area", "state")
 
@@ -149,16 +149,20 @@ def _level(level: str, site_type: str | None) -> tuple[str, str | None]:
 
 
 def stations(store: Store, who: access.Principal, lang: str) -> pd.DataFrame:
-    """Every station, closed ones too (``state`` open or closed), with the services it offers and its
-    community by name in ``lang`` (``STATION_VIEW``)."""
+    """Every station, closed ones too (``state`` open or closed), with the services it offers, its name and
+    community by name in ``lang`` (``shown_name``: the English name in English where there is one) and
+    the rest of ``STATION_VIEW``."""
     from services import district
-    from services.i18n import label
+    from services.i18n import label, normalise_lang
 
     _may(who)
     reg = store.station_register()
     communities = district.names("community", lang)
     out = reg.rename(columns={"parent_code": "community_code"})
     out["community"] = [communities.get(str(c), str(c)) if c else "" for c in out["community_code"]]
+    english = normalise_lang(lang) == "en"
+    out["shown_name"] = [en if english and isinstance(en, str) and en.strip() else (zh or code)
+                         for code, zh, en in zip(reg["code"], reg["name"], reg["name_en"], strict=True)]
     out["services"] = [" / ".join(label("service", s, lang) for s in SERVICES if r[f"offers_{s}"] is True)
                        for _, r in reg.iterrows()]
     out["state"] = np.where(reg["closed_at"].isna(), "open", "closed")
