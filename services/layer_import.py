@@ -152,7 +152,7 @@ def preview(store: Store, who: access.Principal, kind: str, filename: str, data:
 def clear_layer_caches() -> None:
     """Forget every cached read of the area layers and what was derived from them, in this process."""
     from geo import assign
-    from services import district, wall
+    from services import district, registration, wall
     from services.intake import appeals
     from services.planning import base
 
@@ -162,6 +162,7 @@ def clear_layer_caches() -> None:
         fn.cache_clear()
     district._derived.clear()
     base._built.clear()
+    registration._BUILDING_AREAS.clear()
     appeals._INDEX_CACHE.clear()
     assign._CACHE.clear()
 

@@ -230,9 +230,26 @@ def test_a_valid_grid_layer_is_written_with_a_backup(site_dir, audit_store):
     assert len(backups) == 1 and backups[0].endswith(".parquet")
     assert gpd.read_parquet(site_dir / backups[0]).set_index("code").loc[first, "name"] != "改过名的网格"
     assert sample.load_layers()["grid"].set_index("code").loc[first, "name"] == "改过名的网格"  # caches cleared
+    from services import district
+    assert district.names("grid", "zh")[first] == "改过名的网格"
     row = audit_store.audit_rows().iloc[-1]
     assert row["action"] == "reference.layer.import" and row["object_id"] == "grid"
     assert audit.check(audit_store).ok
+
+
+@pytest.mark.filterwarnings("ignore:Column names longer than 10", "ignore:Normalized/laundered field name")
+def test_a_zipped_shapefile_is_read_like_at_start_up(site_dir, audit_store, tmp_path):
+    import zipfile
+    community = gpd.read_parquet(site_dir / "community.parquet")
+    shp_dir = tmp_path / "shp"
+    shp_dir.mkdir()
+    community.to_file(shp_dir / "社区.shp", encoding="utf-8")
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        for part in shp_dir.iterdir():
+            z.write(part, f"export/{part.name}")
+    shown = layer_import.preview(audit_store, DUTY, "community", "community.zip", packed.getvalue())
+    assert (shown.features, shown.added, shown.removed) == (31, 0, 0) and shown.source_crs == "EPSG:4326"
 
 
 def test_bad_layers_are_refused_and_nothing_is_written(site_dir, audit_store):
