@@ -50,10 +50,10 @@ def show_notice(lang: str) -> None:
         st.warning(t("admin.shown_once", lang))
 
 
-def area_select(role: str, lang: str, key: str, current: str | None = None) -> str | None:
+def area_select(store: Store, role: str, lang: str, key: str, current: str | None = None) -> str | None:
     """The area of an account or mapping of ``role``: a select of the right kind of codes by name, or none
     (with a note) for a district-wide role."""
-    choices = admin.area_choices(role, lang)
+    choices = admin.area_choices(role, lang, store)
     if not choices:
         st.caption(t("admin.no_area", lang))
         return None
@@ -73,7 +73,7 @@ def _role_select(lang: str, key: str, current: str | None = None) -> str:
 def _on_add(store: Store, who: Principal, lang: str) -> None:
     ss = st.session_state
     role = ss.get("adm_new_role", access.ROLES[0])
-    area = ss.get(f"adm_new_area_{role}") if admin.area_choices(role, lang) else None
+    area = ss.get(f"adm_new_area_{role}") if admin.area_choices(role, lang, store) else None
     act(lang, lambda: admin.add_account(store, who, ss.get("adm_new_name", ""), role, area,
                                         ss.get("adm_new_display", "")),
         lambda r: (t("admin.added", lang, name=r[0].name) + " " + t("admin.new_password", lang, name=r[0].name),
@@ -85,7 +85,7 @@ def _on_add(store: Store, who: Principal, lang: str) -> None:
 def _on_change(store: Store, who: Principal, lang: str, name: str) -> None:
     ss = st.session_state
     role = ss.get(f"adm_ch_role_{name}")
-    area = ss.get(f"adm_ch_area_{name}_{role}") if admin.area_choices(role, lang) else None
+    area = ss.get(f"adm_ch_area_{name}_{role}") if admin.area_choices(role, lang, store) else None
     act(lang, lambda: admin.change_account(store, who, name, role=role, area_code=area,
                                            display_name=ss.get(f"adm_ch_display_{name}", "")),
         lambda a: (t("admin.changed", lang, name=a.name), None))
@@ -103,7 +103,7 @@ def _on_disable(store: Store, who: Principal, lang: str, name: str) -> None:
 
 def accounts_tab(store: Store, who: Principal, lang: str) -> None:
     frame = admin.accounts(store, who)
-    st.dataframe(admin.account_view(frame, lang), hide_index=True, width="stretch")
+    st.dataframe(admin.account_view(frame, lang, store), hide_index=True, width="stretch")
 
     st.subheader(t("admin.add_account", lang))
     c1, c2 = st.columns(2)
@@ -112,7 +112,7 @@ def accounts_tab(store: Store, who: Principal, lang: str) -> None:
     with c1:
         role = _role_select(lang, "adm_new_role")
     with c2:
-        area_select(role, lang, f"adm_new_area_{role}")
+        area_select(store, role, lang, f"adm_new_area_{role}")
     st.button(t("admin.add", lang), key="adm_add", on_click=_on_add, args=(store, who, lang), type="primary")
 
     if frame.empty:
@@ -129,7 +129,7 @@ def accounts_tab(store: Store, who: Principal, lang: str) -> None:
         st.text_input(t("admin.acc_display_name", lang), value=row["display_name"] or "",
                       key=f"adm_ch_display_{name}")
     with c2:
-        area_select(role, lang, f"adm_ch_area_{name}_{role}", row["area_code"])
+        area_select(store, role, lang, f"adm_ch_area_{name}_{role}", row["area_code"])
     b1, b2, b3 = st.columns(3)
     b1.button(t("admin.save", lang), key="adm_save", on_click=_on_change, args=(store, who, lang, name))
     b2.button(t("admin.reset_password", lang), key="adm_reset", on_click=_on_reset, args=(store, who, lang, name))
@@ -141,7 +141,7 @@ def accounts_tab(store: Store, who: Principal, lang: str) -> None:
 def _on_map(store: Store, who: Principal, lang: str) -> None:
     ss = st.session_state
     role = ss.get("adm_id_role", access.ROLES[0])
-    area = ss.get(f"adm_id_area_{role}") if admin.area_choices(role, lang) else None
+    area = ss.get(f"adm_id_area_{role}") if admin.area_choices(role, lang, store) else None
     act(lang, lambda: admin.map_identity(store, who, ss.get("adm_id_provider", identities.PROVIDERS[0]),
                                          ss.get("adm_id_kind", identities.KINDS[0]), ss.get("adm_id_value", ""),
                                          role, area),
@@ -154,10 +154,10 @@ def _on_unmap(store: Store, who: Principal, lang: str) -> None:
         lambda r: (t("admin.unmapped", lang, id=r["id"]), None))
 
 
-def _area_name(role: str, code: Any, lang: str) -> str:
+def _area_name(store: Store, role: str, code: Any, lang: str) -> str:
     if not code:
         return ""
-    return admin.area_choices(role, lang).get(code, str(code))
+    return admin.area_choices(role, lang, store).get(code, str(code))
 
 
 def identities_tab(store: Store, who: Principal, lang: str) -> None:
@@ -171,7 +171,7 @@ def identities_tab(store: Store, who: Principal, lang: str) -> None:
             t("admin.id_kind", lang): [label("identity_kind", r["kind"], lang) for r in rows],
             t("admin.id_value", lang): [r["value"] for r in rows],
             t("admin.acc_role", lang): [label("role", r["role"], lang) for r in rows],
-            t("admin.acc_area", lang): [_area_name(r["role"], r["area_code"], lang) for r in rows],
+            t("admin.acc_area", lang): [_area_name(store, r["role"], r["area_code"], lang) for r in rows],
             t("admin.id_created_at", lang): [_when(r["created_at"]) for r in rows],
             t("admin.id_created_by", lang): [r["created_by"] for r in rows],
         })
@@ -190,7 +190,7 @@ def identities_tab(store: Store, who: Principal, lang: str) -> None:
     with c1:
         role = _role_select(lang, "adm_id_role")
     with c2:
-        area_select(role, lang, f"adm_id_area_{role}")
+        area_select(store, role, lang, f"adm_id_area_{role}")
     st.button(t("admin.add", lang), key="adm_id_add", on_click=_on_map, args=(store, who, lang), type="primary")
 
     if rows:

@@ -26,7 +26,7 @@ acts = order_desk.may_act(who)
 REFRESH_S = 5
 RED = "color: #e62828; font-weight: 700"
 
-dept_names = district.names("department", lang)
+dept_names = district.names("department", lang, store)
 comm_names = district.names("community", lang)
 
 st.title(t("orders.title", lang))

@@ -305,7 +305,7 @@ def _action_controls(appeal: dict) -> None:
         return None if refused is None else t("wall.action_unavailable", lang, reason=describe(refused, lang))
 
     st.caption(t("wall.acting_as", lang, name=district.actor_name(role.name, lang)))  # who the events will name
-    dept_names = district.names("department", lang)
+    dept_names = district.names("department", lang, store)
     depts = list(store.departments()["code"])
     c1, c2 = st.columns(2)
     for col, action in ((c1, "respond"), (c2, "accept")):

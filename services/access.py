@@ -30,17 +30,19 @@ from services.store.base import PERSONAL_COLUMNS
 # What each role may do (lifecycle actions, ``order``, the issue of an order, ``order_check_in`` and
 # ``order_outcome`` of a department, the admin's ``manage_accounts`` and ``read_audit``; issue 12), and
 # ``register``: registering a walk-in or hotline appeal (来访登记, issue 13 §3, services/registration.py);
-# ``import_data`` (a file imported from the browser, services/import_jobs.py) and ``fix_quarantine``
-# (a refused row fixed and sent again through intake's checks, or dismissed, services/quarantine_fix.py):
-# data management (数据管理, /data, issue 13 §4).
-DATA_RIGHTS = frozenset({"import_data", "fix_quarantine"})
+# data management (数据管理, /data, issue 13 §4): ``import_data`` (a file imported from the browser,
+# services/import_jobs.py), ``fix_quarantine`` (a refused row fixed and sent again through intake's checks,
+# or dismissed, services/quarantine_fix.py) and ``manage_reference`` (keeping departments, stations and
+# boundary layers, services/reference_data.py and services/layer_import.py).
+DATA_RIGHTS = frozenset({"import_data", "fix_quarantine", "manage_reference"})
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
     # Data upkeep is the admin's too: the issue gives /data to "admin and duty officers", and loading a
-    # system's export or settling its refused rows handles no appeal (what becomes one enters the queues).
+    # system's export, settling its refused rows or keeping the register handles no appeal (what becomes
+    # one enters the queues).
     "admin": frozenset({"manage_accounts", "read_audit", *DATA_RIGHTS}),
     # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates,
-    # and manages the data that comes in (imports, quarantine).
+    # and manages the data (imports, quarantine, departments, stations and boundary layers).
     "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register",
                                *DATA_RIGHTS}),
     # A district leader: reads everything (personal data masked), never acts.

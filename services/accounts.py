@@ -93,11 +93,12 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def known_areas() -> dict[str, dict[str, str]]:
-    """The codes an account's area may take, by kind (services.access.AREA_KINDS)."""
+def known_areas(store: Store | None = None) -> dict[str, dict[str, str]]:
+    """The codes an account's area may take, by kind (services.access.AREA_KINDS); with ``store``, the
+    departments are the store's register (one added on /data is a department officer's area at once)."""
     from services import district
 
-    return {kind: district.names(kind, "zh") for kind in set(access.AREA_KINDS.values())}
+    return {kind: district.names(kind, "zh", store) for kind in set(access.AREA_KINDS.values())}
 
 
 def check_name(name: str) -> str:
@@ -127,7 +128,7 @@ def add_user(store: Store, name: str, role: str, *, area_code: str | None = None
     """Add an account; returns it and the generated password (None when ``password`` was given)."""
     name = check_name(name)
     access.check_role(role)
-    area = access.check_area(role, area_code, known_areas())
+    area = access.check_area(role, area_code, known_areas(store))
     generated = None if password is not None else new_password()
     row = store.insert_account(name, role, hash_password(check_password(password or generated)),
                                area_code=area, display_name=(display_name or "").strip() or None, at=at)
@@ -145,7 +146,7 @@ def change_account(store: Store, name: str, *, role: str | None = None, area_cod
     changes: dict[str, Any] = {}
     if role is not None or area_code is not None:
         access.check_role(new_role)
-        changes |= {"role": new_role, "area_code": access.check_area(new_role, area_code, known_areas())}
+        changes |= {"role": new_role, "area_code": access.check_area(new_role, area_code, known_areas(store))}
     if display_name is not None:
         changes["display_name"] = display_name.strip() or None
     if not changes:

@@ -56,13 +56,14 @@ def accounts(store: Store, who: access.Principal) -> pd.DataFrame:
     return store.list_accounts()
 
 
-def area_choices(role: str, lang: str) -> dict[str, str]:
+def area_choices(role: str, lang: str, store: Store | None = None) -> dict[str, str]:
     """``{code: name}`` an account of ``role`` may take as its area (subdistricts, communities or
-    departments, by name in ``lang``); empty for a district-wide role."""
+    departments, by name in ``lang``; with ``store``, its register of departments); empty for a
+    district-wide role."""
     from services import district
 
     kind = access.area_kind(access.check_role(role))
-    return {} if kind is None else district.names(kind, lang)
+    return {} if kind is None else district.names(kind, lang, store)
 
 
 def add_account(store: Store, who: access.Principal, name: str, role: str, area_code: str | None = None,
@@ -249,8 +250,9 @@ def audit_status(store: Store, who: access.Principal) -> audit.Verdict:
     return audit.check(store)
 
 
-def account_view(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The accounts as shown: name, display name, role and area by name, active or disabled, times."""
+def account_view(frame: pd.DataFrame, lang: str, store: Store | None = None) -> pd.DataFrame:
+    """The accounts as shown: name, display name, role and area by name (departments from ``store``'s
+    register when given), active or disabled, times."""
     from services import district
 
     def when(v: Any) -> str:
@@ -258,7 +260,7 @@ def account_view(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
     def area(role: str, code: Any) -> str:
         kind = access.area_kind(role)
-        return "" if kind is None or not code else district.names(kind, lang).get(code, str(code))
+        return "" if kind is None or not code else district.names(kind, lang, store).get(code, str(code))
 
     rows = {
         "name": list(frame["name"]),

@@ -64,7 +64,7 @@ def add_mapping(store: Store, provider: str, kind: str, value: str, role: str, a
     check_provider(provider)
     text = normal_value(kind, value)
     access.check_role(role)
-    area = access.check_area(role, area_code, known_areas())
+    area = access.check_area(role, area_code, known_areas(store))
     row = store.insert_identity_role(provider, kind, text, role, area, created_by=actor, at=at)
     audit.record(store, actor, "identity_mapped", "identity_role", row["id"],
                  {"provider": provider, "kind": kind, "value": text, "role": role, "area_code": area}, address, at)

@@ -43,13 +43,28 @@ def _points(kind: str) -> pd.DataFrame:
 
 
 def seed_reference(store: Store) -> dict[str, int]:
-    """Departments, stations and buildings (idempotent: replaced each time); returns the count of each.
+    """Departments, stations and buildings from the layer folder; returns the count of each loaded.
     The layers are the sample's, or the user's own when ``GM_DATA_DIR`` names a folder (data/sample.py):
-    the store then holds the user's stations and buildings, and the screens read them from there."""
+    the store then holds the user's stations and buildings, and the screens read them from there.
+
+    Until someone edits the register on the data screen (services/reference_data.py) the folder is the
+    source and each seeding replaces what the store holds (idempotent). Once a station was added, moved,
+    changed, closed or reopened there (``Store.reference_edited("station")``), the store's stations are
+    the district's own register and seeding leaves them alone (``stations_kept`` is 1, ``stations`` 0);
+    a re-survey of the stations is then entered on the data screen, not dropped into the folder. Once a
+    department was added or renamed there, seeding only adds the folder's departments the store does not
+    have (new codes), never overwriting a name an admin gave. Buildings are always replaced."""
     departments = sample.load_departments()
+    counts = {"stations_kept": 0}
+    if store.reference_edited("department"):
+        departments = departments[~departments["code"].astype(str).isin(set(store.departments()["code"]))]
     store.load_departments(departments)
-    counts = {"departments": len(departments)}
+    counts["departments"] = len(departments)
     for kind in ("station", "building"):
+        if kind == "station" and store.reference_edited("station"):
+            counts["stations_kept"] = 1
+            counts["stations"] = 0
+            continue
         if kind in sample.load_layers():
             points = _points(kind)
             reference.load_points(store, kind, points)
@@ -110,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m services.seed",
         description="Seed a store with the sample district: departments, stations and buildings (replaced "
-                    "every time), and into an empty store only, twelve months of appeal history moved to end "
+                    "every time until the register is edited on the data screen), and into an empty store only, twelve months of appeal history moved to end "
                     "today plus today's appeals in every open status. A store that holds appeals keeps them.")
     parser.add_argument("--store", metavar="URL",
                         help="sqlite:///path or postgresql://... (default: DATABASE_URL, else "
@@ -124,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     print(f"{_shown(url)}: reference replaced: {c['departments']} departments, {c.get('stations', 0)} stations, "
           f"{c.get('buildings', 0)} buildings")
+    if c["stations_kept"]:
+        print("stations kept: the store's station register was edited on the data screen")
     if c["history"] or c["today"]:
         print(f"appeals added: {c['history']} of history, {c['today']} of today")
     else:

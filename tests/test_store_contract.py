@@ -1166,3 +1166,71 @@ def test_audit_log_refuses_update_and_delete_in_the_database(store):
     assert store.audit_rows()["actor"].tolist() == ["admin"]
     store.reset()                                   # the test reset still empties it
     assert store.audit_rows().empty and store.audit_head() is None
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_database_from_before_the_station_register_keeps_its_stations_open(kind, tmp_path, monkeypatch, request):
+    """A store made before stations could be closed (SQLite 9, PostGIS 10 add the register's columns)
+    migrates on open: its stations are there, open and unedited, and can then be closed."""
+    module, make = _reopener(kind, tmp_path / "prev.sqlite3", request)
+    adding = _adding(module, "ADD COLUMN close_reason")
+    assert adding == (9 if kind == "sqlite" else 10)
+    with monkeypatch.context() as m:
+        m.setattr(module, "MIGRATIONS", {v: s for v, s in module.MIGRATIONS.items() if v < adding})
+        old = make()
+        try:
+            p = old.P
+            with old._tx() as cx:
+                cx.execute(f"INSERT INTO station (code, name, level, offers_appeal, lon, lat) "
+                           f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})", ("ST-1", "站一", "community", True, 113.93, 22.76))
+                cx.execute(f"INSERT INTO department (code, name, name_en) VALUES ({p}, {p}, {p})",
+                           ("police", "公安", "Police"))
+        finally:
+            old.close()
+    store = make()
+    try:
+        assert store.schema_version() == _latest(store)
+        assert store.points("station")["code"].tolist() == ["ST-1"]
+        assert not store.reference_edited("station") and not store.reference_edited("department")
+        assert store.station("ST-1")["closed_at"] is None and store.station("ST-1")["name_en"] is None
+        store.update_station("ST-1", {"closed_at": NOON, "closed_by": "adm", "close_reason": "拆除"}, "adm")
+        assert store.points("station").empty and store.station_register()["close_reason"].tolist() == ["拆除"]
+        assert store.reference_edited("station")
+    finally:
+        store.close()
+
+
+def test_the_reference_register(store):
+    """Departments with their orders (police 2, hr_social 1, justice 0 in the hand district), added and
+    renamed; stations added, closed (kept in the register, absent from points) and reopened."""
+    build_hand_district(store)
+    assert not store.reference_edited("department")
+    reg = store.department_register()
+    assert reg[["code", "orders"]].values.tolist() == [["hr_social", 1], ["justice", 0], ["police", 2]]
+    store.add_department("water", "区水务局", None, "adm", at=NOON)
+    with pytest.raises(ValidationError):
+        store.add_department("police", "重名", None, "adm")
+    store.rename_department("justice", "司法局", "Justice Bureau", "duty", at=NOON)
+    with pytest.raises(NotFound):
+        store.rename_department("nope", "无", None, "duty")
+    reg = store.department_register().set_index("code")
+    assert reg.loc["justice", ["name", "name_en", "edited_by"]].tolist() == ["司法局", "Justice Bureau", "duty"]
+    assert reg.loc["justice", "edited_at"] == NOON and pd.isna(reg.loc["police", "edited_by"])
+    assert store.reference_edited("department") and not store.reference_edited("station")
+
+    row = {"code": "S1", "name": "站一", "name_en": "Station 1", "level": "site", "site_type": "school",
+           "offers_appeal": True, "offers_legal": False, "offers_psychological": False, "parent_code": C1,
+           "lon": 113.93, "lat": 22.76}
+    store.add_station(row, "adm", at=NOON)
+    store.update_station("S1", {"closed_at": NOON, "closed_by": "adm", "close_reason": "拆除"}, "adm")
+    with pytest.raises(ValidationError):                  # a closed station keeps its code
+        store.add_station(row, "adm")
+    with pytest.raises(NotFound):
+        store.update_station("S9", {"name": "无"}, "adm")
+    assert store.points("station").empty and store.station_register()["code"].tolist() == ["S1"]
+    got = store.station("S1")
+    assert (got["closed_at"], got["close_reason"], got["offers_appeal"], got["name_en"]) == \
+        (NOON, "拆除", True, "Station 1")
+    store.update_station("S1", {"closed_at": None, "closed_by": None, "close_reason": None, "lon": 113.94}, "duty")
+    assert store.points("station")[["code", "lon"]].values.tolist() == [["S1", 113.94]]
+    assert store.station("S1")["edited_by"] == "duty" and store.reference_edited("station")

@@ -149,7 +149,47 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def points(self, kind: str) -> pd.DataFrame:
-        """The ``station`` or ``building`` layer as stored (code, lon, lat and its columns), by code."""
+        """The ``station`` or ``building`` layer as stored (code, lon, lat and its columns), by code; a
+        closed station is not in it (it is in ``station_register``)."""
+
+    # -- the reference register (the data screen, services/reference_data.py) --------------------------
+    @abc.abstractmethod
+    def department_register(self) -> pd.DataFrame:
+        """Every department with its last edit (edited_at, edited_by) and how many orders it received."""
+
+    @abc.abstractmethod
+    def add_department(self, code: str, name: str, name_en: str | None, actor: str,
+                       at: datetime | None = None) -> None:
+        """Add a department; ``ValidationError`` (error.department_code_taken) when the code exists."""
+
+    @abc.abstractmethod
+    def rename_department(self, code: str, name: str, name_en: str | None, actor: str,
+                          at: datetime | None = None) -> None:
+        """Change a department's names; ``NotFound`` when there is no such department."""
+
+    @abc.abstractmethod
+    def station_register(self) -> pd.DataFrame:
+        """Every station, closed ones too: the layer's columns and closed_at/closed_by/close_reason and
+        edited_at/edited_by, by code."""
+
+    @abc.abstractmethod
+    def station(self, code: str) -> dict[str, Any]:
+        """One station of the register as a dict; ``NotFound`` when there is none."""
+
+    @abc.abstractmethod
+    def add_station(self, row: dict[str, Any], actor: str, at: datetime | None = None) -> None:
+        """Add a station (the layer's columns); ``ValidationError`` (error.station_code_taken) when the code
+        exists, closed or not."""
+
+    @abc.abstractmethod
+    def update_station(self, code: str, changes: dict[str, Any], actor: str, at: datetime | None = None) -> None:
+        """Change a station's columns (``common.STATION_EDITABLE``; closing sets closed_at/by/reason,
+        reopening clears them); ``NotFound`` when there is no such station."""
+
+    @abc.abstractmethod
+    def reference_edited(self, kind: str) -> bool:
+        """True when a ``department`` or ``station`` was added or changed through the register (then
+        seeding leaves that register alone)."""
 
     # -- appeals ------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -25,10 +25,17 @@ ORDER_COLUMNS = ("order_id", "appeal_id", "community_code", "issued_by", "issued
                  "outcome_at", "people_on_site", "leader_level_on_site")
 ORDER_TS = ("issued_at", "arrive_by", "resolve_by", "closed_at", "checked_in_at", "outcome_at")
 POINT_COLUMNS = {
-    "station": ("code", "name", "level", "site_type", "offers_appeal", "offers_legal", "offers_psychological",
-                "parent_code", "building_code", "lon", "lat"),
+    "station": ("code", "name", "name_en", "level", "site_type", "offers_appeal", "offers_legal",
+                "offers_psychological", "parent_code", "building_code", "lon", "lat"),
     "building": ("code", "name", "parent_code", "land_use", "population", "lon", "lat"),
 }
+# What the station register (Store.station_register) adds to a station's layer columns: its closing and
+# its last edit on the data screen (services/reference_data.py); a closed station is absent from
+# Store.points("station"), the one read every screen's stations come from.
+STATION_STATE_COLUMNS = ("closed_at", "closed_by", "close_reason", "edited_at", "edited_by")
+# The columns Store.update_station may change.
+STATION_EDITABLE = ("name", "name_en", "level", "site_type", "offers_appeal", "offers_legal", "offers_psychological",
+                    "parent_code", "building_code", "lon", "lat", "closed_at", "closed_by", "close_reason")
 LEVEL_COLUMN = {"grid": "grid_code", "community": "community_code", "subdistrict": "subdistrict_code"}
 QUARANTINE_COLUMNS = ("id", "received_at", "source", "file", "line", "raw", "reason", "reason_code")
 # How a quarantine row was settled (Store.resolve_quarantine): fixed (sent again, corrected) or dismissed

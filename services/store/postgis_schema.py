@@ -205,6 +205,18 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
     created_at timestamptz NOT NULL, started_at timestamptz, finished_at timestamptz
 )""",
         "CREATE INDEX import_job_status ON import_job (status, id)"],
+    # Reference data kept on the data screen (/data, services/reference_data.py): a station's English
+    # name, its closing (when, by whom, why: a closed station stays in the register but no screen counts
+    # it) and who last edited a station or department. An edited register is the store's own: seeding
+    # stops replacing it from the layer folder (services/seed.py).
+    10: ["ALTER TABLE station ADD COLUMN name_en text",
+         "ALTER TABLE station ADD COLUMN closed_at timestamptz",
+         "ALTER TABLE station ADD COLUMN closed_by text",
+         "ALTER TABLE station ADD COLUMN close_reason text",
+         "ALTER TABLE station ADD COLUMN edited_at timestamptz",
+         "ALTER TABLE station ADD COLUMN edited_by text",
+         "ALTER TABLE department ADD COLUMN edited_at timestamptz",
+         "ALTER TABLE department ADD COLUMN edited_by text"],
 }
 # What the database role the app connects as may do to the audit log ({role}: that role, quoted as an
 # identifier): read and append, never UPDATE, DELETE or TRUNCATE (the trigger refuses UPDATE and DELETE

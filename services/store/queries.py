@@ -93,8 +93,12 @@ class SQLQueries(SQLDialect):
 
     def points(self, kind: str) -> pd.DataFrame:
         cols = point_columns(kind)
+        # The one place closed stations are left out: every screen's stations (coverage, service circles,
+        # planning, the wall, the map) are read here, through services.reference.points.
+        open_only = " WHERE closed_at IS NULL" if kind == "station" else ""
         with self._read() as cx:
-            rows = self._fetch(cx, f"SELECT {', '.join(cols)} FROM {kind} ORDER BY {self._bytewise('code')}", ())
+            rows = self._fetch(cx, f"SELECT {', '.join(cols)} FROM {kind}{open_only} "
+                                   f"ORDER BY {self._bytewise('code')}", ())
         df = pd.DataFrame(rows, columns=list(cols))
         for c in ("offers_appeal", "offers_legal", "offers_psychological"):
             if c in df:

@@ -207,6 +207,20 @@ CREATE TABLE import_job (
 );
 CREATE INDEX import_job_status ON import_job (status, id);
 """,
+    # Reference data kept on the data screen (/data, services/reference_data.py): a station's English
+    # name, its closing (when, by whom, why: a closed station stays in the register but no screen counts
+    # it) and who last edited a station or department. An edited register is the store's own: seeding
+    # stops replacing it from the layer folder (services/seed.py).
+    9: f"""
+ALTER TABLE station ADD COLUMN name_en TEXT;
+ALTER TABLE station ADD COLUMN closed_at{_TS};
+ALTER TABLE station ADD COLUMN closed_by TEXT;
+ALTER TABLE station ADD COLUMN close_reason TEXT;
+ALTER TABLE station ADD COLUMN edited_at{_TS};
+ALTER TABLE station ADD COLUMN edited_by TEXT;
+ALTER TABLE department ADD COLUMN edited_at{_TS};
+ALTER TABLE department ADD COLUMN edited_by TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

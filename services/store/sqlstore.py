@@ -30,12 +30,13 @@ from services.store.kiosk import SQLKiosk
 from services.store.orders import SQLOrders
 from services.store.quarantine import SQLQuarantine
 from services.store.queries import SQLQueries
+from services.store.reference import SQLReference
 from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
-class SQLStore(SQLQueries, SQLOrders, SQLScenarios, SQLQuarantine, SQLImportJobs, SQLAccounts, SQLAudit,
-               SQLKiosk, Store):
+class SQLStore(SQLQueries, SQLReference, SQLOrders, SQLScenarios, SQLQuarantine, SQLImportJobs, SQLAccounts,
+               SQLAudit, SQLKiosk, Store):
     """The contract's actions written once over per-store SQL primitives."""
 
     @abc.abstractmethod
