@@ -70,14 +70,17 @@ def _memo(store: Store, kinds: tuple[str, ...], what: tuple, fn: Any) -> Any:
 def names(kind: str, lang: str, store: Store | None = None) -> dict[str, str]:
     """``{code: display name}`` of an area layer, ``department``, or (with ``store``) ``station`` or
     ``building`` in ``lang``; with ``store``, departments are the store's (services/reference_data.py
-    adds and renames them), without it the layer folder's.
+    adds and renames them), without it (or while the store has none: not seeded yet, what seeding would
+    load) the layer folder's.
 
     English uses the ``name_en`` column, falling back to ``name`` where it is missing or empty (user
     layers need not carry English names, data/README.md); an unknown or absent kind gives ``{}``. The
     store keeps no English names of points, so theirs come from the layer files by code.
     """
     if kind == "department" and store is not None:  # the store's register: added and renamed ones too
-        return _frame_names(store.departments(), lang)
+        register = store.departments()
+        if len(register):                               # a store not seeded yet has none: the folder's
+            return _frame_names(register, lang)
     if kind in POINT_KINDS:
         if store is None:
             return {}

@@ -160,14 +160,15 @@ def sign_in(page, base_url: str, name: str, password: str, lang: str = "zh", tim
 
     if urlsplit(page.url).netloc != urlsplit(base_url).netloc:
         page.goto(base_url)
-    form = page.locator("[data-testid=stForm]")
-    user = page.get_by_label(t("sign_in.user", lang), exact=True)
+    # The sign-in form, not any form: the screen signed in to may have its own (the orders' check-in).
+    form = page.locator("[data-testid=stForm]").filter(has=page.locator("input[autocomplete=current-password]"))
+    user = form.get_by_label(t("sign_in.user", lang), exact=True)
     text = ""
     for attempt in range(3):
         user.wait_for(timeout=timeout_ms)
         settle(page, timeout_ms)
         user.fill(name)
-        page.get_by_label(t("sign_in.password", lang), exact=True).fill(password)
+        form.get_by_label(t("sign_in.password", lang), exact=True).fill(password)
         form.get_by_role("button", name=t("sign_in.submit", lang), exact=True).click()
         try:
             form.wait_for(state="detached", timeout=60_000 if attempt < 2 else timeout_ms)

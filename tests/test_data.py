@@ -15,6 +15,7 @@ import pytest
 
 from services import access, import_jobs, quarantine_fix
 from services.errors import NotFound, ValidationError
+from services.i18n import t
 from services.store.sqlite import SQLiteStore
 from tests.helpers import STORES, reset_store, signed_in_app
 
@@ -212,7 +213,7 @@ def test_the_page_shows_history_and_quarantine_and_fixes_a_row(lang):
     at = signed_in_app("duty_officer", page="pages/data.py", query={"lang": lang})
     at.run()
     assert not at.exception
-    assert len(at.tabs) == 2
+    assert [tab.label for tab in at.tabs][:3] == [t(f"data.tab_{k}", lang) for k in ("import", "quarantine", "reference")]
     assert any("p.csv" in str(df.value.to_string()) for df in at.dataframe)
     qid = max(int(i) for i in store.quarantined(source="pagesrc")["id"])
     at.selectbox(key="q_pick").set_value(qid).run()
