@@ -7,6 +7,7 @@ callbacks with the status and version the page showed, so a change made meanwhil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from services.lifecycle import SATISFACTION
 from services.store.base import OPEN_STATUSES
 from services.tiers import TIERS
 from services.timeline import timeline
-from services.vocabulary import CATEGORY_SERVICE, CHANNELS
+from services.vocabulary import CATEGORY_SERVICE, CHANNELS, JUDICIAL_RESULTS, MEDIATIONS, SETTLEMENTS
 from services.wall import TZ, countdown
 
 lang = ui.lang()
@@ -102,8 +103,13 @@ def _do(appeal_id: int, action: str) -> None:
     """Button callback: one step, on the status and version this page showed."""
     status, version = ss.get(f"wb_shown_{appeal_id}", (None, None))
     k = f"wb_{action}_{appeal_id}"
+    mediated = ss.get(f"{k}_settlement") in MEDIATIONS
     params = {"dispatch": {"target": ss.get(k)}, "order": {"departments": ss.get(k) or []},
-              "resolve": {"note": ss.get(k) or ""}, "return_visit": {"satisfaction": ss.get(k)},
+              "resolve": {"note": ss.get(k) or "", "settlement": ss.get(f"{k}_settlement"),
+                          "mediator": ss.get(f"{k}_mediator") if mediated else None,
+                          "agreement_amount": ss.get(f"{k}_amount") if mediated else None},
+              "record_judicial_confirmation": {"result": ss.get(f"{k}_result"), "note": ss.get(f"{k}_note") or ""},
+              "return_visit": {"satisfaction": ss.get(k)},
               "escalate": {"level": ss.get(k)}, "return_to_sender": {"reason": ss.get(k) or ""},
               "note": {"note": ss.get(k) or ""},
               "update_facts": {"people_involved": ss.get(f"{k}_people"), "urgency": ss.get(f"{k}_urgency"),
@@ -113,6 +119,34 @@ def _do(appeal_id: int, action: str) -> None:
         ss["wb_message"] = ("ok", t("workbench.done", lang, action=label("action", action, lang), id=appeal_id))
     except DomainError as exc:
         ss["wb_message"] = ("error", t("workbench.failed", lang, reason=describe(exc, lang)))
+
+
+def _settle(aid: int, why: dict[str, str | None], go: Callable[..., None]) -> None:
+    """Resolve with how it was settled (三调联动: the mediation and its mediator, the agreed amount), and
+    the online judicial confirmation of the agreement: its request and its answer, shown only when the
+    appeal allows them now."""
+    k = f"wb_resolve_{aid}"
+    off = why["resolve"] is not None
+    c1, c2, c3 = st.columns(3)
+    c1.selectbox(t("workbench.settlement", lang), SETTLEMENTS, index=None, key=f"{k}_settlement", disabled=off,
+                 format_func=lambda v: label("settlement", v, lang), placeholder=t("workbench.choose", lang))
+    mediated = ss.get(f"{k}_settlement") in MEDIATIONS
+    c2.text_input(t("workbench.mediator", lang), key=f"{k}_mediator", disabled=off or not mediated)
+    c3.number_input(t("workbench.agreement_amount", lang), min_value=0.0, step=1000.0, value=None,
+                    key=f"{k}_amount", disabled=off or not mediated)
+    c1, c2 = st.columns([2, 1])
+    c1.text_input(t("workbench.resolution", lang), key=k, disabled=off)
+    go(c2, "resolve")
+    if why["request_judicial_confirmation"] is None:
+        st.info(t("workbench.judicial_hint", lang))
+        go(st, "request_judicial_confirmation")
+    if why["record_judicial_confirmation"] is None:
+        k = f"wb_record_judicial_confirmation_{aid}"
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox(t("workbench.judicial_result", lang), JUDICIAL_RESULTS, key=f"{k}_result",
+                     format_func=lambda v: label("judicial_result", v, lang))
+        c2.text_input(t("workbench.judicial_note", lang), key=f"{k}_note")
+        go(c3, "record_judicial_confirmation")
 
 
 def _steps(page: workbench.AppealPage) -> None:
@@ -143,12 +177,11 @@ def _steps(page: workbench.AppealPage) -> None:
                    format_func=lambda c: dept_names.get(c, c), placeholder=t("widget.choose_options", lang),
                    disabled=why["order"] is not None)
     go(c2, "order")
+    _settle(aid, why, go)
     c1, c2 = st.columns(2)
-    c1.text_input(t("workbench.resolution", lang), key=f"wb_resolve_{aid}", disabled=why["resolve"] is not None)
-    go(c1, "resolve")
-    c2.selectbox(t("workbench.satisfaction", lang), SATISFACTION, key=f"wb_return_visit_{aid}",
+    c1.selectbox(t("workbench.satisfaction", lang), SATISFACTION, key=f"wb_return_visit_{aid}",
                  format_func=lambda v: label("satisfaction", v, lang), disabled=why["return_visit"] is not None)
-    go(c2, "return_visit")
+    go(c1, "return_visit")
     c1, c2, c3 = st.columns(3)
     k = f"wb_update_facts_{aid}"
     c1.number_input(t("workbench.people", lang), min_value=0, step=1, value=int(a.get("people_involved") or 0),
@@ -175,6 +208,29 @@ def _steps(page: workbench.AppealPage) -> None:
             st.markdown("\n".join(refused))
 
 
+def _when(v: object) -> str:
+    return "" if v is None or pd.isna(v) else f"{pd.Timestamp(v):%m-%d %H:%M}"
+
+
+def _settlement(a: dict) -> str:
+    """人民调解 · 李四 · 120,000: how the appeal was settled, as far as it is."""
+    if not a.get("settlement"):
+        return ""
+    parts = [label("settlement", a["settlement"], lang), a.get("mediator") or ""]
+    amount = a.get("agreement_amount")
+    if amount is not None and not pd.isna(amount):
+        parts.append(t("workbench.agreed", lang, amount=f"{float(amount):,.0f}"))
+    return " · ".join(p for p in parts if p)
+
+
+def _judicial(a: dict) -> str:
+    """Where the online judicial confirmation stands: asked (and when), or the court's answer."""
+    if a.get("judicial_result"):
+        return f"{label('judicial_result', a['judicial_result'], lang)} {_when(a.get('judicial_recorded_at'))}"
+    requested = _when(a.get("judicial_requested_at"))
+    return t("workbench.judicial_pending", lang, at=requested) if requested else ""
+
+
 def _facts(a: dict) -> None:
     """The facts, the reporter's contact as the role may see it."""
     due = a.get("next_deadline_at")
@@ -194,6 +250,8 @@ def _facts(a: dict) -> None:
         t("workbench.urgency", lang): label("urgency", str(a.get("urgency")), lang),
         t("workbench.col_deadline", lang): "" if due is None or pd.isna(due) else
         f"{label('deadline_kind', a.get('next_deadline_kind'), lang)} {pd.Timestamp(due):%m-%d %H:%M}",
+        t("workbench.settlement", lang): _settlement(a),
+        t("workbench.judicial", lang): _judicial(a),
         t("workbench.reporter", lang): a.get("reporter_name") or "",
         t("workbench.phone", lang): a.get("reporter_phone") or "",
         t("workbench.description", lang): a.get("description") or "",

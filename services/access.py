@@ -48,10 +48,13 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # A district leader: reads everything (personal data masked), never acts.
     "leader": frozenset(),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
+    # Who resolves settles the dispute and sends its agreement for judicial confirmation (司法确认).
     "subdistrict_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve",
+                                      "request_judicial_confirmation", "record_judicial_confirmation",
                                       "update_facts", "return_to_sender", "note", "register"}),
     # A community's dispatcher handles the case to the end and calls the reporter back, in its community.
     "community_dispatcher": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve", "confirm",
+                                       "request_judicial_confirmation", "record_judicial_confirmation",
                                        "feedback", "return_visit", "update_facts", "return_to_sender", "note",
                                        "register"}),
     # A department's officer: sees the orders to the department, checks in and reports the outcome.
@@ -92,9 +95,12 @@ AREA_KINDS: dict[str, str] = {"subdistrict_officer": "subdistrict", "community_d
 # Free-text fields a reporter or clerk types (the address is folded into the description on intake, the
 # clerk's note into an event): they can carry a phone number, an ID or a name, so they are masked with
 # ``mask_text`` for roles without the right, and never sent to the wall display at all.
-TEXT_FIELDS = ("description", "address", "note")
+# The mediator's name (resolve's ``mediator``) is typed too: it names staff or volunteers, not the
+# reporter, so it is readable to every case-handling role, but it is free text all the same (a clerk may
+# add a phone number), so it is masked like the others and never sent to the wall.
+TEXT_FIELDS = ("description", "address", "note", "mediator")
 # The parameters of an action that are free text a clerk types (masked in the audit log's record of it).
-FREE_TEXT_PARAMS = frozenset({"note", "reason"})
+FREE_TEXT_PARAMS = frozenset({"note", "reason", "mediator"})
 
 
 class Forbidden(DomainError, PermissionError):

@@ -12,7 +12,10 @@ The rules (config/rules.toml [clocks]):
   reported on Tue 09-30 they are Thu 10-09, Fri 10-10 and Sat 10-11 (adjusted): due 10-11 23:59:59.
 - then confirm within ``confirm_hours``, feedback within ``feedback_hours`` and return visit within
   ``return_visit_working_days`` of the previous step; a reopened appeal restarts its resolution clock at
-  the return visit that reopened it.
+  the return visit that reopened it;
+- a resolved appeal whose mediation agreement was sent for online judicial confirmation (司法确认) owes
+  the court's answer within ``judicial_confirmation_minutes`` (30) of the request, before its
+  confirmation clock applies again.
 
 Working days come from ``services.work_calendar``: for each year the State Council's schedule as an
 administrator entered it in ``config/calendar/official.toml`` (``GM_CALENDAR_FILE`` or
@@ -207,6 +210,10 @@ def next_deadline(appeal: dict[str, Any], now: datetime | None = None,
     if status in RESOLVING:
         return Deadline("resolve", resolve_due(appeal, cfg))  # type: ignore[arg-type]
     if status == "resolved":
+        requested = _get(appeal, "judicial_requested_at")
+        if requested is not None and _get(appeal, "judicial_recorded_at") is None:
+            return Deadline("judicial_confirmation",
+                            requested + timedelta(minutes=c["judicial_confirmation_minutes"]))
         return Deadline("confirm", (_get(appeal, "resolved_at") or reported) + timedelta(hours=c["confirm_hours"]))
     if status == "confirmed":
         return Deadline("feedback",
@@ -332,7 +339,7 @@ def next_deadlines_us(status: np.ndarray, klass: np.ndarray, stamps: dict[str, n
                       cfg: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``next_deadline`` for every row on arrays: ``status`` and ``klass`` as object arrays, ``stamps``
     the lifecycle timestamps in microseconds (reported_at required; responded_at, resolved_at,
-    confirmed_at, feedback_at, return_visit_at optional).
+    confirmed_at, feedback_at, return_visit_at, judicial_requested_at, judicial_recorded_at optional).
 
     Returns (kinds: object array with None for closed appeals, next deadlines in microseconds with NaT
     for closed appeals, resolution deadlines (``resolve_deadlines``) in microseconds for every row).
@@ -375,6 +382,8 @@ def next_deadlines_us(status: np.ndarray, klass: np.ndarray, stamps: dict[str, n
     rs = status == "resolved"
     if rs.any():
         put(rs, "confirm", plus(or_reported("resolved_at"), 60 * c["confirm_hours"]))
+        judicial = rs & (col("judicial_requested_at") != NAT) & (col("judicial_recorded_at") == NAT)
+        put(judicial, "judicial_confirmation", plus(col("judicial_requested_at"), c["judicial_confirmation_minutes"]))
     cf = status == "confirmed"
     if cf.any():
         put(cf, "feedback", plus(or_reported("confirmed_at"), 60 * c["feedback_hours"]))
@@ -386,7 +395,8 @@ def next_deadlines_us(status: np.ndarray, klass: np.ndarray, stamps: dict[str, n
     return kinds, at, resolve
 
 
-_STAMPS = ("reported_at", "responded_at", "resolved_at", "confirmed_at", "feedback_at", "return_visit_at")
+_STAMPS = ("reported_at", "responded_at", "resolved_at", "confirmed_at", "feedback_at", "return_visit_at",
+           "judicial_requested_at", "judicial_recorded_at")
 
 
 def _frame_stamps(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -2,7 +2,11 @@
 
 report → accept → dispatch → resolve → confirm → feedback → return visit (回访): satisfied or basically
 satisfied closes the appeal; not satisfied reopens it, and a reopened appeal must be resolved again
-before it can be confirmed. Escalation hands it from the community to a subdistrict or district special
+before it can be confirmed. Resolving records how the matter was settled (``settlement``: people's,
+administrative or judicial mediation with the mediator's name, 三调联动; a dispute must say it), and a
+mediation agreement on a large amount or a major matter may be sent for online judicial confirmation
+(司法确认): while the court's answer is awaited the appeal's next deadline is that confirmation (half an
+hour, [clocks] judicial_confirmation_minutes) and it cannot be confirmed. Escalation hands it from the community to a subdistrict or district special
 team (专班) and makes it major. Updating the facts (people, urgency, amount) recomputes the tier and
 class. A closed appeal accepts no action.
 
@@ -21,12 +25,20 @@ import numpy as np
 import pandas as pd
 
 from services.clocks import as_local, next_deadline, resolve_due
+from services.config import rules
 from services.errors import IllegalTransition, Label, Labels, Message, ValidationError
 from services.facts import FACTS, check_facts
 from services.facts import limits as fact_limits
 from services.i18n import label
 from services.tiers import TIERS, appeal_class, effective_tiers
-from services.vocabulary import OPEN_STATUSES, RESOLVING, STATUSES  # noqa: F401 - re-exported for callers
+from services.vocabulary import (  # noqa: F401 - the statuses are re-exported for callers
+    JUDICIAL_RESULTS,
+    MEDIATIONS,
+    OPEN_STATUSES,
+    RESOLVING,
+    SETTLEMENTS,
+    STATUSES,
+)
 
 # status -> action -> next status. An action that keeps the status maps to the same status.
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -37,7 +49,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "dispatched": {"resolve": "resolved", "dispatch": "dispatched", "order": "dispatched",
                    "escalate": "dispatched", "update_facts": "dispatched", "return_to_sender": "accepted",
                    "note": "dispatched"},
-    "resolved": {"confirm": "confirmed", "update_facts": "resolved", "note": "resolved"},
+    "resolved": {"confirm": "confirmed", "request_judicial_confirmation": "resolved",
+                 "record_judicial_confirmation": "resolved", "update_facts": "resolved", "note": "resolved"},
     "confirmed": {"feedback": "feedback", "update_facts": "confirmed", "note": "confirmed"},
     "feedback": {"return_visit": "closed", "update_facts": "feedback",   # not satisfied -> reopened
                  "note": "feedback"},
@@ -52,21 +65,65 @@ SYSTEM_ACTIONS = ("gathering",)
 # ``note`` adds a clerk's note and changes nothing else; ``return_to_sender`` (退回) is the unit an
 # appeal was dispatched to handing it back, with a reason, to the dispatcher who accepted it: the
 # appeal is "accepted" again, with no unit, and must be dispatched anew (its dispatch clock runs again).
+# ``request_judicial_confirmation`` sends a resolved appeal's mediation agreement for online judicial
+# confirmation (司法确认) and ``record_judicial_confirmation`` records the court's answer (``result``
+# confirmed or refused); both keep the appeal resolved.
 ACTIONS = ("respond", "accept", "dispatch", "order", "resolve", "confirm", "feedback", "return_visit",
-           "escalate", "update_facts", "return_to_sender", "note", *SYSTEM_ACTIONS)
+           "escalate", "update_facts", "return_to_sender", "note", "request_judicial_confirmation",
+           "record_judicial_confirmation", *SYSTEM_ACTIONS)
 # The timestamp column each action sets.
 STAMP = {"respond": "responded_at", "accept": "accepted_at", "dispatch": "dispatched_at",
          "resolve": "resolved_at", "confirm": "confirmed_at", "feedback": "feedback_at",
          "return_visit": "return_visit_at"}
 SATISFACTION = ("satisfied", "basically_satisfied", "not_satisfied")
 LEVELS = ("community", "subdistrict", "district")
+# Appeal columns of the settlement, cleared and set again by every resolve (a new resolution is a new
+# agreement: a confirmation asked or answered for the one before does not carry over).
+SETTLEMENT_COLUMNS = ("settlement", "mediator", "agreement_amount", "judicial_requested_at",
+                      "judicial_recorded_at", "judicial_result")
+MEDIATOR_MAX = 50   # characters of a mediator's name (or names, 调解员甲、调解员乙)
 
 
 def _missing(v: Any) -> bool:
     return v is None or (not isinstance(v, (str, list, tuple)) and bool(pd.isna(v)))
 
 
-def allowed_actions(appeal: dict[str, Any]) -> list[str]:
+def judicial_pending(appeal: dict[str, Any]) -> bool:
+    """True while a judicial confirmation was requested and the court's answer is not recorded yet."""
+    return not _missing(appeal.get("judicial_requested_at")) and _missing(appeal.get("judicial_recorded_at"))
+
+
+def judicial_amount(appeal: dict[str, Any]) -> float:
+    """The amount a judicial confirmation is judged on: the agreed amount, else the amount involved."""
+    v = appeal.get("agreement_amount")
+    if _missing(v):
+        v = appeal.get("amount_involved")
+    return 0.0 if _missing(v) else float(v)
+
+
+def mediation_rules(cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The [mediation] section of the rules."""
+    return (cfg or rules())["mediation"]
+
+
+def judicial_refusal(appeal: dict[str, Any], cfg: dict[str, Any] | None = None) -> str:
+    """Why ``request_judicial_confirmation`` is not allowed on this resolved appeal (a key of
+    ``error.reason``), or "" when it is: the appeal must be settled by mediation (a mediation agreement is
+    what a court confirms), not asked already, and be a large amount (``[mediation]
+    judicial_confirmation_min_amount`` or more) or a major or class-1 matter."""
+    if appeal.get("settlement") not in MEDIATIONS:
+        return "judicial_needs_mediation"
+    if judicial_pending(appeal):
+        return "judicial_pending"
+    if not _missing(appeal.get("judicial_recorded_at")):
+        return "judicial_recorded"
+    if appeal.get("appeal_class") == "ordinary" and \
+            judicial_amount(appeal) < float(mediation_rules(cfg)["judicial_confirmation_min_amount"]):
+        return "judicial_below_threshold"
+    return ""
+
+
+def allowed_actions(appeal: dict[str, Any], cfg: dict[str, Any] | None = None) -> list[str]:
     """User actions allowed next for this appeal, in menu order."""
     status = appeal["status"]
     out = []
@@ -75,8 +132,66 @@ def allowed_actions(appeal: dict[str, Any]) -> list[str]:
             continue  # responded once already
         if action == "escalate" and (appeal.get("handling_level") or "community") == LEVELS[-1]:
             continue  # already at the district special team
+        if action == "confirm" and judicial_pending(appeal):
+            continue  # the court's answer first
+        if action == "request_judicial_confirmation" and judicial_refusal(appeal, cfg):
+            continue
+        if action == "record_judicial_confirmation" and not judicial_pending(appeal):
+            continue  # nothing asked, or answered already
         out.append(action)
     return out
+
+
+def _agreement_amount(value: Any, cfg: dict[str, Any] | None) -> float:
+    """The agreed amount in yuan: a finite number from 0 to [facts] amount_max, as the amount involved
+    (``ValidationError`` ``error.agreement_amount_invalid`` otherwise)."""
+    lim = fact_limits(cfg)
+    try:
+        x = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        x = float("nan")
+    if isinstance(value, bool) or not (0 <= x <= lim.amount_max):   # NaN and infinity fail too
+        raise ValidationError("error.agreement_amount_invalid", value=str(value)[:40], max=lim.amount_en,
+                              max_yi=lim.amount_yi)
+    return x
+
+
+def _settlement(appeal: dict[str, Any], params: dict[str, Any],
+                cfg: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The settlement columns a resolve sets, and the start of its event's note (codes and values, which
+    services.timeline shows in the reader's language): ``settlement=…``, then ``amount=…`` and
+    ``mediator=…`` when given."""
+    settlement = params.get("settlement")
+    settlement = None if _missing(settlement) or settlement == "" else settlement
+    if settlement is None and appeal.get("service_type") == "dispute":
+        raise ValidationError("error.resolve_needs_settlement", choices=Labels("settlement", SETTLEMENTS))
+    if settlement is not None and settlement not in SETTLEMENTS:
+        raise ValidationError("error.unknown_settlement", settlement=str(settlement),
+                              choices=Labels("settlement", SETTLEMENTS))
+    mediator = params.get("mediator")
+    mediator = "" if _missing(mediator) else " ".join(str(mediator).split())
+    amount = params.get("agreement_amount")
+    amount = None if _missing(amount) or amount == "" else amount
+    if settlement in MEDIATIONS:
+        if not mediator:
+            raise ValidationError("error.mediation_needs_mediator", settlement=Label("settlement", settlement))
+        if len(mediator) > MEDIATOR_MAX or any(c in mediator for c in ";；="):
+            raise ValidationError("error.mediator_invalid", max=MEDIATOR_MAX)
+    elif mediator or amount is not None:
+        raise ValidationError("error.mediator_without_mediation",
+                              settlement=Label("settlement", settlement) if settlement else Message("error.none"))
+    if amount is not None:
+        amount = _agreement_amount(amount, cfg)
+    changes = {c: None for c in SETTLEMENT_COLUMNS}
+    changes.update(settlement=settlement, mediator=mediator or None, agreement_amount=amount)
+    if settlement is None:
+        return changes, ""
+    detail = f"settlement={settlement}"
+    if amount is not None:
+        detail += f" amount={amount:.0f}"
+    if mediator:
+        detail += f" mediator={mediator}"
+    return changes, detail
 
 
 def check_dispatch_unit(appeal: dict[str, Any], target: Any, departments: Collection[str]) -> None:
@@ -128,7 +243,10 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     ``target``; order ``departments`` (and ``order_id``, ``rule`` for the note); return_visit
     ``satisfaction``; escalate ``level``; update_facts any of ``people_involved``, ``urgency``,
     ``amount_involved`` (checked by ``services.facts``: the limits of intake); gathering ``gathering_id``,
-    ``gathering_tier``; return_to_sender ``reason``; note needs ``note``. Every action needs an ``actor`` (who did it, not blank). Which units a dispatch
+    ``gathering_tier``; return_to_sender ``reason``; note needs ``note``; resolve ``settlement`` (one of
+    SETTLEMENTS, required for a dispute), ``mediator`` (required with a mediation, refused without) and
+    ``agreement_amount`` (yuan, with a mediation); record_judicial_confirmation ``result`` (one of
+    JUDICIAL_RESULTS). Every action needs an ``actor`` (who did it, not blank). Which units a dispatch
     ``target`` may name is the store's to check (``check_dispatch_unit``).
     """
     if action not in ACTIONS:
@@ -138,7 +256,7 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
     status = appeal["status"]
     if status not in TRANSITIONS:
         raise ValidationError("error.unknown_status", status=Label("status", status))
-    allowed = allowed_actions(appeal)
+    allowed = allowed_actions(appeal, cfg)
     if action in SYSTEM_ACTIONS:
         if status == "closed":
             raise IllegalTransition(action, status, allowed)
@@ -150,6 +268,12 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
             reason = "at_district"
         elif action == "confirm" and status == "reopened":
             reason = "resolve_again"
+        elif action == "confirm" and status == "resolved":
+            reason = "judicial_pending"
+        elif action == "request_judicial_confirmation" and status == "resolved":
+            reason = judicial_refusal(appeal, cfg)
+        elif action == "record_judicial_confirmation" and status == "resolved":
+            reason = "judicial_recorded" if not _missing(appeal.get("judicial_recorded_at")) else "judicial_not_requested"
         raise IllegalTransition(action, status, allowed, reason)
 
     at = as_local(at)
@@ -186,6 +310,21 @@ def transition(appeal: dict[str, Any], action: str, at: datetime, actor: str = "
             detail += (f"；{label('leader_level', rule.leader_level, 'zh')}带队，{rule.people}人，"
                        f"{rule.arrival_minutes}分钟内报到，"
                        f"{rule.resolution_hours}小时内化解")
+    elif action == "resolve":
+        settled, detail = _settlement(appeal, params, cfg)
+        changes.update(settled)
+    elif action == "request_judicial_confirmation":
+        changes["judicial_requested_at"] = at
+        detail = f"amount={judicial_amount(appeal):.0f}"
+    elif action == "record_judicial_confirmation":
+        result = params.get("result")
+        if result not in JUDICIAL_RESULTS:
+            raise ValidationError("error.judicial_needs_result", choices=Labels("judicial_result", JUDICIAL_RESULTS))
+        if at < as_local(pd.Timestamp(appeal["judicial_requested_at"]).to_pydatetime()):
+            raise ValidationError("error.judicial_before_request", at=at,
+                                  requested=pd.Timestamp(appeal["judicial_requested_at"]))
+        changes.update(judicial_recorded_at=at, judicial_result=result)
+        detail = result
     elif action == "return_visit":
         sat = params.get("satisfaction")
         if sat not in SATISFACTION:

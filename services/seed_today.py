@@ -42,6 +42,7 @@ import pandas as pd
 from services.config import rules
 from services.intake import build_appeals
 from services.simulate import Simulator
+from services.simulate.plans import settlement_params
 from services.store.base import Store
 from services.vocabulary import CHANNELS_NOTE
 
@@ -160,6 +161,8 @@ def seed_today(store: Store, now: datetime | None = None, cfg: dict[str, Any] | 
                 store.act(aid, "dispatch", _HANDLER, at=at, target=target)
             elif action == "return_visit":
                 store.act(aid, "return_visit", _OFFICER, at=at, satisfaction="not_satisfied")
+            elif action == "resolve":
+                store.act(aid, "resolve", _HANDLER, at=at, **settlement_params(rec.get("category"), aid))
             else:
                 store.act(aid, action, _HANDLER if action == "resolve" else _OFFICER, at=at)
     return [int(i) for i in ids]

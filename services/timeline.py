@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 
 from services import district
-from services.i18n import label
+from services.i18n import label, t
+from services.vocabulary import JUDICIAL_RESULTS, SETTLEMENTS
 
 # What the lifecycle writes at the start of a note (services.lifecycle.transition), per action.
 _DISPATCH = re.compile(r"^→ (?P<target>[^;；]+)")
@@ -22,7 +23,23 @@ _ORDER = re.compile(r"^发令#(?P<order>\d*) → (?P<departments>[^;；]+)(?:；
 _ESCALATE = re.compile(r"^(?P<before>community|subdistrict|district)→(?P<after>community|subdistrict|district)")
 _GATHERING = re.compile(r"^聚集#(?P<gid>\d+) (?P<tier>red|yellow|blue)")
 _SATISFACTION = re.compile(r"^(?P<sat>satisfied|basically_satisfied|not_satisfied)")
+# A resolve's settlement (services.lifecycle._settlement), a judicial confirmation's amount and answer.
+_SETTLEMENT = re.compile(rf"^settlement=(?P<settlement>{'|'.join(SETTLEMENTS)})(?: amount=(?P<amount>\d+))?"
+                         r"(?: mediator=(?P<mediator>[^;；]+))?")
+_JUDICIAL_AMOUNT = re.compile(r"^amount=(?P<amount>\d+)")
+_JUDICIAL_RESULT = re.compile(rf"^(?P<result>{'|'.join(JUDICIAL_RESULTS)})")
 COLUMNS = ("at", "action", "status", "actor", "target", "note")
+
+
+def _settled(m: re.Match[str], lang: str) -> str:
+    """人民调解（调解员 李四，协议金额 120,000 元） / People's mediation (mediator 李四, agreed amount …)."""
+    parts = []
+    if m["mediator"]:
+        parts.append(t("timeline.mediator", lang, name=m["mediator"].strip()))
+    if m["amount"]:
+        parts.append(t("timeline.agreed", lang, amount=f"{int(m['amount']):,}"))
+    text = label("settlement", m["settlement"], lang)
+    return text + (t("timeline.details", lang, list=t("timeline.separator", lang).join(parts)) if parts else "")
 
 
 def target_name(code: str, lang: str) -> str:
@@ -49,6 +66,11 @@ def split_note(action: str, note: str | None, lang: str) -> tuple[str, str]:
          lambda m: f"{label('handling_level', m['before'], lang)} → {label('handling_level', m['after'], lang)}"),
         (_GATHERING if action == "gathering" else None, lambda m: label("tier", m["tier"], lang)),
         (_SATISFACTION if action == "return_visit" else None, lambda m: label("satisfaction", m["sat"], lang)),
+        (_SETTLEMENT if action == "resolve" else None, lambda m: _settled(m, lang)),
+        (_JUDICIAL_AMOUNT if action == "request_judicial_confirmation" else None,
+         lambda m: t("timeline.judicial_amount", lang, amount=f"{int(m['amount']):,}")),
+        (_JUDICIAL_RESULT if action == "record_judicial_confirmation" else None,
+         lambda m: label("judicial_result", m["result"], lang)),
     ):
         if pattern is None:
             continue

@@ -25,6 +25,16 @@ OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
 RESOLVING = ("reported", "accepted", "dispatched", "reopened")
 # Statuses of an appeal resolved (and not reopened since): what the KPIs count as resolved.
 RESOLVED = ("resolved", "confirmed", "feedback", "closed")
+# How a resolved appeal was settled (``resolve``'s ``settlement``): the three mediations of 三调联动 —
+# people's mediation by a mediation committee's mediator (人民调解), administrative mediation by the
+# department concerned (行政调解), judicial mediation by a judge stationed in the community (司法调解) —
+# then a dispute that mediation did not settle, whose parties were guided to arbitration or a lawsuit
+# (引导仲裁诉讼: 诉调对接), and a matter handled without mediation (直接办结: a consultation answered, help
+# given, a complaint dealt with). A dispute (service type ``dispute``) must say how it was settled.
+MEDIATIONS = ("people_mediation", "administrative_mediation", "judicial_mediation")
+SETTLEMENTS = (*MEDIATIONS, "referred", "direct")
+# What the court said on an online judicial confirmation (在线司法确认) of a mediation agreement.
+JUDICIAL_RESULTS = ("confirmed", "refused")
 
 # Appeal mix. Service types: legal service is 61 % (seed 004); the rest split by the 2019+ counts.
 SERVICE_TYPES = {"legal": 0.61, "dispute": 0.24, "complaint": 0.06, "assistance": 0.04, "psychological": 0.05}

@@ -240,11 +240,12 @@ WALL_ACTIONS = ("respond", "accept", "dispatch", "order", "escalate")
 # Every action a principal may take on an appeal through ``perform``: the wall's, then those of the case
 # handler (a community or subdistrict). Orders' check-ins and outcomes are services.orders'.
 APPEAL_ACTIONS = (*WALL_ACTIONS, "resolve", "confirm", "feedback", "return_visit", "update_facts",
-                  "return_to_sender", "note")
+                  "return_to_sender", "note", "request_judicial_confirmation", "record_judicial_confirmation")
 # The parameters each action takes from ``perform``'s keywords (everything else is ignored).
 _PARAMS = {"dispatch": {"target"}, "escalate": {"level"}, "return_visit": {"satisfaction"},
            "update_facts": {"people_involved", "urgency", "amount_involved"}, "return_to_sender": {"reason"},
-           "note": {"note"}, "resolve": {"note"}}
+           "note": {"note"}, "resolve": {"note", "settlement", "mediator", "agreement_amount"},
+           "request_judicial_confirmation": {"note"}, "record_judicial_confirmation": {"result", "note"}}
 # What the caller saw (``perform``'s ``expected_status`` / ``expected_version``): checked by the store.
 _EXPECTED = ("expected_status", "expected_version")
 
@@ -320,7 +321,9 @@ def perform(store: Store, appeal_id: int, action: str, who: access.Principal, **
     outside its area, gets ``Forbidden`` and nothing changes), then the store checks the appeal's state.
     ``order`` takes ``departments``, ``dispatch`` a ``target``, ``escalate`` a ``level``,
     ``return_visit`` a ``satisfaction``, ``update_facts`` the facts, ``return_to_sender`` a ``reason``,
-    ``note`` and ``resolve`` a ``note``. ``expected_status`` / ``expected_version`` (the status and
+    ``note`` a ``note``, ``resolve`` a ``note`` and the ``settlement`` (``mediator``, ``agreement_amount``),
+    ``request_judicial_confirmation`` a ``note`` and ``record_judicial_confirmation`` the ``result`` and a
+    ``note``. ``expected_status`` / ``expected_version`` (the status and
     event count the caller's screen showed) make the store refuse with ``AppealChanged`` when somebody
     else acted in between, instead of acting on a state the caller never saw. Every request, done or refused, is a
     row of the audit log (services/audit.py ``audited``)."""

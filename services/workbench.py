@@ -30,8 +30,9 @@ from services.gathering import gathering_rules
 from services.store.base import OPEN_STATUSES, Store
 
 # The steps of the loop the workbench offers, in the order of the loop.
-STEPS = ("respond", "accept", "dispatch", "order", "resolve", "confirm", "feedback", "return_visit",
-         "update_facts", "escalate", "return_to_sender", "note")
+STEPS = ("respond", "accept", "dispatch", "order", "resolve", "request_judicial_confirmation",
+         "record_judicial_confirmation", "confirm", "feedback", "return_visit", "update_facts", "escalate",
+         "return_to_sender", "note")
 # What the queue reads: no reporter field, no free text.
 QUEUE_COLUMNS = ("id", "status", "tier", "appeal_class", "category", "channel", "service_type", "community_code",
                  "grid_code", "handling_level", "reopened_count", "reported_at", "responded_at",

@@ -151,6 +151,12 @@ def test_a_dispatcher_closes_the_loop_and_a_department_checks_in(browser, case):
         received = b"".join(frames)                                       # a department never gets the contact
         assert received and b"13900001111" not in received and "欧阳明华".encode() not in received
 
+        _settle(page)                    # a dispute says how it was settled: the labour department mediated
+        page.locator("[data-testid=stSelectbox]").filter(has_text=t("workbench.settlement", "zh")).click()
+        page.get_by_role("option", name=label("settlement", "administrative_mediation", "zh")).click()
+        _settle(page)
+        page.get_by_label(t("workbench.mediator", "zh")).fill("区人力资源局调解员")
+        page.keyboard.press("Enter")
         _settle(page)
         page.get_by_label(t("workbench.resolution", "zh")).fill("已协调企业补发工资")
         page.keyboard.press("Enter")

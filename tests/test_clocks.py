@@ -25,6 +25,7 @@ from services.clocks import (
     overdue_minutes,
     resolve_due,
 )
+from services.config import rules
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -97,6 +98,19 @@ def test_after_resolution_the_loop_still_has_deadlines():
     assert next_deadline(appeal("closed", reported=rep)) is None
 
 
+def test_a_pending_judicial_confirmation_is_due_half_an_hour_after_the_request():
+    """Requested at 12:05 on Friday 26 Sep: the court's answer is due at 12:35 (30 minutes, calendar time,
+    whatever the day); once it is recorded the confirmation clock (24 h from the resolution) is back."""
+    resolved = {"resolved_at": t(2025, 9, 26, 12, 0), "judicial_requested_at": t(2025, 9, 26, 12, 5)}
+    pending = appeal("resolved", reported=t(2025, 9, 26, 9, 0), **resolved)
+    assert next_deadline(pending) == Deadline("judicial_confirmation", t(2025, 9, 26, 12, 35))
+    assert next_deadline(pending).overdue_minutes(t(2025, 9, 26, 12, 45)) == 10
+    answered = {**pending, "judicial_recorded_at": t(2025, 9, 26, 12, 20)}
+    assert next_deadline(answered) == Deadline("confirm", t(2025, 9, 27, 12, 0))
+    cfg = {**rules(), "clocks": {**rules()["clocks"], "judicial_confirmation_minutes": 45}}
+    assert next_deadline(pending, cfg=cfg) == Deadline("judicial_confirmation", t(2025, 9, 26, 12, 50))
+
+
 def test_reopened_restarts_the_resolution_clock_at_the_return_visit():
     # Reopened on Thu 9 Oct: Fri 10, Sat 11 (adjusted), [Sun 12 off], Mon 13.
     a = appeal("reopened", reported=t(2025, 9, 26, 9, 0), return_visit_at=t(2025, 10, 9, 10, 0))
@@ -139,6 +153,10 @@ def test_vectorised_deadlines_equal_the_scalar_rule():
         appeal("accepted", klass="class1", reported=t(2025, 9, 30, 15, 0)),
         appeal("dispatched", klass="ordinary", reported=t(2025, 9, 30, 23, 30)),
         appeal("resolved", reported=t(2025, 9, 26, 9), resolved_at=t(2025, 9, 26, 12)),
+        appeal("resolved", reported=t(2025, 9, 26, 9), resolved_at=t(2025, 9, 26, 12),
+               judicial_requested_at=t(2025, 9, 26, 12, 5)),
+        appeal("resolved", reported=t(2025, 9, 26, 9), resolved_at=t(2025, 9, 26, 12),
+               judicial_requested_at=t(2025, 9, 26, 12, 5), judicial_recorded_at=t(2025, 9, 26, 12, 25)),
         appeal("confirmed", reported=t(2025, 9, 26, 9), confirmed_at=t(2025, 9, 26, 13)),
         appeal("feedback", reported=t(2025, 9, 26, 9), feedback_at=t(2025, 9, 26, 14)),
         appeal("reopened", reported=t(2025, 9, 26, 9), return_visit_at=t(2025, 10, 9, 10)),

@@ -155,8 +155,11 @@ def _check_both(exc: DomainError) -> None:
 def test_every_illegal_move_reads_in_both_languages():
     params = {"target": "440311001001", "departments": ["police"], "satisfaction": "satisfied",
               "level": "district", "people_involved": 3, "gathering_id": 1, "gathering_tier": "red",
-              "note": "已电话联系", "reason": "不属本单位职责"}
-    variants = [{}, {"responded_at": T0}, {"handling_level": "district"}]
+              "note": "已电话联系", "reason": "不属本单位职责", "result": "confirmed"}
+    variants = [{}, {"responded_at": T0}, {"handling_level": "district"},
+                {"settlement": "people_mediation", "judicial_requested_at": T0},     # confirmation pending
+                {"settlement": "people_mediation", "judicial_requested_at": T0, "judicial_recorded_at": T0},
+                {"settlement": "direct"}, {"settlement": "people_mediation"}]        # not mediated; too small
     seen = 0
     for status in TRANSITIONS:
         for extra in variants:
@@ -184,10 +187,19 @@ def test_every_illegal_move_reads_in_both_languages():
     ("reported", "update_facts", {"urgency": 9}),
     ("reported", "update_facts", {"amount_involved": -1}),
     ("reported", "gathering", {}),
+    ("dispatched", "resolve", {"service_type": "dispute"}),
+    ("dispatched", "resolve", {"settlement": "arbitration"}),
+    ("dispatched", "resolve", {"settlement": "people_mediation"}),
+    ("dispatched", "resolve", {"settlement": "judicial_mediation", "mediator": "法官；王"}),
+    ("dispatched", "resolve", {"settlement": "direct", "mediator": "李四"}),
+    ("dispatched", "resolve", {"settlement": "people_mediation", "mediator": "李四", "agreement_amount": -5}),
+    ("resolved", "record_judicial_confirmation", {"settlement": "people_mediation", "judicial_requested_at": T0}),
 ])
 def test_bad_parameters_read_in_both_languages(status, action, params):
+    facts = {k: params.pop(k) for k in ("service_type", "judicial_requested_at", "settlement") if k in params and
+             (k != "settlement" or action != "resolve")}
     with pytest.raises(ValidationError) as exc:
-        transition(_appeal(status), action, T0 + timedelta(minutes=5), **params)
+        transition(_appeal(status, **facts), action, T0 + timedelta(minutes=5), **params)
     _check_both(exc.value)
 
 

@@ -25,6 +25,9 @@ from tests.helpers import STORES
 
 TZ = ZoneInfo("Asia/Shanghai")
 ORDER_STEPS = ("order_check_in", "order_outcome")
+# How the scope's disputes are resolved: by mediation of a large amount, so that its agreement may be sent
+# for judicial confirmation.
+SETTLED = {"settlement": "people_mediation", "mediator": "人民调解员", "agreement_amount": 150_000}
 # Every action of ROLE_ACTIONS' union that acts on an appeal or an order.
 ACTIONS = tuple(a for a in sorted(set().union(*access.ROLE_ACTIONS.values()))
                 if a in wall.APPEAL_ACTIONS or a in ORDER_STEPS)
@@ -97,9 +100,12 @@ def prepare(store, places, action: str, where: str) -> tuple[int, int | None]:
               "order_outcome": ["accept"], "resolve": ["accept", "dispatch"],
               "confirm": ["accept", "dispatch", "resolve"], "feedback": ["accept", "dispatch", "resolve", "confirm"],
               "return_visit": ["accept", "dispatch", "resolve", "confirm", "feedback"],
-              "return_to_sender": ["accept", "dispatch"], "note": []}[action]
+              "return_to_sender": ["accept", "dispatch"], "note": [],
+              "request_judicial_confirmation": ["accept", "dispatch", "resolve"],
+              "record_judicial_confirmation": ["accept", "dispatch", "resolve", "request_judicial_confirmation"],
+              }[action]
     for step in before:
-        store.act(aid, step, SETUP, **({"target": community} if step == "dispatch" else {}))
+        store.act(aid, step, SETUP, **{"dispatch": {"target": community}, "resolve": SETTLED}.get(step, {}))
     order_id = None
     if action in ORDER_STEPS:
         dep = places["d_in" if where == "in" else "d_out"]
@@ -118,7 +124,8 @@ def run(store, places, action: str, where: str, aid: int, order_id: int | None, 
         params = {"dispatch": {"target": places[where].parent_code}, "order": {"departments": [places["d_in"]]},
                   "escalate": {"level": "subdistrict"}, "return_visit": {"satisfaction": "satisfied"},
                   "update_facts": {"people_involved": 2}, "return_to_sender": {"reason": "not ours"},
-                  "note": {"note": "called back"}}.get(action, {})
+                  "note": {"note": "called back"}, "resolve": SETTLED,
+                  "record_judicial_confirmation": {"result": "confirmed"}}.get(action, {})
         wall.perform(store, aid, action, who, **params)
 
 

@@ -86,7 +86,7 @@ def build_hand_district(store) -> dict[str, int]:
     o1 = store.issue_order(a1, ["police"], "光明社区党委", at=at(8, 20))
     store.check_in(o1["id"], "police", at=at(8, 50))
     store.report_outcome(o1["id"], "police", "resolved", at=at(9, 30))
-    store.act(a1, "resolve", "社区处置员", at=at(10))
+    store.act(a1, "resolve", "社区处置员", at=at(10), settlement="people_mediation", mediator="李调解员")
     store.act(a1, "confirm", "值班员", at=at(10, 30))
     store.act(a1, "feedback", "值班员", at=at(11))
     store.act(a1, "return_visit", "回访员", at=at(11, 30), satisfaction="satisfied")
@@ -394,8 +394,9 @@ def test_every_action_is_persisted_with_its_event(store):
     aid = store.insert_appeals(hand_frame().iloc[:1]).ids[0]
     steps = [("respond", {}, "reported"), ("accept", {}, "accepted"), ("escalate", {"level": "subdistrict"}, "accepted"),
              ("dispatch", {"target": "justice"}, "dispatched"), ("update_facts", {"people_involved": 12}, "dispatched"),
-             ("resolve", {}, "resolved"), ("confirm", {}, "confirmed"), ("feedback", {}, "feedback"),
-             ("return_visit", {"satisfaction": "not_satisfied"}, "reopened"), ("resolve", {}, "resolved"),
+             ("resolve", {"settlement": "direct"}, "resolved"), ("confirm", {}, "confirmed"), ("feedback", {}, "feedback"),
+             ("return_visit", {"satisfaction": "not_satisfied"}, "reopened"),
+             ("resolve", {"settlement": "administrative_mediation", "mediator": "区人力资源局调解员"}, "resolved"),
              ("confirm", {}, "confirmed"), ("feedback", {}, "feedback"),
              ("return_visit", {"satisfaction": "satisfied"}, "closed")]
     for i, (action, params, status) in enumerate(steps):

@@ -76,7 +76,8 @@ def build_store(url: str, layers) -> tuple[object, dict[str, int]]:
     a = times[0]
     store.act(ids["A"], "accept", "值班员", at=a + timedelta(minutes=5))
     store.act(ids["A"], "dispatch", "值班员", at=a + timedelta(minutes=6), target=grid.parent_code)
-    store.act(ids["A"], "resolve", "社区", at=min(a + timedelta(minutes=30), now))
+    store.act(ids["A"], "resolve", "社区", at=min(a + timedelta(minutes=30), now), settlement="people_mediation",
+              mediator="社区人民调解员")
     store.act(ids["B"], "accept", "值班员", at=times[1] + timedelta(minutes=1))
     c = times[2]
     store.act(ids["C"], "respond", "值班员", at=min(c + timedelta(minutes=5), now))

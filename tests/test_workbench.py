@@ -150,14 +150,16 @@ def test_every_step_of_the_loop_changes_what_it_should(hand):
     dept = str(store.departments()["code"].iloc[0])
     assert step("order", departments=[dept])["status"] == "dispatched" and len(store.orders(appeal_id=aid)) == 1
     assert step("escalate", level="subdistrict")["handling_level"] == "subdistrict"
-    assert step("resolve", note="调解达成协议")["status"] == "resolved"
+    settled = step("resolve", note="调解达成协议", settlement="people_mediation", mediator="李四")
+    assert (settled["status"], settled["settlement"], settled["mediator"]) == ("resolved", "people_mediation", "李四")
     assert "调解达成协议" in store.events(aid)["note"].iloc[-1]
     assert step("confirm")["status"] == "confirmed"
     assert step("feedback")["status"] == "feedback"
     again = step("return_visit", satisfaction="not_satisfied")
     assert again["status"] == "reopened" and again["reopened_count"] == 1
     assert workbench.queue(store, who, _now(), reopened_only=True)["id"].tolist() == [aid]
-    for action in ("resolve", "confirm", "feedback"):
+    step("resolve", settlement="referred")      # not settled this time: the parties go to arbitration
+    for action in ("confirm", "feedback"):
         step(action)
     assert step("return_visit", satisfaction="satisfied")["status"] == "closed"
     assert aid not in set(workbench.queue(store, who, _now())["id"])
@@ -245,6 +247,10 @@ def _app(world, lang: str = "zh"):
     return at
 
 
+def _keys(at) -> set[str]:
+    return {b.key for b in at.button}
+
+
 def _texts(at) -> list[str]:
     return [str(e.proto) for e in (*at.main, *at.sidebar)]
 
@@ -295,11 +301,67 @@ def test_report_to_close_through_the_page(app_world):
     click("accept", "accepted")
     at.selectbox(key=f"wb_dispatch_{aid}").set_value(w["a"])
     click("dispatch", "dispatched")
+    at.selectbox(key=f"wb_resolve_{aid}_settlement").set_value("people_mediation").run()
+    at.text_input(key=f"wb_resolve_{aid}_mediator").input("李四")
     at.text_input(key=f"wb_resolve_{aid}").input("调解成功")
     click("resolve", "resolved")
+    assert store.get_appeal(aid)["mediator"] == "李四"
+    assert "wb_go_request_judicial_confirmation" not in _keys(at)     # 8,000 yuan or less, ordinary
     click("confirm", "confirmed")
     click("feedback", "feedback")
     at.selectbox(key=f"wb_return_visit_{aid}").set_value("satisfied")
     click("return_visit", "closed")
     assert [e for e in store.events(aid)["actor"] if e != "setup"][-1].startswith("test_community_dispatcher")
     assert aid not in at.dataframe[0].value[t("workbench.col_id", "zh")].tolist()
+
+
+def test_a_mediated_agreement_through_judicial_confirmation_on_the_page(app_world):
+    """P2 (15 people: yellow, major) is settled by people's mediation with an agreed amount, sent for
+    online judicial confirmation (its clock: 30 minutes), the court's answer recorded, then confirmed."""
+    store, w = app_world
+    aid = w["ids"]["P2"]
+    at = _app(w)
+    at.session_state["wb_selected"] = aid
+    at.run()
+
+    def click(action: str, expect: str) -> None:
+        at.button(key=f"wb_go_{action}").click().run()
+        assert not at.exception, at.exception
+        assert not at.error, [e.value for e in at.error]
+        assert store.get_appeal(aid)["status"] == expect, action
+
+    at.selectbox(key=f"wb_dispatch_{aid}").set_value(w["a"])
+    click("dispatch", "dispatched")
+    assert not {"wb_go_request_judicial_confirmation", "wb_go_record_judicial_confirmation"} & _keys(at)
+    at.button(key="wb_go_resolve").click().run()                       # a dispute: how was it settled?
+    assert "纠纷化解须注明化解方式" in " ".join(e.value for e in at.error)
+    assert store.get_appeal(aid)["status"] == "dispatched"
+    at.selectbox(key=f"wb_resolve_{aid}_settlement").set_value("people_mediation").run()
+    at.text_input(key=f"wb_resolve_{aid}_mediator").input("李四")
+    at.number_input(key=f"wb_resolve_{aid}_amount").set_value(120000.0)
+    at.text_input(key=f"wb_resolve_{aid}").input("签订调解协议书")
+    click("resolve", "resolved")
+    assert "wb_go_record_judicial_confirmation" not in _keys(at)
+    click("request_judicial_confirmation", "resolved")
+    a = store.get_appeal(aid)
+    assert a["next_deadline_kind"] == "judicial_confirmation"
+    assert (a["next_deadline_at"] - a["judicial_requested_at"]) == timedelta(minutes=30)
+    assert "wb_go_request_judicial_confirmation" not in _keys(at)
+    assert at.button(key="wb_go_confirm").disabled                     # the court's answer first
+    facts = at.dataframe[1].value
+    shown = dict(zip(facts[t("workbench.field", "zh")], facts[t("workbench.value", "zh")], strict=True))
+    assert shown[t("workbench.settlement", "zh")] == "人民调解 · 李四 · 协议金额 120,000 元"
+    assert shown[t("workbench.col_deadline", "zh")].startswith("司法确认时限")
+    assert shown[t("workbench.judicial", "zh")].startswith("已申请")
+    at.selectbox(key=f"wb_record_judicial_confirmation_{aid}_result").set_value("confirmed")
+    at.text_input(key=f"wb_record_judicial_confirmation_{aid}_note").input("民特123号")
+    click("record_judicial_confirmation", "resolved")
+    assert store.get_appeal(aid)["judicial_result"] == "confirmed"
+    click("confirm", "confirmed")
+    timeline = at.dataframe[-1].value
+    rows = dict(zip(timeline[t("workbench.col_action", "zh")], timeline[t("workbench.col_target", "zh")],
+                    strict=False))
+    assert rows["化解"] == "人民调解（调解员 李四，协议金额 120,000 元）"
+    assert rows["申请司法确认"] == "金额 120,000 元" and rows["登记司法确认结果"] == "确认有效"
+    logged = store.audit_rows(object_kind="appeal")
+    assert (logged["action"] == "appeal.record_judicial_confirmation").sum() == 1

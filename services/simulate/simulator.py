@@ -18,7 +18,15 @@ import pandas as pd
 from services.errors import DomainError
 from services.intake import build_appeals
 from services.simulate.appeals import Buildings, random_appeal
-from services.simulate.plans import Plan, Profile, departments_to_order, first_steps, new_plan, resolve_delay
+from services.simulate.plans import (
+    Plan,
+    Profile,
+    departments_to_order,
+    first_steps,
+    new_plan,
+    resolve_delay,
+    settlement_params,
+)
 from services.store.base import OPEN_STATUSES, Store
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -285,7 +293,7 @@ class Simulator:
         plan = self.plans.get(task.appeal_id)
         if plan is None:
             return
-        self._act(task, "resolve")
+        self._act(task, "resolve", **settlement_params(plan.category, task.appeal_id))
         self.stats["late_resolve"] += plan.late_resolve
         self._schedule(task.at + timedelta(minutes=float(self.rng.uniform(10, 120))), "confirm", task.appeal_id)
 

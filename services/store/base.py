@@ -42,6 +42,9 @@ APPEAL_COLUMNS = (
     "reporter_name", "reporter_phone",
     "reported_at", "responded_at", "accepted_at", "dispatched_at", "resolved_at", "confirmed_at",
     "feedback_at", "return_visit_at", "closed_at", "resolve_due_at", "next_deadline_at", "next_deadline_kind",
+    # How a resolution was settled (services.lifecycle: 三调联动) and its online judicial confirmation.
+    "settlement", "mediator", "agreement_amount", "judicial_requested_at", "judicial_recorded_at",
+    "judicial_result",
 )
 # Columns a caller may leave out of insert_appeals: the store fills them (defaults, or computed by
 # services.tiers / services.clocks). next_deadline_*, resolve_due_at and (unless given) tier and

@@ -18,7 +18,7 @@ from services.vocabulary import RESOLVED, STATUSES
 
 INSERT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c != "id")
 INT_COLUMNS = ("people_involved", "urgency", "reopened_count")
-FLOAT_COLUMNS = ("lon", "lat", "amount_involved")
+FLOAT_COLUMNS = ("lon", "lat", "amount_involved", "agreement_amount")
 ORDER_COLUMNS = ("order_id", "appeal_id", "community_code", "issued_by", "issued_at", "category", "tier",
                  "arrival_minutes", "arrive_by", "leader_level", "people_required", "resolution_hours",
                  "resolve_by", "status", "closed_at", "note", "department_code", "checked_in_at", "outcome",

@@ -18,7 +18,7 @@ from services.store.common import (
     sql_in,
 )
 from services.tiers import CLASSES, TIERS
-from services.vocabulary import STATUSES
+from services.vocabulary import JUDICIAL_RESULTS, SETTLEMENTS, STATUSES
 
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
@@ -217,6 +217,13 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
          "ALTER TABLE station ADD COLUMN edited_by text",
          "ALTER TABLE department ADD COLUMN edited_at timestamptz",
          "ALTER TABLE department ADD COLUMN edited_by text"],
+    # How an appeal was settled (issue 13 §1, 三调联动: people's, administrative or judicial mediation, with
+    # the mediator and the agreed amount) and the online judicial confirmation of its agreement (司法确认:
+    # when it was asked, when the court's answer was recorded, and the answer).
+    11: [f"""ALTER TABLE appeal ADD COLUMN settlement text CHECK (settlement IN {sql_in(SETTLEMENTS)}),
+    ADD COLUMN mediator text, ADD COLUMN agreement_amount double precision,
+    ADD COLUMN judicial_requested_at timestamptz, ADD COLUMN judicial_recorded_at timestamptz,
+    ADD COLUMN judicial_result text CHECK (judicial_result IN {sql_in(JUDICIAL_RESULTS)})"""],
 }
 # What the database role the app connects as may do to the audit log ({role}: that role, quoted as an
 # identifier): read and append, never UPDATE, DELETE or TRUNCATE (the trigger refuses UPDATE and DELETE

@@ -20,7 +20,7 @@ from services.store.common import (
     sql_in,
 )
 from services.tiers import CLASSES, TIERS
-from services.vocabulary import STATUSES
+from services.vocabulary import JUDICIAL_RESULTS, SETTLEMENTS, STATUSES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -220,6 +220,17 @@ ALTER TABLE station ADD COLUMN edited_at{_TS};
 ALTER TABLE station ADD COLUMN edited_by TEXT;
 ALTER TABLE department ADD COLUMN edited_at{_TS};
 ALTER TABLE department ADD COLUMN edited_by TEXT;
+""",
+    # How an appeal was settled (issue 13 §1, 三调联动: people's, administrative or judicial mediation, with
+    # the mediator and the agreed amount) and the online judicial confirmation of its agreement (司法确认:
+    # when it was asked, when the court's answer was recorded, and the answer).
+    10: f"""
+ALTER TABLE appeal ADD COLUMN settlement TEXT CHECK (settlement IN {sql_in(SETTLEMENTS)});
+ALTER TABLE appeal ADD COLUMN mediator TEXT;
+ALTER TABLE appeal ADD COLUMN agreement_amount REAL;
+ALTER TABLE appeal ADD COLUMN judicial_requested_at{_TS};
+ALTER TABLE appeal ADD COLUMN judicial_recorded_at{_TS};
+ALTER TABLE appeal ADD COLUMN judicial_result TEXT CHECK (judicial_result IN {sql_in(JUDICIAL_RESULTS)});
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
