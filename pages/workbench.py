@@ -167,7 +167,7 @@ def _steps(page: workbench.AppealPage) -> None:
     for col, action in zip(cols, ("respond", "accept", "confirm", "feedback"), strict=True):
         go(col, action)
     depts = list(store.departments()["code"])
-    dept_names = district.names("department", lang)
+    dept_names = district.names("department", lang, store)
     c1, c2 = st.columns(2)
     c1.selectbox(t("workbench.dispatch_to", lang), [a.get("community_code"), *depts], key=f"wb_dispatch_{aid}",
                  format_func=lambda c: dept_names.get(c) or district.name_of("community", c, lang),
@@ -234,7 +234,7 @@ def _judicial(a: dict) -> str:
 def _facts(a: dict) -> None:
     """The facts, the reporter's contact as the role may see it."""
     due = a.get("next_deadline_at")
-    dept_names = district.names("department", lang)
+    dept_names = district.names("department", lang, store)
     rows = {
         t("workbench.col_status", lang): label("status", a["status"], lang),
         t("workbench.col_tier", lang): label("tier", a["tier"], lang),
