@@ -60,8 +60,10 @@ def _table(frame: pd.DataFrame, columns: dict[str, str], lang: str) -> None:
     if frame.empty:
         st.info(t("data_ref.empty", lang))
         return
-    shown = frame.reindex(columns=list(columns)).rename(columns={c: t(k, lang) for c, k in columns.items()})
-    st.dataframe(shown, hide_index=True, width="stretch")
+    shown = frame.reindex(columns=list(columns))
+    text = shown.select_dtypes(include="object").columns
+    shown[text] = shown[text].fillna("")                # a blank cell, not "None"
+    st.dataframe(shown.rename(columns={c: t(k, lang) for c, k in columns.items()}), hide_index=True, width="stretch")
 
 
 # -- departments ----------------------------------------------------------------------------------------
