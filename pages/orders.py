@@ -208,6 +208,7 @@ def _ranking() -> None:
         t("orders.col_rank", lang): table["rank"].astype(int),
         t("orders.col_change", lang): [change(v) for v in table["rank_change"]],
         t("orders.col_department", lang): [dept_names.get(c, c) for c in table["department_code"]],
+        t("assessment.col_score", lang): table["score"].round(1),
         t("orders.col_orders_n", lang): table["orders"].astype(int),
         t("orders.col_on_time", lang): table["timely_check_ins"].astype(int),
         t("orders.col_rate", lang): [("" if pd.isna(v) else f"{v:.0%}") for v in table["timely_check_in_rate"]],

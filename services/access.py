@@ -34,6 +34,12 @@ from services.store.base import PERSONAL_COLUMNS
 # services/import_jobs.py), ``fix_quarantine`` (a refused row fixed and sent again through intake's checks,
 # or dismissed, services/quarantine_fix.py) and ``manage_reference`` (keeping departments, stations and
 # boundary layers, services/reference_data.py and services/layer_import.py).
+# ``read_assessment`` reads the department assessment and the community view (考核, services/assessment.py,
+# issue 14 §2): the district's roles read the whole district; a subdistrict or community reads the
+# departments' work on its own area's orders (its communities' rows); a department's officer reads the
+# whole ranking, because the weekly meeting's ranking (每周一例会) is published to the departments so
+# that each sees where it stands among the others, and it holds no personal data. The planner (aggregates
+# of coverage only), the wall and the admin (who grants rights does not use them) do not read it.
 DATA_RIGHTS = frozenset({"import_data", "fix_quarantine", "manage_reference"})
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
@@ -44,21 +50,22 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates,
     # and manages the data (imports, quarantine, departments, stations and boundary layers).
     "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register",
-                               *DATA_RIGHTS}),
-    # A district leader: reads everything (personal data masked), never acts.
-    "leader": frozenset(),
+                               "read_assessment", *DATA_RIGHTS}),
+    # A district leader: reads everything (personal data masked) and the assessment, never acts.
+    "leader": frozenset({"read_assessment"}),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
     # Who resolves settles the dispute and sends its agreement for judicial confirmation (司法确认).
     "subdistrict_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve",
                                       "request_judicial_confirmation", "record_judicial_confirmation",
-                                      "update_facts", "return_to_sender", "note", "register"}),
+                                      "update_facts", "return_to_sender", "note", "register",
+                                      "read_assessment"}),
     # A community's dispatcher handles the case to the end and calls the reporter back, in its community.
     "community_dispatcher": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve", "confirm",
                                        "request_judicial_confirmation", "record_judicial_confirmation",
                                        "feedback", "return_visit", "update_facts", "return_to_sender", "note",
-                                       "register"}),
+                                       "register", "read_assessment"}),
     # A department's officer: sees the orders to the department, checks in and reports the outcome.
-    "department_officer": frozenset({"order_check_in", "order_outcome"}),
+    "department_officer": frozenset({"order_check_in", "order_outcome", "read_assessment"}),
     # Coverage and siting: aggregates only, never one appeal's description or reporter.
     "planner": frozenset(),
     # The unattended wall (kiosk): read-only, no personal data and no free text, whatever the screen.

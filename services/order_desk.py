@@ -154,7 +154,7 @@ def daily_reminder(store: Store, who: access.Principal, now: datetime | None = N
 
 
 # -- 每周一例会: the weekly ranking ----------------------------------------------------------------------
-RANKING_COLUMNS = ("rank", "rank_change", "department_code", "name", "orders", "timely_check_ins",
+RANKING_COLUMNS = ("rank", "rank_change", "department_code", "name", "score", "orders", "timely_check_ins",
                    "due_check_ins", "timely_check_in_rate", "avg_arrival_minutes", "p90_arrival_minutes",
                    "outcomes_reported")
 
@@ -166,49 +166,15 @@ def last_full_week(now: datetime) -> tuple[datetime, datetime]:
     return this_monday - timedelta(days=7), this_monday
 
 
-def _ranking_area(who: access.Principal) -> tuple[str, str] | None:
-    """The store's ``area=`` for the ranking: a community or subdistrict ranks the departments on its own
-    area's orders; a department sees the district's table (where it stands among all)."""
-    area = access.area_filter(who)
-    return None if area is None or area[0] == "department" else area
-
-
-def _week_table(store: Store, area: tuple[str, str] | None, since: datetime, until: datetime) -> pd.DataFrame:
-    """One week's table, ranked: counts and the on-time rate from ``Store.department_stats`` (its one
-    definition of a timely check-in), the 90th percentile of arrival and outcomes from the order rows."""
-    stats = store.department_stats(since, until, area=area)
-    if stats.empty:
-        return pd.DataFrame(columns=[c for c in RANKING_COLUMNS if c != "rank_change"])
-    rows = store.orders()
-    rows = rows[(rows["issued_at"] >= since) & (rows["issued_at"] < until)]
-    if area is not None:
-        from services import district
-
-        rows = rows[rows["community_code"].isin(district.communities_in(area))]
-    minutes = (rows["checked_in_at"] - rows["issued_at"]).dt.total_seconds() / 60
-    p90 = minutes.groupby(rows["department_code"]).quantile(0.9)
-    reported = rows["outcome_at"].notna().groupby(rows["department_code"]).sum()
-    table = stats.rename(columns={"code": "department_code"})
-    table["p90_arrival_minutes"] = table["department_code"].map(p90).astype(float)
-    table["outcomes_reported"] = table["department_code"].map(reported).fillna(0).astype(int)
-    table = table.sort_values(["timely_check_in_rate", "avg_arrival_minutes", "department_code"],
-                              ascending=[False, True, True], na_position="last").reset_index(drop=True)
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table[[c for c in RANKING_COLUMNS if c != "rank_change"]]
-
-
 def weekly_ranking(store: Store, who: access.Principal, now: datetime | None = None) -> pd.DataFrame:
-    """The departments of the last full week (Mon-Sun, Asia/Shanghai; orders issued in it): orders,
-    check-ins on time and their rate, average and 90th-percentile minutes from order to check-in, outcomes
-    reported; ranked by the rate (highest first), then the average arrival (quickest first).
-    ``rank_change`` is last week's rank minus this one (positive: moved up; NaN: not ranked then)."""
+    """The departments of the last full week (Mon-Sun, Asia/Shanghai; orders issued in it), as the
+    department assessment ranks them with the weekly meeting's weights (``services.assessment.departments``,
+    scheme ``weekly``; its one ranking definition): rank, ``rank_change`` (last week's rank minus this one;
+    positive: moved up, NaN: not ranked then), score, orders, check-ins on time and their rate, average and
+    90th-percentile minutes from order to check-in, outcomes reported."""
+    from services import assessment
+
     now = as_local(now) if now is not None else datetime.now(TZ)
-    since, until = last_full_week(now)
-    area = _ranking_area(who)
-    table = _week_table(store, area, since, until)
-    before = _week_table(store, area, since - timedelta(days=7), since)
-    previous = dict(zip(before["department_code"], before["rank"], strict=True))
-    change = [previous[c] - r if c in previous else float("nan")
-              for c, r in zip(table["department_code"], table["rank"], strict=True)]
-    table.insert(1, "rank_change", pd.Series(change, index=table.index, dtype="float"))
+    since, _ = last_full_week(now)
+    table = assessment.departments(store, who, assessment.period("week", since.date()), "weekly")
     return table[list(RANKING_COLUMNS)]

@@ -9,6 +9,7 @@ The rules live in config/rules.toml [orders]: ``[orders.category.<category>.<tie
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -85,12 +86,26 @@ def leader_levels(cfg: dict[str, Any] | None = None) -> tuple[str, ...]:
     return tuple(leader_level_code(v) for v in order_config(cfg)["leader_levels"])
 
 
+# The one meaning of a timely check-in (准时报到): checked in, at or before the arrival deadline (the
+# deadline minute itself counts as on time). Written once as this comparison; ``on_time_sql`` renders it
+# for the stores' aggregates (``department_stats``, ``department_assessment``) and ``on_time`` applies it
+# to one row (the orders page's marks), so the two cannot drift apart.
+ON_TIME_COMPARISON = "<="
+_COMPARE = {"<=": operator.le, "<": operator.lt}
+
+
+def on_time_sql(checked_in_at: str = "d.checked_in_at", arrive_by: str = "o.arrive_by") -> str:
+    """The SQL condition of a timely check-in over the columns ``checked_in_at`` and ``arrive_by``
+    (by default an ``order_department d`` row and its ``appeal_order o``)."""
+    return f"{checked_in_at} IS NOT NULL AND {checked_in_at} {ON_TIME_COMPARISON} {arrive_by}"
+
+
 def on_time(checked_in_at: Any, arrive_by: Any) -> bool | None:
-    """The one meaning of a timely check-in (the store's ``department_stats`` counts the same in SQL):
-    checked in at or before the arrival deadline. None when not checked in."""
+    """``on_time_sql`` for one row: True when checked in at or before the arrival deadline, None when
+    not checked in."""
     if checked_in_at is None or arrive_by is None or checked_in_at != checked_in_at:  # NaT / NaN
         return None
-    return bool(checked_in_at <= arrive_by)
+    return bool(_COMPARE[ON_TIME_COMPARISON](checked_in_at, arrive_by))
 
 
 def outcomes(cfg: dict[str, Any] | None = None) -> tuple[str, ...]:

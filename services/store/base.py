@@ -366,6 +366,25 @@ class Store(abc.ABC):
         nothing is due, so callers summing over departments use the due counts, not the rates. Computed in SQL in both stores;
         the window selects orders by issue time, their check-ins and outcomes are counted as stored."""
 
+    @abc.abstractmethod
+    def department_assessment(self, since: datetime, until: datetime, *,
+                              area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """The department assessment (考核) of the orders issued in [since, until) (on appeals of ``area``
+        when given), one row per department by code: ``department_stats``'s figures (the same conditions)
+        and p90_arrival_minutes (services/store/assessment.py: the linear-interpolation 90th percentile),
+        level_as_required / people_as_required (checked in with a leader level at least the order's
+        and at least its people) with their rates over due_check_ins, outcomes_reported and one
+        ``outcome_<code>`` count per outcome of [orders] outcomes. Computed in SQL in both stores, the
+        same figures to the last digit."""
+
+    @abc.abstractmethod
+    def community_assessment(self, since: datetime, until: datetime, *,
+                             area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """Per issuing community (the order's community_code) for orders issued in [since, until):
+        orders_issued, departments_called (order x department), departments (distinct), officials_on_site
+        (people_on_site summed over the check-ins), checked_in, timely_check_ins, due_check_ins,
+        timely_check_in_rate. In SQL in both stores."""
+
     # -- quarantine ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def quarantine(self, rows: pd.DataFrame) -> int:

@@ -91,6 +91,33 @@ class SQLDialect(abc.ABC):
     AS_FLOAT = "CAST({} AS REAL)"
     MINUTES = "({0} - {1}) / 60000000.0"
 
+    # The order measures' SQL, written once (services/store/assessment.py, queries.py department_stats).
+    # Microseconds from timestamp {1} to {0} as an integer (each store's own; SQLite keeps microseconds).
+    MICROS = "({0} - {1})"
+
+    def _arrival_micros(self) -> str:
+        return self.MICROS.format("d.checked_in_at", "o.issued_at")
+
+    def measures(self, until: str) -> dict[str, str]:
+        """The conditions every order measure counts, over ``d`` and ``o``; ``until`` is the SQL of the
+        period's end (a due deadline is one that passed before it)."""
+        from services.orders import on_time_sql  # (services.orders reaches the stores through audit)
+
+        return {
+            "checked_in": "d.checked_in_at IS NOT NULL",
+            "timely": on_time_sql("d.checked_in_at", "o.arrive_by"),
+            # A check-in is due when it happened or its deadline passed within the period.
+            "due_check_in": f"d.checked_in_at IS NOT NULL OR o.arrive_by < {until}",
+            "within": "d.outcome = 'resolved' AND d.outcome_at <= o.resolve_by",
+            "due_outcome": f"d.outcome_at IS NOT NULL OR o.resolve_by < {until}",
+        }
+
+    def _avg_arrival_sql(self) -> str:
+        """The average minutes from order to check-in over the checked-in rows: the exact integer sum of
+        microseconds over their count (one float division, the same in both stores)."""
+        return (f"{self.AS_FLOAT.format(f'SUM({self._arrival_micros()})')} / "
+                "NULLIF(" + self.COUNT_IF.format("d.checked_in_at IS NOT NULL") + ", 0) / 60000000.0")
+
     # -- primitives written once in the dialect ---------------------------------------------------------
     def _update_appeal(self, cx: Any, appeal_id: int, changes: dict[str, Any]) -> None:
         """Write changed columns of one appeal."""

@@ -254,6 +254,7 @@ class PostGISStore(SQLStore):
     COUNT_IF = "COUNT(*) FILTER (WHERE {})"
     AS_FLOAT = "{}::double precision"
     MINUTES = "EXTRACT(EPOCH FROM ({0} - {1}))::double precision / 60"
+    MICROS = "(EXTRACT(EPOCH FROM ({0} - {1})) * 1000000)::bigint"
 
     def _fetch(self, cx: psycopg.Connection, sql: str, params: Sequence[Any] | dict[str, Any],
                binary: bool = False) -> list[Any]:

@@ -126,17 +126,16 @@ class SQLQueries(SQLDialect):
             params["area"] = area[1]
         until_ = self.NAMED.format("until")
         count, real = self.COUNT_IF.format, self.AS_FLOAT.format
-        timely = count("d.checked_in_at IS NOT NULL AND d.checked_in_at <= o.arrive_by")
-        due_check_ins = count(f"d.checked_in_at IS NOT NULL OR o.arrive_by < {until_}")
-        within = count("d.outcome = 'resolved' AND d.outcome_at <= o.resolve_by")
-        due_outcomes = count(f"d.outcome_at IS NOT NULL OR o.resolve_by < {until_}")
+        m = self.measures(until_)  # services/store/dialect.py: the one meaning of each condition
+        timely, within = count(m["timely"]), count(m["within"])
+        due_check_ins, due_outcomes = count(m["due_check_in"]), count(m["due_outcome"])
         sql = f"""
 SELECT d.department_code AS code, dep.name AS name, COUNT(*) AS orders,
        {count("d.checked_in_at IS NOT NULL")} AS checked_in,
        {timely} AS timely_check_ins,
        {due_check_ins} AS due_check_ins,
        {real(timely)} / NULLIF({due_check_ins}, 0) AS timely_check_in_rate,
-       AVG({self.MINUTES.format("d.checked_in_at", "o.issued_at")}) AS avg_arrival_minutes,
+       {self._avg_arrival_sql()} AS avg_arrival_minutes,
        {within} AS resolved_within_limit,
        {due_outcomes} AS due_outcomes,
        {real(within)} / NULLIF({due_outcomes}, 0) AS resolved_within_limit_rate
