@@ -15,7 +15,6 @@ exported as CSV (UTF-8 with a BOM, so that Excel reads the Chinese) or Excel; th
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -227,21 +226,19 @@ def audit_view(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 def audit_export(store: Store, who: access.Principal, frame: pd.DataFrame, fmt: str, lang: str = "zh") -> bytes:
     """The log rows of ``frame`` (from ``audit_log``) as ``csv`` (UTF-8 with a BOM) or ``xlsx`` bytes,
-    headers in ``lang``; writes the ``export`` audit row (``audit.csv`` / ``audit.xlsx``, with the filters
-    and the row count) itself."""
+    headers in ``lang``, through the one export path (services/exports.py, ``heading=False``: the file
+    starts with its header row); writes the ``export`` audit row (``audit.csv`` / ``audit.xlsx``, with the
+    filters and the row count). The view's columns are its translated headers, none of them a personal
+    column: the log is read by ``read_audit`` alone, and the actor and detail are shown as recorded."""
     _may(who, "read_audit")
-    if fmt not in EXPORT_FORMATS:
-        raise ValidationError("error.export_format_invalid", fmt=fmt, formats=", ".join(EXPORT_FORMATS))
+    from services import exports
+
     view = audit_view(frame, lang)
-    if fmt == "csv":
-        data = view.to_csv(index=False).encode("utf-8-sig")
-    else:
-        buf = io.BytesIO()
-        with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-            view.to_excel(xl, index=False, sheet_name="audit")
-        data = buf.getvalue()
-    audit.exported(store, who, f"audit.{fmt}", {"filters": frame.attrs.get("filters", {}), "rows": len(view)})
-    return data
+    filters = frame.attrs.get("filters", {})
+    period = " – ".join(str(filters[k]) for k in ("since", "until") if filters.get(k)) or None
+    return exports.export(store, who, view, what="audit", title=t("admin.tab_audit", lang), period=period,
+                          area=None, lang=lang, fmt=fmt, headers={}, heading=False,
+                          detail={"filters": filters}).data
 
 
 def audit_status(store: Store, who: access.Principal) -> audit.Verdict:

@@ -54,8 +54,9 @@ def test_redact_masks_for_roles_without_the_right_and_removes_on_the_wall():
 def test_the_issues_roles_and_what_each_may_do():
     assert set(access.ROLES) == {"admin", "duty_officer", "leader", "subdistrict_officer", "community_dispatcher",
                                  "department_officer", "planner", "wall"}
-    for role in ("leader", "planner", "wall"):                       # read only
-        assert not access.ROLE_ACTIONS[role]
+    for role in ("leader", "planner", "wall"):                       # read only: no action, at most reading rights
+        assert access.ROLE_ACTIONS[role] <= {"read_assessment"}
+    assert access.may_do("leader", "read_assessment") and not access.may_do("planner", "read_assessment")
     assert access.may_do("admin", "manage_accounts") and not access.may_do("admin", "dispatch")
     assert not access.may_do("duty_officer", "manage_accounts")
     assert access.may_do("subdistrict_officer", "resolve") and not access.may_do("subdistrict_officer", "return_visit")

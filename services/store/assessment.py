@@ -89,7 +89,10 @@ SELECT code, lo_v + f * (COALESCE(hi_v, lo_v) - lo_v) AS p90 FROM (
         params: dict[str, Any] = {}
         from_, where = self._orders_from(since, until, area, params)
         m = self.measures(self.NAMED.format("until"))
-        count, real = self.COUNT_IF.format, self.AS_FLOAT.format
+        count = self.COUNT_IF.format
+        # A rate's numerator: a SUM over rows whose condition is NULL (nobody said who came) is NULL in
+        # SQLite, none counted is zero.
+        real = lambda expr: self.AS_FLOAT.format(f"COALESCE({expr}, 0)")  # noqa: E731
         required, on_site = self._level_rank("o.leader_level", params), self._level_rank("d.leader_level_on_site",
                                                                                           params)
         level_ok = count(f"d.checked_in_at IS NOT NULL AND {on_site} >= {required}")
