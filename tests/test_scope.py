@@ -39,10 +39,12 @@ def test_the_matrix_covers_every_appeal_and_order_action():
     assert set(ACTIONS) == set(wall.APPEAL_ACTIONS) | set(ORDER_STEPS)
     # The admin's rights act on no appeal, nor does keeping reference data (tests/test_reference_data.py);
     # registering makes a new one (tests/test_registration.py checks its area rule: a scoped role registers
-    # only in its own area), and so do the data rights, importing and fixing quarantine (tests/test_data.py).
+    # only in its own area), and so do the data rights, importing and fixing quarantine (tests/test_data.py);
+    # reading the department assessment changes nothing (tests/test_assessment.py checks who may).
     assert set().union(*access.ROLE_ACTIONS.values()) - set(ACTIONS) == {"manage_accounts", "read_audit",
                                                                          "register", "import_data",
-                                                                         "fix_quarantine", "manage_reference"}
+                                                                         "fix_quarantine", "manage_reference",
+                                                                         "read_assessment"}
 
 
 @pytest.fixture(scope="module")
