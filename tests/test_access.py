@@ -55,7 +55,8 @@ def test_the_issues_roles_and_what_each_may_do():
     assert set(access.ROLES) == {"admin", "duty_officer", "leader", "subdistrict_officer", "community_dispatcher",
                                  "department_officer", "planner", "wall"}
     for role in ("leader", "planner", "wall"):                       # read only
-        assert not access.ROLE_ACTIONS[role]
+        assert access.ROLE_ACTIONS[role] <= {access.READ_ANALYSIS}
+    assert access.may_do("leader", "read_analysis") and not access.may_do("planner", "read_analysis")
     assert access.may_do("admin", "manage_accounts") and not access.may_do("admin", "dispatch")
     assert not access.may_do("duty_officer", "manage_accounts")
     assert access.may_do("subdistrict_officer", "resolve") and not access.may_do("subdistrict_officer", "return_visit")
