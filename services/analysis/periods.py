@@ -77,7 +77,7 @@ class Period:
         return Period(self.kind, _month_start(self.start, -months), self.start)
 
     def same_last_year(self) -> Period:
-        """The same period a year earlier (同比): for a week, the Monday–Sunday week holding the same date
+        """The same period a year earlier (同比): for a week, the Monday–Sunday week holding its first day
         a year earlier; a custom period has both ends moved back a year."""
         if self.kind == "custom":
             start, end = _year_back(self.start), _year_back(self.last_day) + timedelta(days=1)
