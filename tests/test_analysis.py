@@ -39,9 +39,10 @@ import pytest
 
 from services import access
 from services.analysis import __main__ as cli
-from services.analysis import categories_rising, custom, figures, period, trend
-from services.analysis.measures import CODES, MEASURES, measure
+from services.analysis import breakdown, categories_rising, custom, figures, period, trend
+from services.analysis.measures import CODES, MEASURES, describe_measures, measure, rule_numbers
 from services.errors import ValidationError
+from services.i18n import t as t_
 from services.store.sqlite import SQLiteStore
 from tests.helpers import STORES
 
@@ -285,6 +286,17 @@ def test_every_measure_has_a_name_and_a_definition():
         for lang in ("zh", "en"):
             assert m.name(lang) and len(m.definition(lang)) > 10 and "{" not in m.definition(lang)
     assert "10" in measure("class1_respond_on_time").definition("en")                   # from [clocks]
+    legend = describe_measures("en")
+    assert [m["code"] for m in legend] == list(CODES) and legend[3]["kind"] == "rate"
+    assert "95%" in t_("analysis.definition.flagged", "zh", **rule_numbers())              # [analysis]
+
+
+def test_service_breakdown_names_the_district(hand):
+    w = period("week", "2025-10-01")
+    by = breakdown(hand, LEADER, "district", None, w, "service_type")
+    assert by.values.tolist() == [[D, "dispute", 5], [D, "legal", 1], [D, "psychological", 1]]
+    with pytest.raises(ValidationError):
+        breakdown(hand, LEADER, "district", None, w, "tier")
 
 
 def test_cli_json_csv_and_xlsx(tmp_path, capsys):

@@ -9,6 +9,22 @@ Cohort: unless a measure says otherwise, it counts the appeals *reported* in the
 until)`` in their state at ``now`` (a February appeal resolved in March counts as resolved for
 February). ``overdue_now`` (open appeals past their next deadline at ``now``) and ``orders_issued``
 (orders issued in the period, by issue time) are not cohort measures.
+
+Decisions, each written in the measure's definition too:
+
+- a rate is NULL (NaN) when its denominator is 0; a rate's denominator counts what is *due* at ``now``
+  (settled, or past its limit), so that today's figures do not count appeals whose time is not up;
+- a reopened appeal resolved twice counts its *last* resolution, against the clock it ran on (restarted by
+  the reopening return visit, [clocks]): the appeal row keeps that resolution and that deadline
+  (``resolved_at``, ``resolve_due_at``); ``same_day_settled`` likewise uses the last resolution, so an
+  appeal settled the same day and then reopened is not a same-day settlement;
+- "major" is every appeal on the working-days clock: major and class-1 (``appeal_class <> 'ordinary'``);
+- ``overdue_in_period`` checks the limits the appeal row still shows: class-1 response and acceptance,
+  the (last) resolution, confirmation and feedback, and any deadline past at ``now``. A late *first*
+  resolution of an appeal later reopened and resolved in time, and a late return visit of a closed
+  appeal (counted in working days), are not kept by the row and are not counted (the reopening shows in
+  ``reopened``);
+- appeals without a code at the level asked (no grid, say) are left out of that level's rows.
 """
 
 from __future__ import annotations
@@ -110,3 +126,9 @@ def flagged(row: dict[str, Any], cfg: dict[str, Any] | None = None) -> bool:
         if v is not None and v == v and float(v) < below:
             return True
     return False
+
+
+def describe_measures(lang: str | None = None, cfg: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Every measure as ``{code, kind, name, definition}`` in ``lang``: the legend and tooltips of a page."""
+    return [{"code": m.code, "kind": m.kind, "name": m.name(lang), "definition": m.definition(lang, cfg)}
+            for m in MEASURES]
