@@ -41,6 +41,10 @@ from services.store.base import PERSONAL_COLUMNS
 # that each sees where it stands among the others, and it holds no personal data. The planner (aggregates
 # of coverage only), the wall and the admin (who grants rights does not use them) do not read it.
 DATA_RIGHTS = frozenset({"import_data", "fix_quarantine", "manage_reference"})
+# Reading the analysis (分析研判, services/analysis: figures per area and period, for the political-legal
+# committee and subdistrict leaders, issue 14): a read right, acting on nothing; a subdistrict officer
+# reads only inside its subdistrict (services.analysis checks it with the area checks below).
+READ_ANALYSIS = "read_analysis"
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
     # Data upkeep is the admin's too: the issue gives /data to "admin and duty officers", and loading a
@@ -50,15 +54,15 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates,
     # and manages the data (imports, quarantine, departments, stations and boundary layers).
     "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register",
-                               "read_assessment", *DATA_RIGHTS}),
-    # A district leader: reads everything (personal data masked) and the assessment, never acts.
-    "leader": frozenset({"read_assessment"}),
+                               "read_assessment", READ_ANALYSIS, *DATA_RIGHTS}),
+    # A district leader: reads everything (personal data masked), the analysis and the assessment, never acts.
+    "leader": frozenset({"read_assessment", READ_ANALYSIS}),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
     # Who resolves settles the dispute and sends its agreement for judicial confirmation (司法确认).
     "subdistrict_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve",
                                       "request_judicial_confirmation", "record_judicial_confirmation",
                                       "update_facts", "return_to_sender", "note", "register",
-                                      "read_assessment"}),
+                                      "read_assessment", READ_ANALYSIS}),
     # A community's dispatcher handles the case to the end and calls the reporter back, in its community.
     "community_dispatcher": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve", "confirm",
                                        "request_judicial_confirmation", "record_judicial_confirmation",

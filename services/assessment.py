@@ -29,78 +29,22 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import pandas as pd
 
 from services import access
-from services.clocks import TZ, as_local
+from services.analysis.periods import CALENDAR_KINDS, Period, custom, period  # noqa: F401 - re-exported
 from services.config import rules
 from services.errors import ValidationError
 from services.store.base import Store
 
-PERIODS = ("day", "week", "month", "quarter", "year")
+PERIODS = CALENDAR_KINDS   # the periods are the analysis's (services/analysis/periods.py): one definition
 SCHEMES = ("weekly", "quarterly")
 # The rates the score weighs, by their key in config/rules.toml [assessment.*] and their column.
 SCORED = {"on_time": "timely_check_in_rate", "level_as_required": "level_as_required_rate",
           "people_as_required": "people_as_required_rate", "resolved_in_limit": "resolved_within_limit_rate"}
-
-
-@dataclass(frozen=True)
-class Period:
-    """A period [since, until) in Asia/Shanghai, its kind (``PERIODS`` or ``custom``)."""
-
-    kind: str
-    since: datetime
-    until: datetime
-
-    @property
-    def label(self) -> str:
-        """``2025-10-13 – 2025-10-19``: the first and the last day (``until`` excluded)."""
-        last = self.until - timedelta(microseconds=1)
-        return f"{self.since:%Y-%m-%d}" if self.since.date() == last.date() else \
-            f"{self.since:%Y-%m-%d} – {last:%Y-%m-%d}"
-
-    def previous(self) -> Period:
-        """The period before: the calendar month, quarter or year before, or as many days earlier."""
-        if self.kind in ("month", "quarter", "year"):
-            return period(self.kind, (self.since - timedelta(days=1)).date())
-        return Period(self.kind, self.since - (self.until - self.since), self.since)
-
-
-def _midnight(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=TZ)
-
-
-def period(kind: str, day: date | datetime) -> Period:
-    """The ``kind`` period (day, week Monday-Sunday, calendar month, quarter, year) holding ``day``."""
-    d = as_local(day).date() if isinstance(day, datetime) else day
-    if kind == "day":
-        start, end = d, d + timedelta(days=1)
-    elif kind == "week":
-        start = d - timedelta(days=d.weekday())
-        end = start + timedelta(days=7)
-    elif kind in ("month", "quarter"):
-        first = d.month if kind == "month" else 3 * ((d.month - 1) // 3) + 1
-        start = date(d.year, first, 1)
-        months = first + (1 if kind == "month" else 3)
-        end = date(d.year + (months - 1) // 12, (months - 1) % 12 + 1, 1)
-    elif kind == "year":
-        start, end = date(d.year, 1, 1), date(d.year + 1, 1, 1)
-    else:
-        raise ValidationError("error.assessment_period", period=kind, periods=", ".join(PERIODS))
-    return Period(kind, _midnight(start), _midnight(end))
-
-
-def custom(since: datetime, until: datetime) -> Period:
-    """A custom period [since, until); ``until`` must be later."""
-    since, until = as_local(since), as_local(until)
-    if until <= since:
-        raise ValidationError("error.assessment_empty_period", since=f"{since:%Y-%m-%d %H:%M}",
-                              until=f"{until:%Y-%m-%d %H:%M}")
-    return Period("custom", since, until)
 
 
 def weights(scheme: str, cfg: dict[str, Any] | None = None) -> dict[str, float]:
@@ -170,7 +114,7 @@ def departments(store: Store, who: access.Principal, p: Period, scheme: str | No
     change = [previous[c] - r if c in previous else float("nan")
               for c, r in zip(table["department_code"], table["rank"], strict=True)]
     table.insert(1, "rank_change", pd.Series(change, index=table.index, dtype="float"))
-    table.attrs.update(period=p.label, scheme=scheme, weights=w)
+    table.attrs.update(period=p.label(), scheme=scheme, weights=w)
     return table
 
 
@@ -181,7 +125,7 @@ def communities(store: Store, who: access.Principal, p: Period) -> pd.DataFrame:
     table = store.community_assessment(p.since, p.until, area=area).rename(columns={"code": "community_code"})
     table = table.sort_values(["orders_issued", "community_code"], ascending=[False, True], na_position="last")
     table = table.reset_index(drop=True)
-    table.attrs.update(period=p.label)
+    table.attrs.update(period=p.label())
     return table
 
 
@@ -210,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p = period(args.period, args.date)
         table = communities(store, who, p) if args.communities else departments(store, who, p, args.scheme)
         rows = [{k: _json_value(v) for k, v in r.items()} for r in table.to_dict("records")]
-        print(json.dumps({"period": p.label, "since": p.since.isoformat(), "until": p.until.isoformat(),
+        print(json.dumps({"period": p.label(), "since": p.since.isoformat(), "until": p.until.isoformat(),
                           **({} if args.communities else {"scheme": table.attrs["scheme"]}), "rows": rows},
                          ensure_ascii=False, indent=1))
         return 0

@@ -55,8 +55,9 @@ def test_the_issues_roles_and_what_each_may_do():
     assert set(access.ROLES) == {"admin", "duty_officer", "leader", "subdistrict_officer", "community_dispatcher",
                                  "department_officer", "planner", "wall"}
     for role in ("leader", "planner", "wall"):                       # read only: no action, at most reading rights
-        assert access.ROLE_ACTIONS[role] <= {"read_assessment"}
+        assert access.ROLE_ACTIONS[role] <= {"read_assessment", access.READ_ANALYSIS}
     assert access.may_do("leader", "read_assessment") and not access.may_do("planner", "read_assessment")
+    assert access.may_do("leader", "read_analysis") and not access.may_do("planner", "read_analysis")
     assert access.may_do("admin", "manage_accounts") and not access.may_do("admin", "dispatch")
     assert not access.may_do("duty_officer", "manage_accounts")
     assert access.may_do("subdistrict_officer", "resolve") and not access.may_do("subdistrict_officer", "return_visit")

@@ -156,7 +156,7 @@ def test_the_ranking_score_and_rank_change_equal_the_hand_count(hand):
     assert quarterly["department_code"].tolist() == [D1, D3, D2]
     assert quarterly["score"].tolist() == pytest.approx([100 * 2 / 3, 100 * 0.35 / 0.6, 30.0])
     q4 = assessment.departments(store, LEAD, assessment.period("quarter", WEEK.since))
-    assert q4.attrs["scheme"] == "quarterly" and q4.attrs["period"] == "2025-10-01 – 2025-12-31"
+    assert q4.attrs["scheme"] == "quarterly" and q4.attrs["period"] == "2025年第4季度"
     assert q4.set_index("department_code").loc[D2, "orders"] == 3       # p1 is in the quarter too
 
 
@@ -188,7 +188,7 @@ def test_roles_without_the_right_are_refused(hand, role):
 
 
 def test_periods_and_bad_input():
-    assert (WEEK.since, WEEK.until) == (at(13, 0), at(20, 0)) and WEEK.label == "2025-10-13 – 2025-10-19"
+    assert (WEEK.since, WEEK.until) == (at(13, 0), at(20, 0)) and WEEK.label("zh") == "2025年10月13日至2025年10月19日（周）"
     assert (WEEK.previous().since, WEEK.previous().until) == (at(6, 0), at(13, 0))
     q = assessment.period("quarter", datetime(2025, 1, 5, tzinfo=TZ)).previous()
     assert (q.since, q.until) == (datetime(2024, 10, 1, tzinfo=TZ), datetime(2025, 1, 1, tzinfo=TZ))
@@ -225,34 +225,34 @@ def test_an_export_names_its_period_and_area_translates_masks_and_is_audited(han
     table = assessment.departments(store, LEAD, WEEK)
     for lang in ("zh", "en"):
         out = exports.export(store, LEAD, table, what="assessment.departments",
-                             title=t("assessment.title_departments", lang), period=WEEK.label,
+                             title=t("assessment.title_departments", lang), period=WEEK.label(),
                              area=t("export.district", lang), lang=lang, fmt="xlsx")
-        assert WEEK.label.replace(" ", "_") in out.file_name
+        assert WEEK.label().replace(" ", "_") in out.file_name
         assert t("export.district", lang).replace(" ", "_") in out.file_name
         sheet = openpyxl.load_workbook(io.BytesIO(out.data)).active
         assert [sheet.cell(r, 2).value for r in (1, 2, 3)] == [t("assessment.title_departments", lang),
-                                                               WEEK.label, t("export.district", lang)]
+                                                               WEEK.label(), t("export.district", lang)]
         headers = [c.value for c in sheet[5]]
         assert headers[:3] == [t(f"assessment.col_{c}", lang) for c in ("rank", "rank_change", "department_code")]
         assert t("assessment.col_outcome", lang, outcome="已化解" if lang == "zh" else "Resolved") in headers
         assert sheet.max_row == 5 + 3
     last = store.audit_rows().iloc[-1]
     assert (last["action"], last["object_id"], last["actor"]) == ("export", "assessment.departments.xlsx", "lead")
-    assert '"rows":3' in last["detail"] and WEEK.label in last["detail"]
+    assert '"rows":3' in last["detail"] and WEEK.label() in last["detail"]
     # a table with a reporter: masked for a leader, as typed for the community's dispatcher
     people = store.query_appeals(include_personal=True, limit=2)[["id", "reporter_name", "reporter_phone",
                                                                    "description"]]
-    csv = exports.export(store, LEAD, people, what="appeals", title="诉求", period=WEEK.label, area="光明区",
+    csv = exports.export(store, LEAD, people, what="appeals", title="诉求", period=WEEK.label(), area="光明区",
                          lang="zh", fmt="csv", headers={"id": "编号"})
     assert csv.data.startswith(b"\xef\xbb\xbf") and csv.file_name.endswith(".csv")
     text = csv.data.decode("utf-8-sig")
     lines = text.splitlines()
-    assert lines[0] == f"{t('export.title', 'zh')},诉求" and lines[1] == f"{t('export.period', 'zh')},{WEEK.label}"
+    assert lines[0] == f"{t('export.title', 'zh')},诉求" and lines[1] == f"{t('export.period', 'zh')},{WEEK.label()}"
     assert lines[4].startswith("编号,reporter_name")
     assert "13712345678" not in text and "137****5678" in text and "李四" not in text and "李*" in text
     assert store.audit_rows().iloc[-1]["object_id"] == "appeals.csv"
     own = exports.export(store, access.Principal("cd", "community_dispatcher", "x"), people, what="appeals",
-                         title="诉求", period=WEEK.label, area="光明区", lang="zh", fmt="csv")
+                         title="诉求", period=WEEK.label(), area="光明区", lang="zh", fmt="csv")
     assert "13712345678" in own.data.decode("utf-8-sig")
     planner = exports.export(store, access.Principal("p", "planner"), people, what="appeals", title="诉求",
                              period=None, area=None, lang="en", fmt="csv")

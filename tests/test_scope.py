@@ -40,11 +40,12 @@ def test_the_matrix_covers_every_appeal_and_order_action():
     # The admin's rights act on no appeal, nor does keeping reference data (tests/test_reference_data.py);
     # registering makes a new one (tests/test_registration.py checks its area rule: a scoped role registers
     # only in its own area), and so do the data rights, importing and fixing quarantine (tests/test_data.py);
-    # reading the department assessment changes nothing (tests/test_assessment.py checks who may).
+    # reading the department assessment and the analysis changes nothing (tests/test_assessment.py and
+    # tests/test_analysis.py check who may).
     assert set().union(*access.ROLE_ACTIONS.values()) - set(ACTIONS) == {"manage_accounts", "read_audit",
                                                                          "register", "import_data",
                                                                          "fix_quarantine", "manage_reference",
-                                                                         "read_assessment"}
+                                                                         "read_assessment", "read_analysis"}
 
 
 @pytest.fixture(scope="module")

@@ -385,6 +385,29 @@ class Store(abc.ABC):
         (people_on_site summed over the check-ins), checked_in, timely_check_ins, due_check_ins,
         timely_check_in_rate. In SQL in both stores."""
 
+    # -- analysis (services/analysis; the measures are defined in services/analysis/measures.py) -------
+    @abc.abstractmethod
+    def analysis_areas(self, level: str, since: datetime, until: datetime, now: datetime, *,
+                       parent: tuple[str, str] | None = None, repeat_days: int = 30) -> pd.DataFrame:
+        """One row per area at ``level`` (district, subdistrict, community, grid; the district's row has
+        code ``''``) with any appeal reported in [since, until), any appeal overdue at ``now`` or any order
+        issued in [since, until), inside ``parent`` (kind, code) when given; by code. Columns: code, the
+        counts of services.analysis.measures (integers, 0 never NULL) and its rates (NaN when the
+        denominator is 0). Appeals without a code at ``level`` are left out. One grouped query."""
+
+    @abc.abstractmethod
+    def analysis_breakdown(self, level: str, since: datetime, until: datetime, by: str, *,
+                           parent: tuple[str, str] | None = None) -> pd.DataFrame:
+        """Appeals reported in [since, until) per area at ``level`` and value of ``by`` (channel,
+        service_type or category): code, value (None where missing), received; by code, then value."""
+
+    @abc.abstractmethod
+    def analysis_trend(self, since: datetime, until: datetime, now: datetime, *, bucket: str = "day",
+                       area: tuple[str, str] | None = None, repeat_days: int = 30) -> pd.DataFrame:
+        """The cohort measures of the appeals reported in [since, until) (in ``area`` when given) per local
+        day (``bucket`` day) or per week from Monday (week), Asia/Shanghai: bucket (YYYY-MM-DD of the day,
+        or of the week's Monday), the cohort counts and rates; only buckets with appeals, in order."""
+
     # -- quarantine ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def quarantine(self, rows: pd.DataFrame) -> int:

@@ -255,6 +255,12 @@ class PostGISStore(SQLStore):
     AS_FLOAT = "{}::double precision"
     MINUTES = "EXTRACT(EPOCH FROM ({0} - {1}))::double precision / 60"
     MICROS = "(EXTRACT(EPOCH FROM ({0} - {1})) * 1000000)::bigint"
+    # Time arithmetic of the analysis (services/store/analysis.py), on timestamptz in Asia/Shanghai.
+    PLUS_MINUTES = "({0} + ({1}) * interval '1 minute')"
+    DAY_END = ("((date_trunc('day', {0} AT TIME ZONE 'Asia/Shanghai') + interval '23:59:59') "
+               "AT TIME ZONE 'Asia/Shanghai')")
+    LOCAL_DAY = "to_char({0} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+    LOCAL_WEEK = "to_char(date_trunc('week', {0} AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM-DD')"
 
     def _fetch(self, cx: psycopg.Connection, sql: str, params: Sequence[Any] | dict[str, Any],
                binary: bool = False) -> list[Any]:

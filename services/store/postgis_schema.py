@@ -224,6 +224,9 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
     ADD COLUMN mediator text, ADD COLUMN agreement_amount double precision,
     ADD COLUMN judicial_requested_at timestamptz, ADD COLUMN judicial_recorded_at timestamptz,
     ADD COLUMN judicial_result text CHECK (judicial_result IN {sql_in(JUDICIAL_RESULTS)})"""],
+    # Analysis (issue 14): a repeat appeal is one with an earlier appeal on the same building and category
+    # within [analysis] repeat_days (services/store/analysis.py); this index finds the earlier ones.
+    12: ["CREATE INDEX appeal_building_category ON appeal (building_code, category, reported_at)"],
 }
 # What the database role the app connects as may do to the audit log ({role}: that role, quoted as an
 # identifier): read and append, never UPDATE, DELETE or TRUNCATE (the trigger refuses UPDATE and DELETE

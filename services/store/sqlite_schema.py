@@ -232,6 +232,11 @@ ALTER TABLE appeal ADD COLUMN judicial_requested_at{_TS};
 ALTER TABLE appeal ADD COLUMN judicial_recorded_at{_TS};
 ALTER TABLE appeal ADD COLUMN judicial_result TEXT CHECK (judicial_result IN {sql_in(JUDICIAL_RESULTS)});
 """,
+    # Analysis (issue 14): a repeat appeal is one with an earlier appeal on the same building and category
+    # within [analysis] repeat_days (services/store/analysis.py); this index finds the earlier ones.
+    11: """
+CREATE INDEX appeal_building_category ON appeal (building_code, category, reported_at);
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
