@@ -1,0 +1,115 @@
+"""The analysis page (pages/analysis.py) with AppTest on the seeded sample, and its drill path
+(services/analysis/drill.py): opens in both languages, a URL opens its level, a row goes down and the
+breadcrumb up, a subdistrict officer stays in its subdistrict, a planner has no /analysis, and an export
+is a row of the audit log."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from pages import analysis_views
+from services import access, district
+from services.analysis import drill, service
+from services.analysis.periods import period
+from services.errors import ValidationError
+from services.i18n import t
+from tests.helpers import signed_in_app
+
+PAGE = "pages/analysis.py"
+CJK = re.compile(r"[\u2e80-\u9fff]")
+
+
+def _subdistricts() -> list[str]:
+    return sorted(district.names("subdistrict", "zh"))
+
+
+def _texts(at) -> list[str]:
+    out = [e.value for e in (*at.title, *at.caption, *at.subheader, *at.markdown, *at.info, *at.warning)]
+    out += [m.label for m in at.metric] + [b.label for b in at.button] + [str(m.value) for m in at.metric]
+    return [x for x in out if isinstance(x, str) and "<span" not in x]
+
+
+def _run(at):
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_page_opens_in_each_language_without_the_other(layers, lang):
+    at = _run(signed_in_app("leader", page=PAGE, query={"lang": lang} if lang == "en" else None))
+    assert at.title[0].value == t("analysis_page.title", lang)
+    assert not at.error, [e.value for e in at.error]
+    texts = _texts(at)
+    assert any(m.label == t("analysis.measure.resolution_rate", lang) for m in at.metric)
+    if lang == "en":
+        bad = [x for x in texts if CJK.search(x)]
+    else:
+        bad = [x for x in texts if re.search(r"[A-Za-z]{3,}", x) and x not in (t("analysis_page.export_csv", "zh"),
+                                                                             t("analysis_page.export_xlsx", "zh"))]
+    assert not bad, bad
+
+
+def test_url_opens_a_subdistrict_and_the_breadcrumb_goes_up(layers):
+    sub = _subdistricts()[0]
+    at = _run(signed_in_app("leader", page=PAGE, query={"level": "subdistrict", "code": sub, "kind": "month",
+                                                        "date": "2026-11-15"}))
+    assert not at.error, [e.value for e in at.error]
+    name = district.names("subdistrict", "zh")[sub]
+    assert any(name in c.value for c in at.caption)
+    assert at.query_params["level"] == "subdistrict" and at.query_params["code"] == sub
+    assert at.query_params["date"] == "2026-11-01"
+    at.button(key="an_crumb_district").click()
+    _run(at)
+    assert at.query_params["level"] == "district" and "code" not in at.query_params
+
+
+def test_going_down_writes_the_child_into_the_view():
+    p = period("month", "2026-11-15")
+    sub = _subdistricts()[0]
+    community = service.areas_in("community", ("subdistrict", sub))[0]
+    down = drill.View("district", None, p).down(sub)
+    assert down.query() == {"level": "subdistrict", "code": sub, "kind": "month", "date": "2026-11-01"}
+    assert drill.view_from_query(down.query(), date(2026, 12, 2)) == down
+    with pytest.raises(ValidationError):
+        drill.View("district", None, p).down("no-such-area")
+    with pytest.raises(ValidationError):                  # a community is not a child of the district
+        drill.View("district", None, p).down(community)
+    assert down.down(community).query()["level"] == "community"
+
+
+def test_a_subdistrict_officer_cannot_open_another_subdistrict(layers):
+    mine, other = _subdistricts()[:2]
+    at = _run(signed_in_app("subdistrict_officer", mine, page=PAGE, query={"level": "subdistrict", "code": other}))
+    assert at.error and not at.metric
+    at = _run(signed_in_app("subdistrict_officer", mine, page=PAGE))
+    assert not at.error and at.query_params["code"] == mine
+
+
+def test_a_planner_cannot_open_analysis(layers):
+    assert "analysis" not in access.pages_for("planner")
+    with pytest.raises(access.Forbidden):
+        access.check_page(access.Principal("p", "planner"), "analysis")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):  # not in its navigation at all
+        signed_in_app("planner", page=PAGE)
+
+
+def test_an_export_is_audited(layers):
+    from services.store import open_store
+
+    store = open_store()
+    who = access.Principal("test_leader", "leader")
+    import pandas as pd
+
+    before = len(store.audit_rows())
+    data = analysis_views._export_data(store, who, pd.DataFrame({"received": [3]}), "csv", what="analysis.district",
+                                       title="分析研判指标", period="2026年11月", area="光明区", lang="zh",
+                                       headers={"received": "受理登记数"})
+    assert len(store.audit_rows()) == before              # nothing is written until the download
+    out = data()
+    assert "受理登记数" in out.decode("utf-8-sig")
+    last = store.audit_rows().iloc[-1]
+    assert last.action == "export" and last.object_id == "analysis.district.csv"
