@@ -113,3 +113,56 @@ def test_an_export_is_audited(layers):
     assert "受理登记数" in out.decode("utf-8-sig")
     last = store.audit_rows().iloc[-1]
     assert last.action == "export" and last.object_id == "analysis.district.csv"
+
+
+def _busy_grid() -> tuple[str, int, str]:
+    """A grid with appeals reported this month in the app's store, one of its appeals, and the month's date."""
+    from services.seed import ensure_seeded
+    from services.store import open_store
+    from services.store.common import now
+
+    ensure_seeded(open_store())                           # what the app does at start-up
+    p = period("month", now())
+    df = open_store().query_appeals(since=p.since, until=p.until, columns=("id", "grid_code"), limit=50)
+    row = df.dropna(subset=["grid_code"]).iloc[0]
+    return str(row.grid_code), int(row.id), p.start.isoformat()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_grid_lists_its_appeals_and_opens_one_timeline(layers, lang):
+    grid, appeal_id, day = _busy_grid()
+    query = {"level": "grid", "code": grid, "kind": "month", "date": day, **({"lang": "en"} if lang == "en" else {})}
+    at = _run(signed_in_app("leader", page=PAGE, query=query))
+    assert not at.error, [e.value for e in at.error]
+    lists = [d for d in at.dataframe if "id" in d.value.columns]
+    assert lists and appeal_id in set(lists[0].value["id"])
+    assert "reporter_name" not in lists[0].value.columns and "description" not in lists[0].value.columns
+    at = _run(signed_in_app("leader", page=PAGE, query={**query, "appeal": str(appeal_id)}))
+    assert not at.error, [e.value for e in at.error]
+    assert any(s.value == t("analysis_page.appeal", lang, id=appeal_id) for s in at.subheader)
+    at.button(key="an_back").click()
+    _run(at)
+    assert "appeal" not in at.query_params and at.query_params["code"] == grid
+
+
+def test_a_custom_period_and_a_bad_url_read_clearly(layers):
+    at = _run(signed_in_app("leader", page=PAGE, query={"kind": "custom", "date": "2026-11-03", "until": "2026-11-09"}))
+    assert not at.error and any("2026年11月3日至2026年11月9日" in c.value for c in at.caption)
+    at = _run(signed_in_app("leader", page=PAGE, query={"level": "planet"}))
+    assert at.error and not at.metric
+
+
+def test_the_district_view_shows_the_services_figures(layers):
+    from services.analysis.measures import CODES
+    from services.store import open_store
+
+    at = _run(signed_in_app("leader", page=PAGE, query={"kind": "month", "date": "2026-11-20"}))
+    fig = service.figures(open_store(), access.Principal("x", "leader"), "district", None, period("month", "2026-11-20"))
+    received = {m.label: m.value for m in at.metric}[t("analysis.measure.received", "zh")]
+    assert received == f"{int(fig.current.iloc[0]['received']):,}"
+    table = next(d.value for d in at.dataframe if "flagged" in d.value.columns)
+    subs = service.figures(open_store(), access.Principal("x", "leader"), "subdistrict", None,
+                           period("month", "2026-11-20")).current
+    assert list(table["code"]) == list(subs["code"]) and set(CODES) <= set(table.columns)
+    assert list(table["received"]) == list(subs["received"])
+    assert len(at.get("deck_gl_json_chart")) == 1
