@@ -234,10 +234,12 @@ def grid_appeals(store: Store, who: access.Principal, view: drill.View, lang: st
     grid = district.layers()["grid"]
     outline = mapview.path_records(grid[grid["code"] == view.code], ("code",), tolerance_m=2.0, precision=6)
     shown = _appeal_view(df, lang)
-    recs = mapview.point_records(df["lon"], df["lat"], {
-        "id": shown["id"].tolist(),
+    placed = (df["lon"].notna() & df["lat"].notna()).to_numpy()          # an appeal without a place is listed only
+    on_map = shown[placed]
+    recs = mapview.point_records(df["lon"][placed], df["lat"][placed], {
+        "id": on_map["id"].tolist(),
         "tip": [f"{t('analysis_page.appeal', lang, id=i)}\n{c} · {s}"
-                for i, c, s in zip(shown["id"], shown["category"], shown["status"], strict=True)]})
+                for i, c, s in zip(on_map["id"], on_map["category"], on_map["status"], strict=True)]})
     layers = [mapview.line_layer("an-grid", outline, color=[255, 213, 74, 220], width_px=2),
               mapview.points_layer(APPEAL_LAYER, recs, color=[222, 45, 38, 220], radius_m=12, min_px=5, max_px=12)]
     bounds = tuple(grid[grid["code"] == view.code].total_bounds)

@@ -166,3 +166,31 @@ def test_the_district_view_shows_the_services_figures(layers):
     assert list(table["code"]) == list(subs["code"]) and set(CODES) <= set(table.columns)
     assert list(table["received"]) == list(subs["received"])
     assert len(at.get("deck_gl_json_chart")) == 1
+
+
+def test_a_url_is_read_strictly():
+    today = date(2026, 12, 2)
+    assert drill.view_from_query({}, today) == drill.View("district", None, period("month", today))
+    sub = _subdistricts()[0]
+    assert drill.view_from_query({"code": sub}, today).level == "subdistrict"      # the level follows the code
+    for bad in ({"level": "planet"}, {"level": "community", "code": sub}, {"code": "nowhere"},
+                {"kind": "fortnight"}, {"date": "2026-13-01"}, {"kind": "custom", "date": "2026-11-09",
+                                                                  "until": "2026-11-03"},
+                {"level": "grid", "appeal": "12x"}):
+        with pytest.raises(ValidationError):
+            drill.view_from_query(bad, today)
+    v = drill.view_from_query({"kind": "custom", "date": "2026-11-03", "until": "2026-11-09"}, today)
+    assert (v.period.start, v.period.last_day) == (date(2026, 11, 3), date(2026, 11, 9))
+    assert v.query()["until"] == "2026-11-09"
+
+
+def test_shading_steps_and_the_map_pick():
+    bins = drill.shade_bins([0, 1, 2, 3, 4, float("nan")])
+    assert bins == pytest.approx([0.8, 1.6, 2.4, 3.2, 4.0])
+    assert drill.shade(0, bins) == drill.SHADES[0] and drill.shade(2, bins) == drill.SHADES[2]
+    assert drill.shade(4, bins) == drill.SHADES[-1] and drill.shade(9, bins) == drill.SHADES[-1]
+    assert drill.shade(float("nan"), bins) == drill.NO_VALUE and drill.shade(1, []) == drill.NO_VALUE
+    assert drill.shade_bins([]) == [] and drill.shade_bins([5, 5]) == [5.0]
+    event = {"selection": {"objects": {"other": [{"code": "x"}], "an-areas": [{"code": "440311001"}]}}}
+    assert drill.pick(event, "an-areas", "code") == "440311001"
+    assert drill.pick(None, "an-areas", "code") is None and drill.pick({"selection": {}}, "an-areas", "code") is None
