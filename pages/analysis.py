@@ -38,13 +38,11 @@ def go(view: drill.View) -> None:
 
 
 def set_url(view: drill.View) -> None:
-    q = view.query()
-    for key in URL_KEYS:
-        if key in q:
-            if st.query_params.get(key) != q[key]:
-                st.query_params[key] = q[key]
-        elif key in st.query_params:
-            del st.query_params[key]
+    """The view's keys in the URL in one change (the other keys, ``lang`` among them, kept as they are)."""
+    kept = {k: st.query_params[k] for k in st.query_params if k not in URL_KEYS}
+    wanted = {**kept, **view.query()}
+    if {k: st.query_params[k] for k in st.query_params} != wanted:
+        st.query_params.from_dict(wanted)
 
 
 def period_picker(view: drill.View) -> drill.View:

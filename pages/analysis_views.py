@@ -95,7 +95,12 @@ def _legend(bins: list[float], code: str, lang: str) -> None:
     parts, low = [], None
     for i, edge in enumerate(bins):
         color = drill.shade(edge, bins)
-        text = f"≤ {_value(edge, rate)}" if low is None else f"{_value(low, rate)} – {_value(edge, rate)}"
+        if low is None:
+            text = f"≤ {_value(edge, rate)}"
+        elif rate:
+            text = f"{_value(low, rate)} – {_value(edge, rate)}"
+        else:                                   # whole numbers: the step holds low+1 … edge
+            text = _value(edge, rate) if edge == low + 1 else f"{int(low) + 1} – {int(edge)}"
         parts.append(f"<span style='display:inline-block;width:14px;height:14px;background:rgb{color};"
                      f"margin:0 4px 0 12px;vertical-align:middle'></span>{text}")
         low = bins[i]

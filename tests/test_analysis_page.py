@@ -191,6 +191,7 @@ def test_shading_steps_and_the_map_pick():
     assert drill.shade(4, bins) == drill.SHADES[-1] and drill.shade(9, bins) == drill.SHADES[-1]
     assert drill.shade(float("nan"), bins) == drill.NO_VALUE and drill.shade(1, []) == drill.NO_VALUE
     assert drill.shade_bins([]) == [] and drill.shade_bins([5, 5]) == [5.0]
+    assert drill.shade_bins([0, 3, 3, 5, 2], integer=True) == [2.0, 3.0, 4.0, 5.0]   # quantiles 1.6, 2.6, 3, 3.4, 5
     event = {"selection": {"objects": {"other": [{"code": "x"}], "an-areas": [{"code": "440311001"}]}}}
     assert drill.pick(event, "an-areas", "code") == "440311001"
     assert drill.pick(None, "an-areas", "code") is None and drill.pick({"selection": {}}, "an-areas", "code") is None

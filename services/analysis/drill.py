@@ -20,6 +20,7 @@ import pandas as pd
 
 from geo import mapview
 from services import access, district
+from services.analysis.measures import BY_CODE
 from services.analysis.periods import CALENDAR_KINDS, KINDS, Period, custom, period
 from services.analysis.service import ancestors, area_kind, scope
 from services.errors import ValidationError
@@ -122,13 +123,14 @@ def appeals_in(store: Store, who: access.Principal, grid_code: str, p: Period) -
 
 
 # -- the map ----------------------------------------------------------------------------------------------
-def shade_bins(values: Sequence[float]) -> list[float]:
-    """The upper edges of the shading steps: quantiles of the known values (fewer steps when they repeat)."""
+def shade_bins(values: Sequence[float], *, integer: bool = False) -> list[float]:
+    """The upper edges of the shading steps: quantiles of the known values (fewer steps when they repeat);
+    for a count (``integer``) whole numbers, rounded up, so that no two steps read the same."""
     known = np.array([float(v) for v in values if v is not None and v == v], dtype=float)
     if not len(known):
         return []
     edges = np.quantile(known, np.linspace(0, 1, len(SHADES) + 1)[1:])
-    return sorted({float(e) for e in edges})
+    return sorted({float(np.ceil(e)) if integer else float(e) for e in edges})
 
 
 def shade(value: float | None, bins: Sequence[float]) -> tuple[int, int, int]:
@@ -148,7 +150,7 @@ def area_records(level: str, rows: pd.DataFrame, measure: str, tips: Sequence[st
     gdf = gdf[gdf["code"].astype(str).isin(set(rows["code"]))]
     by_code = dict(zip(rows["code"], rows[measure], strict=True))
     tip_of = dict(zip(rows["code"], tips, strict=True))
-    bins = shade_bins(list(rows[measure]))
+    bins = shade_bins(list(rows[measure]), integer=BY_CODE[measure].kind == "count")
     codes = gdf["code"].astype(str).tolist()
     fills = [[*shade(by_code.get(c), bins), 190] for c in codes]
     recs = mapview.polygon_records(gdf, ("code",), tolerance_m=5.0,
