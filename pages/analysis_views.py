@@ -45,6 +45,15 @@ def export_buttons(store: Store, who: access.Principal, frame: pd.DataFrame, *, 
                             key=f"{key}_{fmt}", on_click="ignore")
 
 
+def styled(frame: pd.DataFrame, rates: list[str]) -> object:
+    """``frame`` for display: rates as percentages, and "—" where a figure has no value (not the grid's own
+    English "None")."""
+    numbers = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and c not in rates]
+    floats = [c for c in numbers if pd.api.types.is_float_dtype(frame[c])]
+    return (frame.style.format("{:.1%}", subset=rates, na_rep="—")
+            .format("{:,.1f}", subset=floats, na_rep="—"))
+
+
 def measure_headers(lang: str) -> dict[str, str]:
     """Column headers of a figures table: each measure by its name, and the area columns."""
     out = {m["code"]: m["name"] for m in describe_measures(lang)}
@@ -138,13 +147,14 @@ def area_table(view: drill.View, rows: pd.DataFrame, lang: str) -> str | None:
                                                help=measure_definition_flag(lang)),
     }
     for m in describe_measures(lang):
-        fmt = "percent" if m["kind"] == "rate" else "localized"
-        config[m["code"]] = st.column_config.NumberColumn(m["name"], help=m["definition"], format=fmt)
+        config[m["code"]] = st.column_config.Column(m["name"], help=m["definition"])
     n = int(rows["flagged"].sum())
     if n:
         st.warning(t("analysis_page.flagged_caption", lang, n=n, definition=measure_definition_flag(lang)))
     st.caption(t("analysis_page.children", lang))
-    event = st.dataframe(shown[["name", "flagged", *CODES, "code"]], hide_index=True, column_config=config,
+    rates = [m["code"] for m in describe_measures(lang) if m["kind"] == "rate"]
+    event = st.dataframe(styled(shown[["name", "flagged", *CODES, "code"]], rates), hide_index=True,
+                         column_config=config,
                          on_select="rerun", selection_mode="single-row", key=f"an_rows_{view.level}_{view.code}",
                          width="stretch")
     picked = list(getattr(event, "selection", {}).get("rows", []) or [])
@@ -206,9 +216,8 @@ def rising(store: Store, who: access.Principal, view: drill.View, lang: str, ctx
     headers = {"category": t("analysis.code", lang), "name": t("analysis_page.col_category", lang),
                "received": measure("received").name(lang), "previous": t("analysis_page.col_previous", lang),
                "change": t("analysis_page.col_change", lang), "change_rate": t("analysis_page.col_change_rate", lang)}
-    st.dataframe(df[["name", "received", "previous", "change", "change_rate"]], hide_index=True, width="stretch",
-                 column_config={k: st.column_config.NumberColumn(v, format="percent" if k == "change_rate" else None)
-                                if k != "name" else v for k, v in headers.items() if k != "category"})
+    st.dataframe(styled(df[["name", "received", "previous", "change", "change_rate"]], ["change_rate"]),
+                 hide_index=True, width="stretch", column_config={k: v for k, v in headers.items() if k != "category"})
     export_buttons(store, who, df, what="analysis.rising", title=t("analysis_page.title_rising", lang), lang=lang,
                    key="an_x_rising", headers=headers, **ctx)
 
@@ -304,18 +313,16 @@ def assessment_tab(store: Store, who: access.Principal, p: Period, lang: str, ar
     shown = ranking.copy()
     shown["rank_change"] = [_rank_change(v, lang) for v in ranking["rank_change"]]
     rates = [c for c in shown.columns if c.endswith("_rate")]
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        c: (st.column_config.NumberColumn(exports.header(c, lang), format="percent") if c in rates
-            else exports.header(c, lang)) for c in shown.columns})
+    st.dataframe(styled(shown, rates), hide_index=True, width="stretch",
+                 column_config={c: exports.header(c, lang) for c in shown.columns})
     export_buttons(store, who, shown, what="assessment.departments", title=t("assessment.title_departments", lang),
                    lang=lang, key="an_x_departments", **ctx)
     st.subheader(t("analysis_page.communities", lang))
     comm = assessment.communities(store, who, p)
     cnames = district.names("community", lang)
     comm.insert(1, "community", [cnames.get(c, c) for c in comm["community_code"]])
-    st.dataframe(comm, hide_index=True, width="stretch", column_config={
-        c: (st.column_config.NumberColumn(exports.header(c, lang), format="percent") if c.endswith("_rate")
-            else exports.header(c, lang)) for c in comm.columns})
+    st.dataframe(styled(comm, [c for c in comm.columns if c.endswith("_rate")]), hide_index=True, width="stretch",
+                 column_config={c: exports.header(c, lang) for c in comm.columns})
     export_buttons(store, who, comm, what="assessment.communities", title=t("assessment.title_communities", lang),
                    lang=lang, key="an_x_communities", **ctx)
 
