@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 README_PAGES = [("/", "orders.title"), ("/map", "map.title"), ("/wall", "wall.title"),
                 ("/wall?mode=wall", "wall.title"), ("/planning", "planning.title"),
                 ("/workbench", "workbench.title"), ("/register", "register.title"), ("/orders", "orders.title"),
-                ("/admin", "admin.title"), ("/analysis", "analysis_page.title")]
+                ("/admin", "admin.title"), ("/analysis", "analysis_page.title"), ("/data", "data.title")]
 
 
 # Who opens each URL: / shows the role's first screen (a department officer's is its orders), the admin
