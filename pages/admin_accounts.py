@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from pages import ui
 from services import access, admin, identities
 from services.access import Principal
-from services.errors import DomainError, describe
 from services.i18n import label, t
 from services.store.base import Store
 
@@ -29,24 +29,14 @@ def _when(v: Any) -> str:
 def act(lang: str, request: Callable[[], Any], done: Callable[[Any], tuple[str, str | None]]) -> None:
     """Run ``request``; keep ``done(result)`` (a message and a secret to show once, or None) or the
     refusal as the notice of the next run."""
-    try:
-        result = request()
-    except DomainError as exc:
-        st.session_state[NOTICE] = ("error", describe(exc, lang), None)
-        return
-    text, secret = done(result)
-    st.session_state[NOTICE] = ("success", text, secret)
+    ui.act(NOTICE, lang, request, done)
 
 
 def show_notice(lang: str) -> None:
     """The last request's outcome, once (a secret in it is not shown again)."""
-    notice = st.session_state.pop(NOTICE, None)
-    if notice is None:
-        return
-    kind, text, secret = notice
-    (st.error if kind == "error" else st.success)(text)
-    if secret:
-        st.code(secret, language=None)
+    kept = ui.notice(NOTICE)
+    if kept is not None and kept[0] == "success" and kept[2]:
+        st.code(kept[2], language=None)
         st.warning(t("admin.shown_once", lang))
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from geo import mapview
+from pages import ui
 from services import access, admin, district, layer_import, reference_data, registration
 from services.access import Principal
 from services.errors import DomainError, describe
@@ -33,23 +34,14 @@ PLACE = "dref_place"
 # -- notices --------------------------------------------------------------------------------------------
 def _act(lang: str, request: Callable[[], Any], done: Callable[[Any], str]) -> None:
     """Run ``request``; keep ``done(result)`` or the refusal (and a refused layer's details) as the notice."""
-    try:
-        result = request()
-    except DomainError as exc:
-        st.session_state[NOTICE] = ("error", describe(exc, lang), getattr(exc, "detail", None))
-        return
-    st.session_state[NOTICE] = ("success", done(result), None)
+    ui.act(NOTICE, lang, request, lambda result: (done(result), None))
 
 
 def _show_notice(lang: str) -> None:
-    notice = st.session_state.pop(NOTICE, None)
-    if notice is None:
-        return
-    kind, text, detail = notice
-    (st.error if kind == "error" else st.success)(text)
-    if detail:
+    kept = ui.notice(NOTICE)
+    if kept is not None and kept[2]:
         with st.expander(t("data_ref.layer_details", lang), expanded=True):
-            st.code(detail, language=None)
+            st.code(kept[2], language=None)
 
 
 def _when(v: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -7,6 +7,7 @@ seeding from services.store and services.seed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -130,6 +131,28 @@ def require(page: str, lang: str) -> Principal:
         st.error(describe(exc, lang))
         st.stop()
     return who
+
+
+def act(key: str, lang: str, request: Callable[[], Any], done: Callable[[Any], tuple[str, Any]]) -> None:
+    """Run a page's ``request`` (a service call) and keep its outcome under ``key`` for the next run:
+    ``("success", text, extra)`` from ``done(result)``, or ``("error", the refusal in ``lang``, the error's
+    ``detail`` if it has one)``. What ``extra`` means is the page's (a secret shown once, a file's details)."""
+    try:
+        result = request()
+    except DomainError as exc:
+        st.session_state[key] = ("error", describe(exc, lang), getattr(exc, "detail", None))
+        return
+    text, extra = done(result)
+    st.session_state[key] = ("success", text, extra)
+
+
+def notice(key: str) -> tuple[str, str, Any] | None:
+    """The outcome ``act`` kept under ``key``, once (it is gone after this run), after drawing its text as a
+    success or an error; the page draws its ``extra``."""
+    kept = st.session_state.pop(key, None)
+    if kept is not None:
+        (st.error if kept[0] == "error" else st.success)(kept[1])
+    return kept
 
 
 def audited_export(what: str, data: bytes | str | Callable[[], bytes | str]) -> Callable[[], bytes | str]:
