@@ -78,8 +78,8 @@ def headline(fig: service.Figures, lang: str) -> None:
     """The area's own figures, each with its change against the previous period (环比, the delta) and the
     same period last year (同比, below), the definition as the help."""
     now, prev, last = (f.iloc[0] for f in (fig.current, fig.previous, fig.last_year))
-    st.caption(t("analysis_page.compare", lang, previous=fig.period.previous().label(lang),
-                 last_year=fig.period.same_last_year().label(lang)))
+    st.caption(t("analysis_page.compare", lang, previous=fig.previous_period.label(lang),
+                 last_year=fig.last_year_period.label(lang)))
     cols = st.columns(5)
     for i, code in enumerate(HEADLINE):
         m = measure(code)

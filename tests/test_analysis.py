@@ -323,3 +323,15 @@ def test_cli_json_csv_and_xlsx(tmp_path, capsys):
     assert cli.main(["--level", "grid", "--code", "999", "--period", "day", "--date", "2025-10-01",
                      "--store", url]) == 2
     assert "999" in capsys.readouterr().err
+
+
+def test_an_unfinished_month_is_compared_with_as_many_days_of_the_last(hand):
+    october = period("month", "2025-10-01")
+    # On 6 October: 1–6 September, when nothing came (b1–b4 came on 30 September).
+    early = figures(hand, LEADER, "district", None, october, now=t(10, 6, 12))
+    assert (early.previous_period.start.isoformat(), early.previous_period.last_day.isoformat()) == (
+        "2025-09-01", "2025-09-06")
+    assert int(early.previous.iloc[0]["received"]) == 0
+    # Once October is over: the whole of September, with its four appeals.
+    late = figures(hand, LEADER, "district", None, october, now=NOW)
+    assert late.previous_period == october.previous() and int(late.previous.iloc[0]["received"]) == 4

@@ -71,3 +71,17 @@ def test_a_datetime_is_read_in_shanghai_and_bad_input_is_refused():
         period("day", "2025-13-01")
     with pytest.raises(ValidationError):
         custom("2025-10-07", "2025-10-01")
+
+
+def test_an_unfinished_period_is_compared_like_for_like():
+    m = period("month", "2026-03-01")
+    before, last_year = m.compared(date(2026, 3, 2))          # two days of March have begun
+    assert span(before) == ("2026-02-01", "2026-02-03") and span(last_year) == ("2025-03-01", "2025-03-03")
+    assert before.kind == last_year.kind == "custom"
+    # On the last day, and after, the whole periods.
+    assert m.compared(date(2026, 3, 31)) == (m.previous(), m.same_last_year())
+    assert m.compared(date(2026, 5, 1)) == (m.previous(), m.same_last_year())
+    # A shorter previous period is never overrun: 1–30 March against all of February.
+    assert span(m.compared(date(2026, 3, 30))[0]) == ("2026-02-01", "2026-03-01")
+    # Before the period begins, its first day.
+    assert span(m.compared(date(2026, 2, 20))[0]) == ("2026-02-01", "2026-02-02")

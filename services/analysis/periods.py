@@ -84,6 +84,21 @@ class Period:
             return Period("custom", start, max(end, start + timedelta(days=1)))
         return period(self.kind, _year_back(self.start))
 
+    def compared(self, today: date) -> tuple[Period, Period]:
+        """The periods this one is compared with on ``today`` (环比, 同比): ``previous()`` and
+        ``same_last_year()``; while this one is not over (``today`` before its last day), only as many of
+        their first days as have begun of this one, so that the comparison is like for like (the 1st–2nd
+        of this month against the 1st–2nd of the last, not against the whole of it)."""
+        before, last_year = self.previous(), self.same_last_year()
+        if today >= self.last_day:
+            return before, last_year
+        begun = max((today - self.start).days + 1, 1)
+
+        def first_days(p: Period) -> Period:
+            return Period("custom", p.start, min(p.start + timedelta(days=begun), p.end))
+
+        return first_days(before), first_days(last_year)
+
     def label(self, lang: str | None = None) -> str:
         """How a screen or a file names the period, e.g. ``2025年第4季度`` / ``Q4 2025``."""
         lang = normalise_lang(lang)

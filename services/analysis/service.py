@@ -41,6 +41,8 @@ class Figures:
     current: pd.DataFrame
     previous: pd.DataFrame
     last_year: pd.DataFrame
+    previous_period: Period | None = None
+    last_year_period: Period | None = None
 
 
 # -- areas ----------------------------------------------------------------------------------------------
@@ -145,13 +147,15 @@ def area_figures(store: Store, level: str, parent: tuple[str, str] | None, perio
 def figures(store: Store, who: access.Principal, level: str, code: str | None, period: Period, *,
             now: datetime | None = None, lang: str = "zh", cfg: dict[str, Any] | None = None) -> Figures:
     """The child areas' figures at ``level`` inside the area ``code`` (None: the district) for ``period``,
-    its previous period (环比) and the same period last year (同比), at ``now`` (default: now)."""
+    its previous period (环比) and the same period last year (同比), at ``now`` (default: now); a period
+    not yet over is compared like for like (``Period.compared``)."""
     parent = scope(who, level, code)
     at = as_local(now) if now is not None else _now()
+    before, last_year = period.compared(at.date())
     return Figures(level, parent, period, at,
                    area_figures(store, level, parent, period, at, lang, cfg),
-                   area_figures(store, level, parent, period.previous(), at, lang, cfg),
-                   area_figures(store, level, parent, period.same_last_year(), at, lang, cfg))
+                   area_figures(store, level, parent, before, at, lang, cfg),
+                   area_figures(store, level, parent, last_year, at, lang, cfg), before, last_year)
 
 
 def breakdown(store: Store, who: access.Principal, level: str, code: str | None, period: Period, by: str
@@ -184,15 +188,15 @@ def trend(store: Store, who: access.Principal, code: str | None, period: Period,
 
 
 def categories_rising(store: Store, who: access.Principal, code: str | None, period: Period, *,
-                      lang: str = "zh") -> pd.DataFrame:
-    """Received per category in ``period`` against the previous period, in the area ``code`` (None: the
-    district): category, name, received, previous, change (received − previous) and change_rate
+                      lang: str = "zh", now: datetime | None = None) -> pd.DataFrame:
+    """Received per category in ``period`` against the previous period (like for like while ``period``
+    is not over at ``now``: ``Period.compared``), in the area ``code`` (None: the district): category, name, received, previous, change (received − previous) and change_rate
     (change ÷ previous; NaN when nothing came before); the categories that rose, most first."""
     from services.i18n import label
 
     level = area_kind(code) if code else "district"
     parent = scope(who, level, code)
-    prev = period.previous()
+    prev, _ = period.compared((as_local(now) if now is not None else _now()).date())
     now_ = store.analysis_breakdown("district", period.since, period.until, "category", parent=parent)
     before = store.analysis_breakdown("district", prev.since, prev.until, "category", parent=parent)
     a = now_.dropna(subset=["value"]).set_index("value")["received"]
