@@ -45,29 +45,34 @@ DATA_RIGHTS = frozenset({"import_data", "fix_quarantine", "manage_reference"})
 # committee and subdistrict leaders, issue 14): a read right, acting on nothing; a subdistrict officer
 # reads only inside its subdistrict (services.analysis checks it with the area checks below).
 READ_ANALYSIS = "read_analysis"
+# The daily briefing (每日简报, services/briefing, issue 15): ``read_briefing`` reads the briefings made
+# for the areas one may see (the district's roles every area; a subdistrict officer its subdistrict and
+# its communities; a community dispatcher its community), ``make_briefing`` makes one now (the admin,
+# who keeps the morning job running). A briefing holds figures, states and codes, no personal data.
+READ_BRIEFING, MAKE_BRIEFING = "read_briefing", "make_briefing"
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Keeps the accounts and reads the audit log; acts on no appeal (who grants rights does not use them).
     # Data upkeep is the admin's too: the issue gives /data to "admin and duty officers", and loading a
     # system's export, settling its refused rows or keeping the register handles no appeal (what becomes
     # one enters the queues).
-    "admin": frozenset({"manage_accounts", "read_audit", *DATA_RIGHTS}),
+    "admin": frozenset({"manage_accounts", "read_audit", READ_BRIEFING, MAKE_BRIEFING, *DATA_RIGHTS}),
     # The command centre's duty officer (district): takes the call, accepts, dispatches, orders, escalates,
     # and manages the data (imports, quarantine, departments, stations and boundary layers).
     "duty_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "note", "register",
-                               "read_assessment", READ_ANALYSIS, *DATA_RIGHTS}),
+                               "read_assessment", READ_ANALYSIS, READ_BRIEFING, *DATA_RIGHTS}),
     # A district leader: reads everything (personal data masked), the analysis and the assessment, never acts.
-    "leader": frozenset({"read_assessment", READ_ANALYSIS}),
+    "leader": frozenset({"read_assessment", READ_ANALYSIS, READ_BRIEFING}),
     # A subdistrict's officer (its special team): handles what is escalated to the subdistrict, in its area.
     # Who resolves settles the dispute and sends its agreement for judicial confirmation (司法确认).
     "subdistrict_officer": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve",
                                       "request_judicial_confirmation", "record_judicial_confirmation",
                                       "update_facts", "return_to_sender", "note", "register",
-                                      "read_assessment", READ_ANALYSIS}),
+                                      "read_assessment", READ_ANALYSIS, READ_BRIEFING}),
     # A community's dispatcher handles the case to the end and calls the reporter back, in its community.
     "community_dispatcher": frozenset({"respond", "accept", "dispatch", "order", "escalate", "resolve", "confirm",
                                        "request_judicial_confirmation", "record_judicial_confirmation",
                                        "feedback", "return_visit", "update_facts", "return_to_sender", "note",
-                                       "register", "read_assessment"}),
+                                       "register", "read_assessment", READ_BRIEFING}),
     # A department's officer: sees the orders to the department, checks in and reports the outcome.
     "department_officer": frozenset({"order_check_in", "order_outcome", "read_assessment"}),
     # Coverage and siting: aggregates only, never one appeal's description or reporter.
@@ -82,13 +87,13 @@ ROLES = tuple(ROLE_ACTIONS)
 # their workbench (issue 13 §1), and the duty officer has it after the wall; whoever may ``register``
 # has the registration form (来访登记, issue 13 §3) right after the workbench; data management (数据管理,
 # issue 13 §4) is the admin's and the duty officer's.
-PAGES = ("wall", "map", "planning", "admin", "orders", "workbench", "register", "data", "analysis")
+PAGES = ("wall", "map", "planning", "admin", "orders", "workbench", "register", "data", "analysis", "briefing")
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("admin", "data", "map"),
-    "duty_officer": ("wall", "workbench", "register", "orders", "data", "map", "planning", "analysis"),
-    "leader": ("wall", "analysis", "orders", "map", "planning"),
-    "subdistrict_officer": ("workbench", "register", "wall", "orders", "map", "analysis"),
-    "community_dispatcher": ("workbench", "register", "wall", "orders", "map"),
+    "admin": ("admin", "data", "briefing", "map"),
+    "duty_officer": ("wall", "workbench", "register", "orders", "data", "map", "planning", "analysis", "briefing"),
+    "leader": ("wall", "analysis", "briefing", "orders", "map", "planning"),
+    "subdistrict_officer": ("workbench", "register", "wall", "orders", "map", "analysis", "briefing"),
+    "community_dispatcher": ("workbench", "register", "wall", "orders", "map", "briefing"),
     "department_officer": ("orders", "map"),
     "planner": ("planning", "map"),
     "wall": ("wall",),

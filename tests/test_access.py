@@ -55,7 +55,7 @@ def test_the_issues_roles_and_what_each_may_do():
     assert set(access.ROLES) == {"admin", "duty_officer", "leader", "subdistrict_officer", "community_dispatcher",
                                  "department_officer", "planner", "wall"}
     for role in ("leader", "planner", "wall"):                       # read only: no action, at most reading rights
-        assert access.ROLE_ACTIONS[role] <= {"read_assessment", access.READ_ANALYSIS}
+        assert access.ROLE_ACTIONS[role] <= {"read_assessment", access.READ_ANALYSIS, access.READ_BRIEFING}
     assert access.may_do("leader", "read_assessment") and not access.may_do("planner", "read_assessment")
     assert access.may_do("leader", "read_analysis") and not access.may_do("planner", "read_analysis")
     assert access.may_do("admin", "manage_accounts") and not access.may_do("admin", "dispatch")

@@ -41,11 +41,13 @@ def test_the_matrix_covers_every_appeal_and_order_action():
     # registering makes a new one (tests/test_registration.py checks its area rule: a scoped role registers
     # only in its own area), and so do the data rights, importing and fixing quarantine (tests/test_data.py);
     # reading the department assessment and the analysis changes nothing (tests/test_assessment.py and
-    # tests/test_analysis.py check who may).
+    # tests/test_analysis.py check who may), nor does reading a briefing or making one
+    # (tests/test_briefing_page.py).
     assert set().union(*access.ROLE_ACTIONS.values()) - set(ACTIONS) == {"manage_accounts", "read_audit",
                                                                          "register", "import_data",
                                                                          "fix_quarantine", "manage_reference",
-                                                                         "read_assessment", "read_analysis"}
+                                                                         "read_assessment", "read_analysis",
+                                                                         "read_briefing", "make_briefing"}
 
 
 @pytest.fixture(scope="module")
