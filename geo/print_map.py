@@ -201,7 +201,7 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], data: Any, *, texts: MapTexts,
             ax.add_collection(LineCollection(_boundary_lines(metric[kind].geometry.values), colors=colour,
                                              linewidths=lw, capstyle="round", joinstyle="round", zorder=z))
     counts |= _draw_clusters(ax, _frame(data, "clusters"), extent, fig, fonts)
-    counts |= _draw_points(ax, _frame(data, "points"))
+    counts |= _draw_points(ax, _frame(data, "points"), extent)
     if "subdistrict" in metric:
         _draw_labels(ax, metric["subdistrict"], texts.label_column, _font(fonts, "bold", 11))
     bar = scale_bar(extent)
@@ -270,14 +270,18 @@ def _rgba(level: str) -> tuple[float, float, float, float]:
     return r / 255, g / 255, b / 255, LEVEL_ALPHA[level]
 
 
-def _draw_points(ax: Any, points: Any) -> dict[str, int]:
-    """Red-tier appeals as red dots, overdue ones as dark diamonds around them; the counts."""
+def _inside(x: np.ndarray, y: np.ndarray, extent: tuple[float, ...]) -> np.ndarray:
+    return (x >= extent[0]) & (x <= extent[2]) & (y >= extent[1]) & (y <= extent[3])
+
+
+def _draw_points(ax: Any, points: Any, extent: tuple[float, ...]) -> dict[str, int]:
+    """Red-tier appeals as red dots, overdue ones as dark diamonds around them; the counts on the map."""
     if points is None or not {"lon", "lat"} <= set(points.columns):
         return {"red_appeal": 0, "overdue_appeal": 0}
     x, y = lonlat_to_metric(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
-    red = (points["tier"].astype(str) == "red").to_numpy() if "tier" in points else np.zeros(len(x), bool)
-    late = (points["overdue"].fillna(False).astype(bool).to_numpy() if "overdue" in points
-            else np.zeros(len(x), bool))
+    shown = _inside(x, y, extent)
+    red = shown & ((points["tier"].astype(str) == "red").to_numpy() if "tier" in points else False)
+    late = shown & (points["overdue"].fillna(False).astype(bool).to_numpy() if "overdue" in points else False)
     if late.any():
         ax.scatter(x[late], y[late], s=38, marker="D", facecolors="white", edgecolors=OVERDUE_POINT,
                    linewidths=1.0, zorder=6.5)
@@ -288,10 +292,13 @@ def _draw_points(ax: Any, points: Any) -> dict[str, int]:
 
 def _draw_clusters(ax: Any, clusters: Any, extent: tuple[float, ...], fig: Figure,
                    fonts: dict[str, FontPath]) -> dict[str, int]:
-    """A ring of ``radius_m`` round each gathering cluster (at least MIN_RING_MM on paper), its size beside."""
+    """A ring of ``radius_m`` round each gathering cluster (at least MIN_RING_MM on paper), its size beside;
+    the count of those whose centre is on the map."""
     if clusters is None or not {"lon", "lat"} <= set(clusters.columns):
         return {"cluster": 0}
     x, y = lonlat_to_metric(clusters["lon"].to_numpy(float), clusters["lat"].to_numpy(float))
+    shown = _inside(x, y, extent)
+    clusters, x, y = clusters[shown], x[shown], y[shown]
     radius = clusters["radius_m"].fillna(0).to_numpy(float) if "radius_m" in clusters else np.zeros(len(x))
     map_width_in = fig.get_figwidth() * ax.get_position().width
     least = MIN_RING_MM / 25.4 / map_width_in * (extent[2] - extent[0])

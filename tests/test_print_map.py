@@ -229,3 +229,29 @@ def test_the_map_module_draws_without_services_streamlit_or_pyplot():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_legend_counts_what_the_map_shows():
+    # some_data: grids red, yellow, blue (one each), one red appeal, one overdue, one cluster; a red overdue
+    # appeal and a cluster far off the map (Beijing) are not drawn, so not counted.
+    layers = district.layers()
+    data = some_data(layers)
+    far = pd.DataFrame({"lon": [116.4], "lat": [39.9], "tier": ["red"], "overdue": [True]})
+    data.points = pd.concat([data.points, far], ignore_index=True)
+    data.clusters = pd.concat([data.clusters, far.assign(size=9, radius_m=100.0)[["lon", "lat", "size", "radius_m"]]])
+    fig, _ = draw_map(layers, data, texts=texts("en"))
+    labels = [x.get_text() for x in fig.legends[0].get_texts()]
+    assert labels[:7] == ["Red warning grids (1)", "Yellow warning grids (1)", "Blue warning grids (1)",
+                          "Grids without warning", "Red-tier appeals (1)", "Overdue appeals (1)",
+                          "Gathering clusters (1)"]
+
+
+def test_renders_in_parallel_threads_give_the_same_bytes():
+    # a private Figure per call, no pyplot: two server threads drawing at once do not disturb each other
+    from concurrent.futures import ThreadPoolExecutor
+
+    layers = district.layers()
+    one = render_map(layers, some_data(layers), texts=texts())
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda lang: render_map(layers, some_data(layers), texts=texts(lang)), ["zh", "en", "zh"]))
+    assert outs[0] == one and outs[2] == one and outs[1] != one
