@@ -34,26 +34,43 @@ def _query(page) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
 
+def _open(browser, base: str, lang: str):
+    """A leader's /analysis at the district, signed in, with its child areas drawn."""
+    url = base + "/analysis" + ("?lang=en" if lang == "en" else "")
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    page.goto(url)
+    sign_in(page, url, "lead", TEST_PASSWORD, lang)
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg=t("analysis_page.children", lang),
+                           timeout=120_000)
+    _settle(page)
+    return page
+
+
+def _click_down(page, where, shot: str) -> None:
+    """Click at ``where()`` (x, y, read again each time) until the URL says level=subdistrict: a click
+    lost to a redraw is retried, as a person would, at most four times."""
+    for _ in range(4):
+        page.mouse.click(*where())
+        try:
+            page.wait_for_function("() => location.search.includes('level=subdistrict')", timeout=20_000)
+            break
+        except Exception:  # noqa: BLE001 - not selected yet: once more
+            page.screenshot(path=SHOT.format(shot))
+    _settle(page)
+
+
 def test_a_row_goes_down_and_the_breadcrumb_up(browser, store_env):
     first = sorted(district.names("subdistrict", "en"))[0]
     with streamlit_server(store_env) as base:
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(base + "/analysis?lang=en")
-        sign_in(page, base + "/analysis?lang=en", "lead", TEST_PASSWORD, "en")
-        page.wait_for_function("t => document.body.innerText.includes(t)", arg=t("analysis_page.children", "en"),
-                               timeout=120_000)
-        _settle(page)
+        page = _open(browser, base, "en")
         table = page.locator("[data-testid=stDataFrame]").first
         table.scroll_into_view_if_needed()
-        for _ in range(4):                      # a click lost to a redraw is retried, as a person would
+
+        def first_row() -> tuple[float, float]:
             box = table.bounding_box()
-            page.mouse.click(box["x"] + 15, box["y"] + 55)
-            try:
-                page.wait_for_function("() => location.search.includes('level=subdistrict')", timeout=20_000)
-                break
-            except Exception:  # noqa: BLE001 - not selected yet: once more
-                page.screenshot(path=SHOT.format("retry"))
-        _settle(page)
+            return box["x"] + 15, box["y"] + 55
+
+        _click_down(page, first_row, "retry")
         page.screenshot(path=SHOT.format("subdistrict"))
         q = _query(page)
         assert q["level"] == "subdistrict" and q["code"] == first and q["lang"] == "en", page.url
@@ -81,25 +98,17 @@ def test_a_click_on_the_map_goes_down_to_that_area(browser, store_env):
     cx, cy = _mercator(view.longitude, view.latitude)
     x, y = _mercator(inside.x, inside.y)
     with streamlit_server(store_env) as base:
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(base + "/analysis")
-        sign_in(page, base + "/analysis", "lead", TEST_PASSWORD, "zh")
-        page.wait_for_function("t => document.body.innerText.includes(t)", arg=t("analysis_page.children", "zh"),
-                               timeout=120_000)
-        _settle(page)
+        page = _open(browser, base, "zh")
         canvas = page.locator("[data-testid=stDeckGlJsonChart] canvas").first
         canvas.scroll_into_view_if_needed()
         _settle(page)
-        for _ in range(4):                      # a click lost to a redraw is retried, as a person would
+
+        def inside_target() -> tuple[float, float]:
             box = canvas.bounding_box()
-            page.mouse.click(box["x"] + box["width"] / 2 + (x - cx) * scale,
-                             box["y"] + box["height"] / 2 + (y - cy) * scale)
-            try:
-                page.wait_for_function("() => location.search.includes('level=subdistrict')", timeout=20_000)
-                break
-            except Exception:  # noqa: BLE001 - not selected yet: once more
-                page.screenshot(path=SHOT.format("map-retry"))
-        _settle(page)
+            return (box["x"] + box["width"] / 2 + (x - cx) * scale,
+                    box["y"] + box["height"] / 2 + (y - cy) * scale)
+
+        _click_down(page, inside_target, "map-retry")
         page.screenshot(path=SHOT.format("map-click"))
         q = _query(page)
         assert q["level"] == "subdistrict" and q["code"] == str(target["code"]), page.url

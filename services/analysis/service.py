@@ -41,8 +41,16 @@ class Figures:
     current: pd.DataFrame
     previous: pd.DataFrame
     last_year: pd.DataFrame
-    previous_period: Period | None = None
-    last_year_period: Period | None = None
+
+    @property
+    def previous_period(self) -> Period:
+        """The period ``previous`` covers (like for like while ``period`` is not over at ``now``)."""
+        return self.period.compared(self.now.date())[0]
+
+    @property
+    def last_year_period(self) -> Period:
+        """The period ``last_year`` covers."""
+        return self.period.compared(self.now.date())[1]
 
 
 # -- areas ----------------------------------------------------------------------------------------------
@@ -155,7 +163,7 @@ def figures(store: Store, who: access.Principal, level: str, code: str | None, p
     return Figures(level, parent, period, at,
                    area_figures(store, level, parent, period, at, lang, cfg),
                    area_figures(store, level, parent, before, at, lang, cfg),
-                   area_figures(store, level, parent, last_year, at, lang, cfg), before, last_year)
+                   area_figures(store, level, parent, last_year, at, lang, cfg))
 
 
 def breakdown(store: Store, who: access.Principal, level: str, code: str | None, period: Period, by: str
