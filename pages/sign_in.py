@@ -29,6 +29,9 @@ def render(lang: str, refusal: DomainError | None = None) -> None:
             st.info(t(notice, lang))
         else:
             st.caption(t("sign_in.intro", lang))
+        if sign_in.header_mode():  # the proxy signs people in: no form here (services.sign_in refuses it too)
+            st.caption(t("sign_in.through_proxy", lang))
+            return
         if ui.oidc_configured():
             if refusal is not None:
                 st.button(t("sign_in.retry_sso", lang), on_click=st.logout, key="sso_out")

@@ -9,7 +9,7 @@ deleted (the head, kept in the same transaction as every row, names a later id, 
 
 What it cannot see: someone who may write the database directly (the tables' owner) and rewrites every
 hash from the changed row on, and the head too. Against that, the app's database role may only INSERT
-and SELECT on PostGIS (README "Accounts and audit", ``AUDIT_GRANTS``), and a copy of the head hash kept
+and SELECT on PostGIS (README "Sign-in, roles and audit", ``AUDIT_GRANTS``), and a copy of the head hash kept
 elsewhere (``python -m services.audit verify`` prints it) pins the chain up to then.
 
 CLI: ``python -m services.audit verify | list | grant`` (``--help``).

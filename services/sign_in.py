@@ -89,6 +89,7 @@ def local(store: Store, name: str, password: str, address: str | None = None, *,
           now: datetime | None = None) -> Session:
     """Sign in with a local account; ``accounts.SignInFailed`` when refused (both audited there)."""
     at = _at(now)
+    _proxy_only(store, address, "local", at)
     account = accounts.authenticate(store, name, password, address, now=at)
     return _session(Principal.of(account), "local", account.name, address, at)
 
@@ -99,6 +100,7 @@ def kiosk(store: Store, token: str, address: str | None = None, *, now: datetime
     from services import kiosk as kiosks
 
     at = _at(now)
+    _proxy_only(store, address, "kiosk", at)
     who = kiosks.principal(store, token)
     if who is None:
         audit.record(store, "anonymous", "sign_in_refused", "kiosk", None, {"method": "kiosk",
@@ -110,6 +112,16 @@ def kiosk(store: Store, token: str, address: str | None = None, *, now: datetime
 def header_mode() -> bool:
     """True when the trusted-header mode is configured (``[sign_in] trusted_header``)."""
     return bool(str(settings().get("trusted_header") or "").strip())
+
+
+def _proxy_only(store: Store, address: str | None, method: str, at: datetime) -> None:
+    """In the trusted-header mode the app answers its proxy only: a sign-in of any kind (header, local
+    account, kiosk token) from another address is refused with ``Forbidden`` (audited), since whoever
+    reaches the port directly could also set the header themselves."""
+    if header_mode() and address not in set(settings().get("trusted_proxies") or ()):
+        audit.record(store, "anonymous", "sign_in_refused", "session", None,
+                     {"method": method, "reason": "untrusted_address"}, address, at)
+        raise Forbidden("error.untrusted_proxy", address=address or "?")
 
 
 def _split_groups(value: Any) -> tuple[str, ...]:
@@ -133,10 +145,7 @@ def from_header(store: Store, headers: Mapping[str, str], address: str | None, *
     cfg = settings()
     at = _at(now)
     lower = {str(k).lower(): v for k, v in headers.items()}
-    if address not in set(cfg.get("trusted_proxies") or ()):
-        audit.record(store, "anonymous", "sign_in_refused", "session", None,
-                     {"method": "header", "reason": "untrusted_address"}, address, at)
-        raise Forbidden("error.untrusted_proxy", address=address or "?")
+    _proxy_only(store, address, "header", at)
     user = str(lower.get(str(cfg["trusted_header"]).lower()) or "").strip()
     if not user:
         audit.record(store, "anonymous", "sign_in_refused", "session", None,

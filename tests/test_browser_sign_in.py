@@ -300,14 +300,14 @@ def test_a_kiosk_wall_sends_no_reporter_over_two_refreshes(browser, server, stor
     ctx.close()
 
 
-def _rules_with_trusted_header(tmp_path: Path) -> Path:
+def _rules_with_trusted_header(tmp_path: Path, proxy: str = "127.0.0.1") -> Path:
     text = (REPO / "config" / "rules.toml").read_text(encoding="utf-8")
     section = text.index("[sign_in]")
     head, tail = text[:section], text[section:]
     tail, n = re.subn(r'(?m)^trusted_header = .*$', 'trusted_header = "X-Remote-User"', tail, count=1)
-    tail, m = re.subn(r'(?m)^trusted_proxies = .*$', 'trusted_proxies = ["127.0.0.1"]', tail, count=1)
+    tail, m = re.subn(r'(?m)^trusted_proxies = .*$', f'trusted_proxies = ["{proxy}"]', tail, count=1)
     assert n == m == 1
-    path = tmp_path / "rules.toml"
+    path = tmp_path / f"rules-{proxy}.toml"
     path.write_text(head + tail, encoding="utf-8")
     return path
 
@@ -334,5 +334,19 @@ def test_trusted_header_signs_in_without_the_form(browser, store_url, tmp_path):
         page.screenshot(path=SHOT.format("header-refused"))
         text = page.inner_text("body")
         assert t("wall.title", "zh") not in text
+        assert page.locator("[data-testid=stForm]").count() == 0   # the proxy signs people in, not a form
         assert not found(frames.items + [text], {"kpi": list(KPI_LABELS), "deck": list(DECK_MARKERS)})
+        ctx.close()
+
+    # A browser that reaches the port directly (not from the proxy) is refused, with no form to try a
+    # local account through, even when it sets the header itself.
+    rules = _rules_with_trusted_header(tmp_path, proxy="10.9.9.9")
+    with streamlit_server({"DATABASE_URL": store_url, "GM_RULES": str(rules)}) as base:
+        ctx, page, _, _ = _new_page(browser, extra_http_headers={"X-Remote-User": "duty"})
+        page.goto(base + "/")
+        wait_for_text(page, t("error.untrusted_proxy", "zh", address="127.0.0.1"))
+        settle(page)
+        page.screenshot(path=SHOT.format("header-direct"))
+        assert page.locator("[data-testid=stForm]").count() == 0
+        assert t("wall.title", "zh") not in page.inner_text("body")
         ctx.close()

@@ -113,6 +113,22 @@ def test_the_trusted_header_is_believed_only_from_the_proxy_and_only_with_a_user
     assert any("unmapped" in r for r in reasons)
 
 
+def test_in_header_mode_no_sign_in_is_taken_from_outside_the_proxy(store, monkeypatch):
+    """Whoever reaches the port directly could set the header; they may not use a local account or a
+    kiosk token instead: refused (audited), and the account's failed attempts do not move."""
+    accounts.add_user(store, "zhou", "duty_officer", password=PW)
+    token = kiosk.issue(store, "lobby-2", actor="admin")
+    monkeypatch.setattr(sign_in, "settings", lambda: HEADER_RULES)
+    with pytest.raises(Forbidden, match="10.9.9.9"):
+        sign_in.local(store, "zhou", PW, "10.9.9.9", now=T0)
+    with pytest.raises(Forbidden, match="10.9.9.9"):
+        sign_in.kiosk(store, token, "10.9.9.9", now=T0)
+    refusals = [r for r in store.audit_rows().detail if r and "untrusted_address" in r]
+    assert any('"method":"local"' in r for r in refusals) and any('"method":"kiosk"' in r for r in refusals)
+    assert sign_in.local(store, "zhou", PW, "10.0.0.5", now=T0).principal.role == "duty_officer"  # via the proxy
+    assert sign_in.kiosk(store, token, "10.0.0.5", now=T0) is not None
+
+
 def test_oidc_claims_map_to_a_role_by_user_or_group(store):
     identities.add_mapping(store, "oidc", "user", "Chen@Gm.Gov.cn", "duty_officer", actor="admin")
     identities.add_mapping(store, "oidc", "group", "gm-community-1", "community_dispatcher", COMMUNITY, actor="admin")
