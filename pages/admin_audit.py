@@ -87,7 +87,7 @@ def kiosks_tab(store: Store, who: Principal, lang: str) -> None:
 def audit_tab(store: Store, who: Principal, lang: str) -> None:
     c1, c2, c3 = st.columns(3)
     actor = c1.text_input(t("admin.f_actor", lang), key="adm_f_actor")
-    kinds = ["", "account", "kiosk", "identity_role", "appeal", "order", "export", "rule_file", "session"]
+    kinds = ["", *admin.object_kinds()]
     kind = c2.selectbox(t("admin.f_object_kind", lang), kinds, key="adm_f_kind",
                         format_func=lambda k: t("admin.any_kind", lang) if not k else
                         admin.object_label(k, None, lang))

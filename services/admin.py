@@ -203,6 +203,13 @@ def action_label(code: str, lang: str) -> str:
     return t("admin.action_refused", lang, action=text) if refused else text
 
 
+def object_kinds() -> list[str]:
+    """The kinds of object the audit log names (the ``audit_object`` labels, one list), for a filter."""
+    from services.i18n import table
+
+    return sorted({k.split(".", 1)[1] for k in table() if k.startswith("audit_object.")})
+
+
 def object_label(kind: Any, oid: Any, lang: str) -> str:
     """An audit row's object as ``kind:id``, the kind by its ``audit_object`` label."""
     k, i = _text(kind), _text(oid)

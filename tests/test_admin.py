@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from google.protobuf import text_format
 
-from services import access, admin, audit, kiosk
+from services import access, admin, audit, identities, kiosk
 from services.access import Forbidden, Principal
 from services.clocks import TZ
 from services.errors import NotFound, ValidationError, describe
@@ -304,6 +304,32 @@ def test_issuing_and_revoking_a_kiosk_on_the_page(admin_app):
     assert not at.exception, at.exception
     assert any("page-lobby" in s.value for s in at.success)
     assert kiosk.principal(store, token) is None
+
+
+def test_mapping_an_identity_on_the_page_and_removing_it(admin_app):
+    from services.store import open_store
+
+    store = open_store()
+    at = admin_app
+    at.selectbox(key="adm_id_provider").set_value("oidc")
+    at.selectbox(key="adm_id_kind").set_value("group")
+    at.text_input(key="adm_id_value").input("gm-leaders")
+    at.selectbox(key="adm_id_role").set_value("leader")
+    at.button(key="adm_id_add").click().run()
+    assert not at.exception, at.exception
+    [mapping] = [r for r in identities.mappings(store).to_dict("records") if r["value"] == "gm-leaders"]
+    assert (mapping["provider"], mapping["kind"], mapping["role"]) == ("oidc", "group", "leader")
+    assert any(str(mapping["id"]) in s.value for s in at.success)
+    assert store.audit_rows(object_kind="identity_role").action.iloc[-1].startswith("identity")
+    at.selectbox(key="adm_id_pick").set_value(int(mapping["id"]))
+    at.button(key="adm_id_remove").click().run()
+    assert not at.exception, at.exception
+    assert "gm-leaders" not in set(identities.mappings(store)["value"])
+
+
+def test_the_audit_filter_offers_every_kind_of_object_the_log_names(admin_app):
+    kinds = admin_app.selectbox(key="adm_f_kind").options
+    assert len(kinds) == len(admin.object_kinds()) + 1 and "导入任务" in kinds and "登录身份" in kinds
 
 
 def test_the_audit_tab_filters_by_person(admin_app):
