@@ -4,6 +4,7 @@ and a failing run leaves the previous briefing in place and says why."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -294,3 +295,16 @@ def test_the_cli_writes_and_exits_non_zero_with_the_reason(fake_build, tmp_path,
     assert jobs.area_of("440311") is None and jobs.area_of(None) is None
     assert jobs.area_of("440311001") == ("subdistrict", "440311001")
     assert jobs.area_of("440311001001") == ("community", "440311001001")
+
+
+def test_another_process_gives_the_same_bytes(made):
+    """Two runs, not only two calls: a fresh interpreter (another hash seed) draws the same PDF and PNG."""
+    code = ("import hashlib, sys; from tests.briefing_sample import sample; from services.briefing import render; "
+            "b = sample('zh'); png = render.map_png(b); "
+            "print(hashlib.sha256(png).hexdigest(), hashlib.sha256(render.pdf(b, png)).hexdigest())")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, check=True, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout.split()
+
+    _, png, data = made["zh"]
+    assert out == [hashlib.sha256(png).hexdigest(), hashlib.sha256(data).hexdigest()]
