@@ -11,6 +11,7 @@ been +08:00 without daylight saving since 1991 (checked at import).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,6 +116,16 @@ class SQLAnalysis(SQLDialect):
         }
         return [f"{exprs[k]} AS {k}" for k in COHORT_COUNTS]
 
+    def _cohort_sql(self, key: Callable[[str], str], group: bool, area: str, params: dict[str, Any],
+                    since: datetime, until: datetime, now: datetime, repeat_days: int, fine: bool = True) -> str:
+        """The cohort counts (columns k and COHORT_COUNTS) of the appeals reported in [since, until) per
+        ``key(the report time column)``, grouped when ``group``, under the area conditions ``area``
+        (`` AND …``; ``fine``: they name grids): here one grouped query over the appeals (the summary's
+        override reads its rows)."""
+        return (f"SELECT {key('a.reported_at')} AS k, {', '.join(self._cohort_columns(repeat_days))} FROM appeal a "
+                f"WHERE a.reported_at >= {self.NAMED.format('since')} AND a.reported_at < {self.NAMED.format('until')}"
+                f"{area}{' GROUP BY ' + key('a.reported_at') if group else ''}")
+
     def _rates(self, prefix: str) -> list[str]:
         real = self.AS_FLOAT.format
         return [f"{real(prefix + num)} / NULLIF({prefix}{den}, 0) AS {code}" for code, num, den in RATES]
@@ -145,8 +156,8 @@ class SQLAnalysis(SQLDialect):
         key, group, where = self._scope(level, parent, params)
         since_, until_, now_ = (self.NAMED.format(k) for k in ("since", "until", "now"))
         area = "".join(f" AND {w}" for w in where)
-        cohort = (f"SELECT {key} AS code, {', '.join(self._cohort_columns(repeat_days))} FROM appeal a "
-                  f"WHERE a.reported_at >= {since_} AND a.reported_at < {until_}{area}{group}")
+        fine = level == "grid" or (parent is not None and parent[0] == "grid")
+        cohort = self._cohort_sql(lambda _time: key, bool(group), area, params, since, until, now, repeat_days, fine)
         overdue = (f"SELECT {key} AS code, COUNT(*) AS overdue_now FROM appeal a "
                    f"WHERE a.status <> 'closed' AND a.next_deadline_at < {now_}{area}{group}")
         orders = (f"SELECT {key} AS code, COUNT(*) AS orders_issued FROM appeal_order o "
@@ -155,10 +166,10 @@ class SQLAnalysis(SQLDialect):
         cols = [f"COALESCE(c.{k}, 0) AS {k}" for k in COHORT_COUNTS]
         sql = f"""
 WITH c AS ({cohort}), v AS ({overdue}), o AS ({orders}),
-codes AS (SELECT code FROM c UNION SELECT code FROM v UNION SELECT code FROM o)
+codes AS (SELECT k AS code FROM c UNION SELECT code FROM v UNION SELECT code FROM o)
 SELECT k.code, {', '.join(cols)}, COALESCE(v.overdue_now, 0) AS overdue_now,
        COALESCE(o.orders_issued, 0) AS orders_issued, {', '.join(self._rates('c.'))}
-FROM codes k LEFT JOIN c ON c.code = k.code LEFT JOIN v ON v.code = k.code LEFT JOIN o ON o.code = k.code
+FROM codes k LEFT JOIN c ON c.k = k.code LEFT JOIN v ON v.code = k.code LEFT JOIN o ON o.code = k.code
 ORDER BY {self._bytewise('k.code')}"""
         with self._read() as cx:
             rows = self._fetch(cx, sql, params)
@@ -186,14 +197,14 @@ ORDER BY {self._bytewise('k.code')}"""
             raise ValidationError("error.analysis_bucket", bucket=bucket)
         params = self._period_params(since, until, now)
         _key, _group, where = self._scope("district", area, params)
-        step = (self.LOCAL_DAY if bucket == "day" else self.LOCAL_WEEK).format("a.reported_at")
+        step = (self.LOCAL_DAY if bucket == "day" else self.LOCAL_WEEK).format
         area_sql = "".join(f" AND {w}" for w in where)
+        fine = area is not None and area[0] == "grid"
+        cohort = self._cohort_sql(step, True, area_sql, params, since, until, now, repeat_days, fine)
         sql = f"""
-WITH c AS (SELECT {step} AS bucket, {', '.join(self._cohort_columns(repeat_days))} FROM appeal a
-           WHERE a.reported_at >= {self.NAMED.format('since')} AND a.reported_at < {self.NAMED.format('until')}
-           {area_sql} GROUP BY {step})
-SELECT c.bucket, {', '.join(f'c.{k}' for k in COHORT_COUNTS)}, {', '.join(self._rates('c.'))}
-FROM c ORDER BY c.bucket"""
+WITH c AS ({cohort})
+SELECT c.k AS bucket, {', '.join(f'c.{k}' for k in COHORT_COUNTS)}, {', '.join(self._rates('c.'))}
+FROM c ORDER BY c.k"""
         with self._read() as cx:
             rows = self._fetch(cx, sql, params)
         return _frame(rows, ["bucket", *COHORT_COUNTS, *(r[0] for r in RATES)])

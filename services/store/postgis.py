@@ -261,6 +261,11 @@ class PostGISStore(SQLStore):
                "AT TIME ZONE 'Asia/Shanghai')")
     LOCAL_DAY = "to_char({0} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
     LOCAL_WEEK = "to_char(date_trunc('week', {0} AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM-DD')"
+    DAY_START = "(date_trunc('day', {0} AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai')"
+
+    def _summary_lock(self, cx: psycopg.Connection) -> None:
+        # Two refreshes at once would each recount a day and both insert it: one at a time per schema.
+        cx.execute("SELECT pg_advisory_xact_lock(hashtext('gm_analysis_summary:' || current_schema()))")
 
     def _fetch(self, cx: psycopg.Connection, sql: str, params: Sequence[Any] | dict[str, Any],
                binary: bool = False) -> list[Any]:

@@ -22,7 +22,7 @@ from services.vocabulary import JUDICIAL_RESULTS, SETTLEMENTS, STATUSES
 
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
-          "import_job")
+          "import_job", "analysis_day", "analysis_day_community", "analysis_dirty", "analysis_summary")
 _GEOM = ("geom geometry(Point, 4326) GENERATED ALWAYS AS "
          "(ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED")
 
@@ -227,6 +227,88 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
     # Analysis (issue 14): a repeat appeal is one with an earlier appeal on the same building and category
     # within [analysis] repeat_days (services/store/analysis.py); this index finds the earlier ones.
     12: ["CREATE INDEX appeal_building_category ON appeal (building_code, category, reported_at)"],
+    # Analysis summary (issue 14 §5, services/store/analysis_summary.py): the cohort counts of closed
+    # appeals per local report day (its midnight) and grid, and the same per community (what the levels
+    # above the grid add up); the report days the writes changed, noted by
+    # statement triggers over the transition tables (one row per day and statement, no key: concurrent
+    # writers never wait on each other; spread 1: later appeals' repeat flag may change too); what the
+    # summary covers and the rules it was counted with. Indexes for what stays live: open appeals and
+    # gathering members by report time.
+    13: ["""CREATE TABLE analysis_day (
+    day timestamptz NOT NULL, subdistrict_code text, community_code text, grid_code text,
+    received bigint NOT NULL,
+    accepted bigint NOT NULL,
+    resolved bigint NOT NULL,
+    same_day_settled bigint NOT NULL,
+    same_day_due bigint NOT NULL,
+    class1_responded_on_time bigint NOT NULL,
+    class1_respond_due bigint NOT NULL,
+    class1_accepted_on_time bigint NOT NULL,
+    class1_accept_due bigint NOT NULL,
+    major_resolved_in_time bigint NOT NULL,
+    major_due bigint NOT NULL,
+    overdue_in_period bigint NOT NULL,
+    reopened bigint NOT NULL,
+    satisfied bigint NOT NULL,
+    basically_satisfied bigint NOT NULL,
+    not_satisfied bigint NOT NULL,
+    repeat_appeals bigint NOT NULL
+)""",
+        "CREATE INDEX analysis_day_day ON analysis_day (day)",
+        "CREATE INDEX analysis_day_by_community ON analysis_day (community_code, day)",
+        """CREATE TABLE analysis_day_community (
+    day timestamptz NOT NULL, subdistrict_code text, community_code text,
+    received bigint NOT NULL,
+    accepted bigint NOT NULL,
+    resolved bigint NOT NULL,
+    same_day_settled bigint NOT NULL,
+    same_day_due bigint NOT NULL,
+    class1_responded_on_time bigint NOT NULL,
+    class1_respond_due bigint NOT NULL,
+    class1_accepted_on_time bigint NOT NULL,
+    class1_accept_due bigint NOT NULL,
+    major_resolved_in_time bigint NOT NULL,
+    major_due bigint NOT NULL,
+    overdue_in_period bigint NOT NULL,
+    reopened bigint NOT NULL,
+    satisfied bigint NOT NULL,
+    basically_satisfied bigint NOT NULL,
+    not_satisfied bigint NOT NULL,
+    repeat_appeals bigint NOT NULL
+)""",
+        "CREATE INDEX analysis_day_community_day ON analysis_day_community (day)",
+        "CREATE TABLE analysis_dirty (day timestamptz NOT NULL, spread smallint NOT NULL CHECK (spread IN (0, 1)))",
+        """CREATE TABLE analysis_summary (
+    one integer PRIMARY KEY CHECK (one = 1), covered_until timestamptz, rules_key text NOT NULL
+)""",
+        "CREATE INDEX appeal_open_reported ON appeal (reported_at) WHERE status <> 'closed'",
+        "CREATE INDEX appeal_gathering ON appeal (reported_at) WHERE gathering_id IS NOT NULL",
+        """CREATE FUNCTION appeal_analysis_new() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO analysis_dirty (day, spread) SELECT DISTINCT (date_trunc('day', n.reported_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'), 1 FROM new_rows n;
+    RETURN NULL;
+END $$""",
+        """CREATE FUNCTION appeal_analysis_old() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO analysis_dirty (day, spread) SELECT DISTINCT (date_trunc('day', o.reported_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'), 1 FROM old_rows o;
+    RETURN NULL;
+END $$""",
+        """CREATE FUNCTION appeal_analysis_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO analysis_dirty (day, spread)
+    SELECT DISTINCT d.day, d.spread FROM old_rows o JOIN new_rows n ON n.id = o.id
+    CROSS JOIN LATERAL (VALUES
+        ((date_trunc('day', o.reported_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'), CASE WHEN o.building_code IS DISTINCT FROM n.building_code OR o.category IS DISTINCT FROM n.category OR o.reported_at IS DISTINCT FROM n.reported_at THEN 1 ELSE 0 END),
+        ((date_trunc('day', n.reported_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'), CASE WHEN o.building_code IS DISTINCT FROM n.building_code OR o.category IS DISTINCT FROM n.category OR o.reported_at IS DISTINCT FROM n.reported_at THEN 1 ELSE 0 END)) AS d (day, spread)
+    WHERE o.status = 'closed' OR n.status = 'closed' OR o.building_code IS DISTINCT FROM n.building_code OR o.category IS DISTINCT FROM n.category OR o.reported_at IS DISTINCT FROM n.reported_at;
+    RETURN NULL;
+END $$""",
+        """CREATE TRIGGER appeal_analysis_insert AFTER INSERT ON appeal REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_new()""",
+        """CREATE TRIGGER appeal_analysis_delete AFTER DELETE ON appeal REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_old()""",
+        """CREATE TRIGGER appeal_analysis_update AFTER UPDATE ON appeal REFERENCING OLD TABLE AS old_rows
+NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_changed()"""],
 }
 # What the database role the app connects as may do to the audit log ({role}: that role, quoted as an
 # identifier): read and append, never UPDATE, DELETE or TRUNCATE (the trigger refuses UPDATE and DELETE

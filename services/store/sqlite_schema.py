@@ -26,7 +26,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
-          "import_job", "schema_version")
+          "import_job", "analysis_day", "analysis_day_community", "analysis_dirty", "analysis_summary", "schema_version")
 # Tables that refuse UPDATE and DELETE with triggers named <table>_no_update / <table>_no_delete.
 APPEND_ONLY = ("appeal_event", "audit_log")
 _TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
@@ -236,6 +236,74 @@ ALTER TABLE appeal ADD COLUMN judicial_result TEXT CHECK (judicial_result IN {sq
     # within [analysis] repeat_days (services/store/analysis.py); this index finds the earlier ones.
     11: """
 CREATE INDEX appeal_building_category ON appeal (building_code, category, reported_at);
+""",
+    # Analysis summary (issue 14 §5, services/store/analysis_summary.py): the cohort counts of closed
+    # appeals per local report day (its midnight) and grid, and the same per community (what the levels
+    # above the grid add up); the report days the writes changed, noted by
+    # triggers (spread 1: later appeals' repeat flag may change too); what the summary covers and the
+    # rules it was counted with. Indexes for what stays live: open appeals and gathering members by report
+    # time.
+    12: """
+CREATE TABLE analysis_day (
+    day INTEGER NOT NULL, subdistrict_code TEXT, community_code TEXT, grid_code TEXT,
+    received INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    resolved INTEGER NOT NULL,
+    same_day_settled INTEGER NOT NULL,
+    same_day_due INTEGER NOT NULL,
+    class1_responded_on_time INTEGER NOT NULL,
+    class1_respond_due INTEGER NOT NULL,
+    class1_accepted_on_time INTEGER NOT NULL,
+    class1_accept_due INTEGER NOT NULL,
+    major_resolved_in_time INTEGER NOT NULL,
+    major_due INTEGER NOT NULL,
+    overdue_in_period INTEGER NOT NULL,
+    reopened INTEGER NOT NULL,
+    satisfied INTEGER NOT NULL,
+    basically_satisfied INTEGER NOT NULL,
+    not_satisfied INTEGER NOT NULL,
+    repeat_appeals INTEGER NOT NULL
+);
+CREATE INDEX analysis_day_day ON analysis_day (day);
+CREATE INDEX analysis_day_by_community ON analysis_day (community_code, day);
+CREATE TABLE analysis_day_community (
+    day INTEGER NOT NULL, subdistrict_code TEXT, community_code TEXT,
+    received INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    resolved INTEGER NOT NULL,
+    same_day_settled INTEGER NOT NULL,
+    same_day_due INTEGER NOT NULL,
+    class1_responded_on_time INTEGER NOT NULL,
+    class1_respond_due INTEGER NOT NULL,
+    class1_accepted_on_time INTEGER NOT NULL,
+    class1_accept_due INTEGER NOT NULL,
+    major_resolved_in_time INTEGER NOT NULL,
+    major_due INTEGER NOT NULL,
+    overdue_in_period INTEGER NOT NULL,
+    reopened INTEGER NOT NULL,
+    satisfied INTEGER NOT NULL,
+    basically_satisfied INTEGER NOT NULL,
+    not_satisfied INTEGER NOT NULL,
+    repeat_appeals INTEGER NOT NULL
+);
+CREATE INDEX analysis_day_community_day ON analysis_day_community (day);
+CREATE TABLE analysis_dirty (
+    day INTEGER NOT NULL, spread INTEGER NOT NULL CHECK (spread IN (0, 1)), PRIMARY KEY (day, spread)
+) WITHOUT ROWID;
+CREATE TABLE analysis_summary (
+    one INTEGER PRIMARY KEY CHECK (one = 1), covered_until INTEGER, rules_key TEXT NOT NULL
+);
+CREATE INDEX appeal_open_reported ON appeal (reported_at) WHERE status <> 'closed';
+CREATE INDEX appeal_gathering ON appeal (reported_at) WHERE gathering_id IS NOT NULL;
+CREATE TRIGGER appeal_analysis_insert AFTER INSERT ON appeal
+BEGIN INSERT OR IGNORE INTO analysis_dirty (day, spread) VALUES (((NEW.reported_at) + 28800000000 - ((((NEW.reported_at) + 28800000000) % 86400000000) + 86400000000) % 86400000000 - 28800000000), 1); END;
+CREATE TRIGGER appeal_analysis_delete AFTER DELETE ON appeal
+BEGIN INSERT OR IGNORE INTO analysis_dirty (day, spread) VALUES (((OLD.reported_at) + 28800000000 - ((((OLD.reported_at) + 28800000000) % 86400000000) + 86400000000) % 86400000000 - 28800000000), 1); END;
+CREATE TRIGGER appeal_analysis_update AFTER UPDATE ON appeal
+WHEN OLD.status = 'closed' OR NEW.status = 'closed' OR OLD.building_code IS NOT NEW.building_code OR OLD.category IS NOT NEW.category OR OLD.reported_at IS NOT NEW.reported_at
+BEGIN INSERT OR IGNORE INTO analysis_dirty (day, spread) VALUES
+    (((OLD.reported_at) + 28800000000 - ((((OLD.reported_at) + 28800000000) % 86400000000) + 86400000000) % 86400000000 - 28800000000), OLD.building_code IS NOT NEW.building_code OR OLD.category IS NOT NEW.category OR OLD.reported_at IS NOT NEW.reported_at),
+    (((NEW.reported_at) + 28800000000 - ((((NEW.reported_at) + 28800000000) % 86400000000) + 86400000000) % 86400000000 - 28800000000), OLD.building_code IS NOT NEW.building_code OR OLD.category IS NOT NEW.category OR OLD.reported_at IS NOT NEW.reported_at); END;
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -22,7 +22,7 @@ from services.clocks import as_local
 from services.errors import Label, Labels, NotFound, ValidationError
 from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, check_dispatch_unit, transition
 from services.store.accounts import SQLAccounts
-from services.store.analysis import SQLAnalysis
+from services.store.analysis_summary import SQLAnalysisSummary
 from services.store.assessment import SQLAssessment
 from services.store.audit import SQLAudit
 from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
@@ -38,7 +38,7 @@ from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
-class SQLStore(SQLQueries, SQLAssessment, SQLAnalysis, SQLReference, SQLOrders, SQLScenarios, SQLQuarantine,
+class SQLStore(SQLQueries, SQLAssessment, SQLAnalysisSummary, SQLReference, SQLOrders, SQLScenarios, SQLQuarantine,
                SQLImportJobs, SQLAccounts,
                SQLAudit, SQLKiosk, Store):
     """The contract's actions written once over per-store SQL primitives."""
