@@ -12,6 +12,7 @@ import pandas as pd
 
 from services.clocks import TZ, as_local
 from services.store.common import (
+    BRIEFING_INDEXES,
     IDENTITY_KINDS,
     IDENTITY_PROVIDERS,
     IMPORT_JOB_STATUSES,
@@ -237,6 +238,9 @@ ALTER TABLE appeal ADD COLUMN judicial_result TEXT CHECK (judicial_result IN {sq
     11: """
 CREATE INDEX appeal_building_category ON appeal (building_code, category, reported_at);
 """,
+    # The daily briefing (issue 15, services/store/briefing.py): what was unresolved at a cut-off, and a
+    # gathering's members. (12 is left to another change on main.)
+    13: ";\n".join(BRIEFING_INDEXES) + ";\n",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
