@@ -85,12 +85,14 @@ ORDER BY {self._bytewise('r.community_code')}"""
         u = self._unresolved(cut_off, area, params, "a.id, a.lon, a.lat, a.tier, a.grid_code, a.community_code",
                              overdue=True)
         sql = (f"WITH u AS ({u}) SELECT u.id, u.lon, u.lat, u.tier, u.overdue, u.grid_code, u.community_code "
-               "FROM u WHERE (u.tier = 'red' OR u.overdue = 1) AND u.lon IS NOT NULL AND u.lat IS NOT NULL "
-               "ORDER BY u.id")
+               "FROM u WHERE (u.tier = 'red' OR u.overdue = 1) AND u.lon IS NOT NULL AND u.lat IS NOT NULL")
         with self._read() as cx:
             rows = self._fetch(cx, sql, params)
+        # Sorted here: an ORDER BY over the union makes SQLite merge both halves in id order, scanning the
+        # whole table instead of the two indexes.
         df = pd.DataFrame([tuple(r) for r in rows], columns=list(POINT_COLUMNS))
         df["id"] = df["id"].astype("int64")
+        df = df.sort_values("id", ignore_index=True)
         df["lon"], df["lat"] = df["lon"].astype("float64"), df["lat"].astype("float64")
         df["overdue"] = df["overdue"].astype(int).astype(bool)
         return df
