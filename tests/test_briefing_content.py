@@ -19,6 +19,7 @@ The report day D is Friday 2026-01-09; the briefing is made at 2026-01-10 07:00,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import fields
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -285,3 +286,14 @@ def test_deterministic(hand):
     b = build(store, D, now=NOW + timedelta(hours=2))      # the same cut-off, so the same briefing
     same(a, b)
     assert not math.isnan(a.headline[0].value)
+
+
+def test_english(hand):
+    store, _ = hand
+    b = build(store, D, now=NOW, lang="en")
+    cjk = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef]")
+    texts = [b.area_name, *b.clearance["name"], *b.clearance["oldest_category"].dropna(),
+             *b.red_warnings[["category", "community", "status"]].to_numpy().ravel(),
+             *b.gatherings[["community", "status"]].to_numpy().ravel(), *b.late_departments["name"],
+             *(i["name"] for n in b.notes[:2] for i in n.items)]
+    assert texts and not [x for x in texts if cjk.search(str(x))]

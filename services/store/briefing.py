@@ -1,7 +1,7 @@
 """The daily briefing's reads (services/briefing/content.py, issue 15) in SQL written once for both stores:
 what was left unresolved at the data's cut-off (每日清零 per community, the grids' open counts, the red and
 overdue points), the day's red-tier appeals and gathering clusters, the day's orders and the span of the
-running clocks. Each read is one query over indexed rows (the unresolved appeals, one day's appeals, one
+running clocks. Each read is one query (the orders two) over indexed rows (the unresolved appeals, one day's appeals, one
 day's orders): nothing loads every appeal, so a briefing of a store of 1,000,000 appeals takes a second or
 so. No read returns personal data or free text (no reporter, description or note).
 
