@@ -408,6 +408,41 @@ class Store(abc.ABC):
         day (``bucket`` day) or per week from Monday (week), Asia/Shanghai: bucket (YYYY-MM-DD of the day,
         or of the week's Monday), the cohort counts and rates; only buckets with appeals, in order."""
 
+    # -- the daily briefing (services/store/briefing.py: "unresolved at the cut-off" defined there) ----
+    @abc.abstractmethod
+    def briefing_clearance(self, cut_off: datetime, *, area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """Per community with appeals unresolved at ``cut_off``: community_code, open_overnight, and the
+        oldest one's oldest_id, oldest_reported_at, oldest_category; by code."""
+
+    @abc.abstractmethod
+    def briefing_grid_counts(self, cut_off: datetime, *, area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """The appeals unresolved at ``cut_off`` per grid and tier: code, tier, n (as ``counts``)."""
+
+    @abc.abstractmethod
+    def briefing_points(self, cut_off: datetime, *, area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """The red-tier or overdue appeals unresolved at ``cut_off``: id, lon, lat, tier, overdue (bool),
+        grid_code, community_code; by id."""
+
+    @abc.abstractmethod
+    def briefing_red(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """Red-tier appeals reported in [since, until): id, reported_at, category, community_code, status."""
+
+    @abc.abstractmethod
+    def briefing_gathering_members(self, since: datetime, until: datetime, *,
+                                   area: tuple[str, str] | None = None) -> pd.DataFrame:
+        """Every member of the gatherings with a member reported in [since, until) (in ``area``): id,
+        category, lon, lat, reported_at, gathering_id, gathering_tier, tier, status, community_code."""
+
+    @abc.abstractmethod
+    def briefing_orders(self, since: datetime, until: datetime, *, area: tuple[str, str] | None = None
+                        ) -> tuple[dict[str, int], pd.DataFrame]:
+        """Orders issued in [since, until): ({issued, still_open: orders; checked_in_on_time,
+        checked_in_late, not_checked_in: order x department}, late check-ins per department, late)."""
+
+    @abc.abstractmethod
+    def briefing_clock_span(self, *, area: tuple[str, str] | None = None) -> tuple[datetime | None, datetime | None]:
+        """The earliest and latest next deadline of the open appeals (None, None when there are none)."""
+
     # -- quarantine ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def quarantine(self, rows: pd.DataFrame) -> int:

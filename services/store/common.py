@@ -14,7 +14,7 @@ import pandas as pd
 from services.clocks import TZ
 from services.errors import ValidationError
 from services.store.base import APPEAL_COLUMNS, OPEN_STATUSES, PERSONAL_COLUMNS, TIMESTAMP_COLUMNS
-from services.vocabulary import RESOLVED, STATUSES
+from services.vocabulary import RESOLVED, RESOLVING, STATUSES
 
 INSERT_COLUMNS = tuple(c for c in APPEAL_COLUMNS if c != "id")
 INT_COLUMNS = ("people_involved", "urgency", "reopened_count")
@@ -78,6 +78,14 @@ ORDER_SQL = {"newest": "reported_at DESC, id DESC", "oldest": "reported_at, id",
 WALL_INDEXES = (
     f"CREATE INDEX appeal_open_tier ON appeal (({TIER_RANK_SQL}), reported_at DESC, id DESC, grid_code, tier, "
     f"status) WHERE {OPEN_SQL}",
+)
+# The daily briefing's reads (services/store/briefing.py): the appeals still on their resolution clock
+# (services.vocabulary RESOLVING: the predicate is written as the briefing's queries write it, so both
+# planners use the partial index), those resolved after a cut-off, and a gathering's members by its id.
+BRIEFING_INDEXES = (
+    f"CREATE INDEX appeal_resolving ON appeal (reported_at) WHERE status IN {sql_in(RESOLVING)}",
+    "CREATE INDEX appeal_resolved_at ON appeal (resolved_at)",
+    "CREATE INDEX appeal_gathering_member ON appeal (gathering_id) WHERE gathering_id IS NOT NULL",
 )
 # The tier rank of every row is 0, 1 or 2. Saying so in a query of open appeals in a time window lets both
 # planners read appeal_open_tier by report time within each tier (three short ranges) instead of the index

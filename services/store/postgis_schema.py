@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import psycopg
 
 from services.store.common import (
+    BRIEFING_INDEXES,
     IDENTITY_KINDS,
     IDENTITY_PROVIDERS,
     IMPORT_JOB_STATUSES,
@@ -309,6 +310,9 @@ FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_new()""",
 FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_old()""",
         """CREATE TRIGGER appeal_analysis_update AFTER UPDATE ON appeal REFERENCING OLD TABLE AS old_rows
 NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_changed()"""],
+    # The daily briefing (issue 15, services/store/briefing.py): what was unresolved at a cut-off, and a
+    # gathering's members.
+    14: [*BRIEFING_INDEXES, "ANALYZE appeal"],
 }
 # What the database role the app connects as may do to the audit log ({role}: that role, quoted as an
 # identifier): read and append, never UPDATE, DELETE or TRUNCATE (the trigger refuses UPDATE and DELETE

@@ -12,6 +12,7 @@ import pandas as pd
 
 from services.clocks import TZ, as_local
 from services.store.common import (
+    BRIEFING_INDEXES,
     IDENTITY_KINDS,
     IDENTITY_PROVIDERS,
     IMPORT_JOB_STATUSES,
@@ -305,6 +306,9 @@ BEGIN INSERT OR IGNORE INTO analysis_dirty (day, spread) VALUES
     (((OLD.reported_at) + 28800000000 - ((((OLD.reported_at) + 28800000000) % 86400000000) + 86400000000) % 86400000000 - 28800000000), OLD.building_code IS NOT NEW.building_code OR OLD.category IS NOT NEW.category OR OLD.reported_at IS NOT NEW.reported_at),
     (((NEW.reported_at) + 28800000000 - ((((NEW.reported_at) + 28800000000) % 86400000000) + 86400000000) % 86400000000 - 28800000000), OLD.building_code IS NOT NEW.building_code OR OLD.category IS NOT NEW.category OR OLD.reported_at IS NOT NEW.reported_at); END;
 """,
+    # The daily briefing (issue 15, services/store/briefing.py): what was unresolved at a cut-off, and a
+    # gathering's members.
+    13: ";\n".join(BRIEFING_INDEXES) + ";\n",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

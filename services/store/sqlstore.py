@@ -1,8 +1,8 @@
 """``SQLStore``: the contract written once over the dialect each store supplies
 (services/store/dialect.py), so the two stores differ only in SQL, never in a rule: the rules come from
 services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders,
-scenarios, the department assessment, the analysis, quarantine upkeep, import jobs, accounts, the audit log, and the kiosk
-tokens with the identity map are parts of their own (queries.py, assessment.py, analysis.py, orders.py, scenarios.py,
+scenarios, the department assessment, the analysis, the daily briefing, quarantine upkeep, import jobs, accounts, the audit log, and the kiosk
+tokens with the identity map are parts of their own (queries.py, assessment.py, analysis.py, briefing.py, orders.py, scenarios.py,
 quarantine.py, accounts.py, audit.py,
 kiosk.py); here are the appeal actions, insert_appeals over a few per-store steps, the bulk load's frame
 and the schema version."""
@@ -26,6 +26,7 @@ from services.store.analysis_summary import SQLAnalysisSummary
 from services.store.assessment import SQLAssessment
 from services.store.audit import SQLAudit
 from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
+from services.store.briefing import SQLBriefing
 from services.store.bulk import SQLBulkLoad
 from services.store.common import now
 from services.store.import_jobs import SQLImportJobs
@@ -38,7 +39,8 @@ from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 from services.store.scenarios import SQLScenarios
 
 
-class SQLStore(SQLQueries, SQLAssessment, SQLAnalysisSummary, SQLReference, SQLOrders, SQLScenarios, SQLQuarantine,
+class SQLStore(SQLQueries, SQLAssessment, SQLBriefing, SQLAnalysisSummary, SQLReference, SQLOrders, SQLScenarios,
+               SQLQuarantine,
                SQLImportJobs, SQLAccounts,
                SQLAudit, SQLKiosk, Store):
     """The contract's actions written once over per-store SQL primitives."""
