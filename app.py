@@ -63,6 +63,7 @@ SCREENS = {
     "register": ("nav.section_monitor", "pages/register.py", "nav.register", ":material/edit_note:"),
     "orders": ("nav.section_monitor", "pages/orders.py", "nav.orders", ":material/assignment:"),
     "analysis": ("nav.section_analysis", "pages/analysis.py", "nav.analysis", ":material/insights:"),
+    "briefing": ("nav.section_analysis", "pages/briefing.py", "nav.briefing", ":material/summarize:"),
     "map": ("nav.section_analysis", "pages/district_map.py", "nav.map", ":material/map:"),
     "planning": ("nav.section_analysis", "pages/planning.py", "nav.planning", ":material/hub:"),
     "admin": ("nav.section_admin", "pages/admin.py", "nav.admin", ":material/admin_panel_settings:"),

@@ -87,13 +87,13 @@ ROLES = tuple(ROLE_ACTIONS)
 # their workbench (issue 13 §1), and the duty officer has it after the wall; whoever may ``register``
 # has the registration form (来访登记, issue 13 §3) right after the workbench; data management (数据管理,
 # issue 13 §4) is the admin's and the duty officer's.
-PAGES = ("wall", "map", "planning", "admin", "orders", "workbench", "register", "data", "analysis")
+PAGES = ("wall", "map", "planning", "admin", "orders", "workbench", "register", "data", "analysis", "briefing")
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("admin", "data", "map"),
-    "duty_officer": ("wall", "workbench", "register", "orders", "data", "map", "planning", "analysis"),
-    "leader": ("wall", "analysis", "orders", "map", "planning"),
-    "subdistrict_officer": ("workbench", "register", "wall", "orders", "map", "analysis"),
-    "community_dispatcher": ("workbench", "register", "wall", "orders", "map"),
+    "admin": ("admin", "data", "briefing", "map"),
+    "duty_officer": ("wall", "workbench", "register", "orders", "data", "map", "planning", "analysis", "briefing"),
+    "leader": ("wall", "analysis", "briefing", "orders", "map", "planning"),
+    "subdistrict_officer": ("workbench", "register", "wall", "orders", "map", "analysis", "briefing"),
+    "community_dispatcher": ("workbench", "register", "wall", "orders", "map", "briefing"),
     "department_officer": ("orders", "map"),
     "planner": ("planning", "map"),
     "wall": ("wall",),

@@ -22,17 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from services import config, district
+from services.clocks import TZ
 from services.config import REPO_ROOT
 
 DEFAULT_DIR = REPO_ROOT / "var" / "briefings"
 RUNS_FILE = "briefing-runs.jsonl"
 DROP_ENV = "GM_BRIEFING_DROP"
+DIR_ENV = "GM_BRIEFING_DIR"
 NAME_RE = re.compile(r"^briefing-(?P<area>[0-9A-Za-z_]+)-(?P<date>\d{4}-\d{2}-\d{2})(?P<en>-en)?\.pdf$")
 
 
 def default_dir() -> Path:
-    """Where briefings go unless told: the checkout's ``var/briefings`` (beside the other var/ files)."""
-    return DEFAULT_DIR
+    """Where briefings go unless told, and where the page lists them: ``GM_BRIEFING_DIR`` when set, else
+    ``[briefing] out_dir`` (default the checkout's ``var/briefings``, beside the other var/ files)."""
+    raw = os.environ.get(DIR_ENV) or str(config.rules().get("briefing", {}).get("out_dir", "") or "")
+    if not raw.strip():
+        return DEFAULT_DIR
+    path = Path(raw.strip())
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def drop_dir() -> Path | None:
@@ -109,7 +116,7 @@ def make(store: Any, report_date: date, *, area: tuple[str, str] | None = None, 
     out = Path(out_dir) if out_dir else default_dir()
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    entry: dict[str, Any] = {"at": datetime.now().astimezone().isoformat(timespec="seconds"),
+    entry: dict[str, Any] = {"at": datetime.now(TZ).isoformat(timespec="seconds"),
                              "date": report_date.isoformat(), "area": area_code(area), "lang": lang}
     try:
         from services.briefing import content, render  # content lands from its own branch
