@@ -15,9 +15,14 @@ date, exactly what /analysis reads for one step of the drill path:
 - ``ranking``: services.assessment.departments for the quarter (the period and the previous one).
 Goal: each under 300 ms on both stores at 1M appeals.
 
+The baseline, in the same run: the quarter's district step once more with the summary switched off (the
+plain grouped queries, services/store/analysis.py without services/store/analysis_summary.py).
+
 Ends with one JSON line:
-{"bench": "analysis", "appeals": 1000000, "sqlite_step_ms": …, "postgis_step_ms": …, "ranking_ms": …}
-where each step figure is the slowest step of that store and ranking_ms the slower store's ranking.
+{"bench": "analysis", "appeals": 1000000, "sqlite_step_ms": …, "postgis_step_ms": …, "ranking_ms": …,
+ "sqlite_ratio_vs_plain": …, "postgis_ratio_vs_plain": …}
+where each step figure is the slowest step of that store, ranking_ms the slower store's ranking, and a
+ratio the quarter's district step with the summary over the same step without it.
 """
 
 from __future__ import annotations
@@ -126,6 +131,20 @@ def steps(store: Store, report: date, now: datetime, repeat: int) -> dict[str, f
     return out
 
 
+def plain_ms(store: Store, report: date, now: datetime) -> float:
+    """The baseline: the quarter's district step once with the summary switched off (the plain grouped
+    queries over every appeal of the three periods), as a store without the summary would answer it."""
+    class Plain(type(store)):  # the same store and connections, the summary's read path disabled
+        def _summary_end(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    plain = object.__new__(Plain)
+    plain.__dict__ = store.__dict__
+    t0 = time.perf_counter()
+    service.figures(plain, LEADER, "district", None, period("quarter", report), now=now)
+    return (time.perf_counter() - t0) * 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--appeals", type=int, default=1_000_000, help="appeals in each store")
@@ -166,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 store.refresh_analysis_summary(now)   # the summary's first count (later writes: a few days)
                 summary_s = time.perf_counter() - t0
                 ms = steps(store, report, now, a.repeat)
+                ms["plain_quarter_district"] = plain_ms(store, report, now)
             finally:
                 if hasattr(store, "drop_schema"):
                     store.drop_schema()
@@ -179,12 +199,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def slowest(name: str) -> float | None:
         ms = result.get(name)
-        return round(max(v for k, v in ms.items() if k != "ranking"), 1) if ms else None
+        return round(max(v for k, v in ms.items() if k not in ("ranking", "plain_quarter_district")), 1) if ms else None
+
+    def ratio(name: str) -> float | None:
+        ms = result.get(name)
+        return round(ms["quarter_district"] / ms["plain_quarter_district"], 4) if ms else None
 
     ranking = max((ms["ranking"] for ms in result.values()), default=None)
     print(json.dumps({"bench": "analysis", "appeals": a.appeals, "sqlite_step_ms": slowest("sqlite"),
                       "postgis_step_ms": slowest("postgis"),
-                      "ranking_ms": None if ranking is None else round(ranking, 1)}))
+                      "ranking_ms": None if ranking is None else round(ranking, 1),
+                      "sqlite_ratio_vs_plain": ratio("sqlite"), "postgis_ratio_vs_plain": ratio("postgis")}))
     return 0
 
 

@@ -44,7 +44,7 @@ from services.clocks import TZ  # noqa: E402
 from services.seed import seed_reference  # noqa: E402
 from services.store.base import Store  # noqa: E402
 
-GOAL_S, GOAL_PDF = 10.0, 3 * 1024 * 1024
+GOAL_S, GOAL_PDF = 10.0, 3_000_000
 
 
 def orders_of_the_day(store: Store, n: int, seed: int, day_start: datetime) -> int:
