@@ -47,6 +47,10 @@ COHORT_SOURCE = ("id", "reported_at", "responded_at", "accepted_at", "resolved_a
                  "reopened_count", "satisfaction", "building_code", "category", "gathering_id", *AREA_COLUMNS)
 
 
+class SummaryBusy(Exception):
+    """The summary could not be refreshed at once (another writer holds the store): the read counts plainly."""
+
+
 def summary_rules(cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """The rules a summary is counted with: the clocks the measures read and the repeat window."""
     c = clock_rules()
@@ -78,6 +82,10 @@ class SQLAnalysisSummary(SQLAnalysis):
     def _summary_lock(self, cx: Any) -> None:
         """Serialise refreshes (SQLite's write transaction already does)."""
 
+    def _summary_tx(self) -> Any:
+        """The refresh's transaction (SQLite's gives up quickly with ``SummaryBusy``)."""
+        return self._tx()
+
     # -- upkeep -------------------------------------------------------------------------------------------
     def refresh_analysis_summary(self, now: datetime) -> dict[str, int]:
         """Bring the summary up to date for reads at ``now``: recount the days the triggers noted and
@@ -89,7 +97,7 @@ class SQLAnalysisSummary(SQLAnalysis):
             dirty = int(self._fetch(cx, "SELECT COUNT(*) FROM analysis_dirty", ())[0][0])
         if state is not None and state[1] == key and state[0] is not None and state[0] >= until and not dirty:
             return {"days": 0, "rebuilt": 0}
-        with self._tx() as cx:
+        with self._summary_tx() as cx:
             self._summary_lock(cx)
             state = self._summary_state(cx)
             marks = self._fetch(cx, f"DELETE FROM analysis_dirty RETURNING {self.LOCAL_DAY.format('day')}, spread", ())
@@ -164,7 +172,10 @@ class SQLAnalysisSummary(SQLAnalysis):
         whole = all(t.astimezone(TZ).time() == datetime.min.time() for t in (since, until))
         if not whole or int(repeat_days) != r["repeat_days"]:
             return None
-        self.refresh_analysis_summary(now)
+        try:
+            self.refresh_analysis_summary(now)
+        except SummaryBusy:
+            return None
         with self._read() as cx:
             state = self._summary_state(cx)
         if state is None or state[0] is None:

@@ -48,12 +48,15 @@ from services.store.sqlite_schema import (
     to_us,
     ts_frame,
 )
+from services.store.analysis_summary import SummaryBusy
 from services.store.sqlstore import SQLStore
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 MAX_IDLE = 4  # connections kept open between uses
 CACHE_KIB = 65_536  # page cache per connection
+# How long the analysis summary's refresh waits for another writer before the read counts plainly.
+SUMMARY_WAIT_MS = 1000
 
 
 def _obj_list(s: pd.Series) -> list[Any]:
@@ -118,6 +121,26 @@ class SQLiteStore(SQLStore):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def _summary_tx(self) -> Iterator[sqlite3.Connection]:
+        # The analysis summary's refresh, run before a read: it does not wait out a long write (a bulk
+        # load holds the write lock for its whole length); ``SummaryBusy`` lets the read count plainly.
+        with self._borrow() as conn:
+            conn.execute(f"PRAGMA busy_timeout={SUMMARY_WAIT_MS}")
+            try:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    raise SummaryBusy(str(exc)) from exc
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.execute("PRAGMA busy_timeout=30000")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
