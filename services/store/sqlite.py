@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from services.clocks import clock_rules
+from services.store.analysis_summary import SummaryBusy
 from services.store.base import APPEAL_COLUMNS, TIMESTAMP_COLUMNS
 from services.store.bulk import SQLBulkLoad
 from services.store.common import (
@@ -48,7 +49,6 @@ from services.store.sqlite_schema import (
     to_us,
     ts_frame,
 )
-from services.store.analysis_summary import SummaryBusy
 from services.store.sqlstore import SQLStore
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
