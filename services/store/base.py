@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from services.store.api_keys import ApiKeyStore
 from services.vocabulary import OPEN_STATUSES  # noqa: F401 - part of the contract's vocabulary
 
 # Columns of the appeal table, in order (see design.md "Data model"). ``lon``/``lat`` replace geometry.
@@ -105,8 +106,9 @@ class BulkLoad(abc.ABC):
         SQLite, which has one writer, inside the load's transaction)."""
 
 
-class Store(abc.ABC):
-    """Persistence of appeals, events, orders, departments, reference layers and quarantine."""
+class Store(ApiKeyStore, abc.ABC):
+    """Persistence of appeals, events, orders, departments, reference layers and quarantine (partners' API
+    keys: services/store/api_keys.py)."""
 
     url: str
 
