@@ -94,8 +94,9 @@ def check_partner(partner: str) -> str:
 
 def check_services(services: Sequence[str] | None) -> tuple[str, ...]:
     """The service codes, stripped, without repeats, in SERVICE_CODES' order; ValidationError naming the
-    first unknown one."""
-    codes = {str(c).strip() for c in (services or ()) if str(c).strip()}
+    first unknown one. One code given as a string is read as that code (not as its letters)."""
+    given = [services] if isinstance(services, str) else list(services or ())
+    codes = {str(c).strip() for c in given if str(c).strip()}
     for code in sorted(codes):
         if code not in SERVICE_CODES:
             raise ValidationError("error.api_key_service_unknown", service=code[:80])

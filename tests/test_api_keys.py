@@ -118,6 +118,7 @@ def test_scope_allows_its_services_and_area_and_refuses_the_rest(store):
     by_service = api_keys.check(store, api_keys.issue(store, "noise", services=["noise", " traffic", "noise"],
                                                       actor="root"))
     assert by_service.services == ("traffic", "noise")  # stripped, once each, in SERVICE_CODES' order
+    assert api_keys.check_services("noise") == ("noise",)
     assert api_keys.allows(by_service, "noise", there) and not api_keys.allows(by_service, "wage_arrears", here)
     sub = api_keys.check(store, api_keys.issue(store, "sub", area=SUBDISTRICT, actor="root"))
     assert api_keys.allows(sub, "noise", here) and not api_keys.allows(sub, "noise", there)
