@@ -14,7 +14,8 @@ nothing changes.
 The roles are issue 12's; three are scoped to an area (``AREA_KINDS``: a subdistrict, a community or a
 department), checked with ``check_area`` when an account is made and ``in_area`` against an appeal. Local
 accounts that carry a role and area are services/accounts.py's, and so is this module's command line:
-``python -m services.access add-user | set-password | disable | list`` and the kiosk and identity commands.
+``python -m services.access add-user | set-password | disable | list`` and the kiosk, identity and API-key
+commands.
 """
 
 from __future__ import annotations

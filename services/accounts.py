@@ -11,7 +11,8 @@ user can understand). Every event goes to the audit log (services/audit.py) with
 Roles and areas are services/access.py's; a scoped role's area must be a code of the district
 (services/district.py). CLI: ``python -m services.access add-user | set-password | disable | list``, and
 the kiosk tokens' (services/kiosk.py: ``kiosk-url | revoke-kiosk | kiosks``) and identity map's
-(services/identities.py: ``map-identity | unmap-identity | identities``) commands.
+(services/identities.py: ``map-identity | unmap-identity | identities``) and the partners' Open311 API
+keys' (services/api_keys.py: ``api-key | revoke-api-key | api-keys``) commands.
 """
 
 from __future__ import annotations
@@ -376,10 +377,12 @@ _MORE_COMMANDS = {"kiosk-url": _kiosk_url, "revoke-kiosk": _revoke_kiosk, "kiosk
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from services import api_keys
     from services.store import create_store, database_url
 
     parser = argparse.ArgumentParser(prog="python -m services.access",
-                                     description="Local accounts, kiosk tokens and the identity-to-role map.")
+                                     description="Local accounts, kiosk tokens, the identity-to-role map and "
+                                                 "partners' Open311 API keys.")
     parser.add_argument("--store", metavar="URL",
                         help="sqlite:///path or postgresql://... (default: DATABASE_URL, else sqlite:///var/gm.sqlite3)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -397,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("disable", help="disable an account").add_argument("name")
     sub.add_parser("list", help="list accounts (never their hashes)")
     _kiosk_and_identity_parsers(sub)
+    api_keys.add_parsers(sub)
     args = parser.parse_args(argv)
     store = create_store(database_url(args.store))
     actor = _cli_actor()
@@ -413,6 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"password of {args.name} set" + (f"; new password (shown once): {generated}" if generated else ""))
         elif args.command in _MORE_COMMANDS:
             _MORE_COMMANDS[args.command](store, args, actor)
+        elif args.command in api_keys.COMMANDS:
+            api_keys.COMMANDS[args.command](store, args, actor)
         elif args.command == "disable":
             disable(store, args.name, actor=actor)
             print(f"{args.name} disabled")

@@ -1,9 +1,10 @@
-"""The admin page's requests (issue 12): accounts, the identity-to-role map, kiosk tokens and the audit log.
+"""The admin page's requests (issue 12): accounts, the identity-to-role map, kiosk tokens, partners' Open311
+API keys (issue 16) and the audit log.
 
 Every function takes the store and the acting ``access.Principal`` first and checks the rule here, not on
-the page: ``manage_accounts`` for accounts, identities and kiosks, ``read_audit`` for the log (a role
+the page: ``manage_accounts`` for accounts, identities, kiosks and API keys, ``read_audit`` for the log (a role
 without it gets ``access.Forbidden`` and nothing changes or is read). The work itself is
-services/accounts.py's, services/identities.py's and services/kiosk.py's, called with the admin's name
+services/accounts.py's, services/identities.py's, services/kiosk.py's and services/api_keys.py's, called with the admin's name
 as the actor and the browser's address, so every change is in the audit log. Two requests are refused
 whatever the role: an admin disabling their own account, or taking the admin role away from it (there
 must always be a way back in; another admin, or the CLI, can still do it).
@@ -20,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from services import access, audit, identities, kiosk
+from services import access, api_keys, audit, identities, kiosk
 from services import accounts as _accounts
 from services.clocks import TZ, as_local
 from services.config import rules
@@ -140,6 +141,37 @@ def revoke_kiosk(store: Store, who: access.Principal, screen: str) -> None:
     """Revoke ``screen``'s kiosk token: its URL stops working at the wall's next refresh."""
     _may(who, "manage_accounts")
     kiosk.revoke(store, screen, actor=who.name, address=who.address)
+
+
+# -- partners' Open311 API keys -------------------------------------------------------------------------
+def api_key_rows(store: Store, who: access.Principal) -> pd.DataFrame:
+    """Every API key issued, by partner, with ``active`` (never a key or its hash)."""
+    _may(who, "manage_accounts")
+    return api_keys.keys(store)
+
+
+def api_key_choices(lang: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What a key may be limited to, by name in ``lang``: ``({service code: category name},
+    {area code: subdistrict or community name})``."""
+    from services import district
+
+    services = {c: label("category", c, lang) for c in api_keys.SERVICE_CODES}
+    areas = {c: n for kind in api_keys.AREA_KINDS for c, n in district.names(kind, lang).items()}
+    return services, areas
+
+
+def issue_api_key(store: Store, who: access.Principal, partner: str, services: list[str] | tuple[str, ...] = (),
+                  area_code: str | None = None) -> str:
+    """A new API key for ``partner`` (shown once; the partner's earlier key stops working)."""
+    _may(who, "manage_accounts")
+    return api_keys.issue(store, partner, services=tuple(services), area=area_code, actor=who.name,
+                          address=who.address)
+
+
+def revoke_api_key(store: Store, who: access.Principal, partner: str) -> dict[str, Any]:
+    """Revoke ``partner``'s API key: it stops working at once."""
+    _may(who, "manage_accounts")
+    return api_keys.revoke(store, partner, actor=who.name, address=who.address)
 
 
 # -- audit log ------------------------------------------------------------------------------------------

@@ -190,7 +190,8 @@ def admin_app(layers):
 def test_admin_page_renders_in_chinese(admin_app):
     assert admin_app.title[0].value == t("admin.title", "zh")
     assert [tab.label for tab in admin_app.tabs] == [t(f"admin.tab_{k}", "zh") for k in
-                                                      ("accounts", "identities", "kiosks", "audit")]
+                                                      ("accounts", "identities", "kiosks", "api_keys",
+                                                                          "audit")]
     assert any(s.value.startswith("日志链完整") for s in admin_app.success)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from services.store.api_keys import ApiKeyStore
 from services.store.contract_reports import ReportReads
 from services.vocabulary import OPEN_STATUSES  # noqa: F401 - part of the contract's vocabulary
 
@@ -106,8 +107,9 @@ class BulkLoad(abc.ABC):
         SQLite, which has one writer, inside the load's transaction)."""
 
 
-class Store(ReportReads, abc.ABC):
-    """Persistence of appeals, events, orders, departments, reference layers and quarantine."""
+class Store(ReportReads, ApiKeyStore, abc.ABC):
+    """Persistence of appeals, events, orders, departments, reference layers and quarantine (the report
+    reads: services/store/contract_reports.py; partners' API keys: services/store/api_keys.py)."""
 
     url: str
 

@@ -27,7 +27,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
-          "import_job", "analysis_day", "analysis_day_community", "analysis_dirty", "analysis_summary", "schema_version")
+          "import_job", "analysis_day", "analysis_day_community", "analysis_dirty", "analysis_summary", "api_key",
+          "schema_version")
 # Tables that refuse UPDATE and DELETE with triggers named <table>_no_update / <table>_no_delete.
 APPEND_ONLY = ("appeal_event", "audit_log")
 _TS = " INTEGER"  # timestamp columns: microseconds since the epoch, UTC
@@ -309,6 +310,23 @@ BEGIN INSERT OR IGNORE INTO analysis_dirty (day, spread) VALUES
     # The daily briefing (issue 15, services/store/briefing.py): what was unresolved at a cut-off, and a
     # gathering's members.
     13: ";\n".join(BRIEFING_INDEXES) + ";\n",
+    # Partner systems' Open311 API keys (issue 16, services/api_keys.py): as kiosk_token, only a SHA-256
+    # of each key is kept and a partner has at most one active key (the partial unique index). ``services``
+    # is the comma-joined Open311 service codes the key may post (NULL: every service), ``area_code`` the
+    # subdistrict or community it may post into (NULL: the whole district).
+    14: f"""
+CREATE TABLE api_key (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    partner TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    services TEXT, area_code TEXT,
+    created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
+    revoked_at{_TS}, revoked_by TEXT,
+    last_used_at{_TS},
+    CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
+);
+CREATE UNIQUE INDEX api_key_active ON api_key (partner) WHERE revoked_at IS NULL;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -2,9 +2,9 @@
 (services/store/dialect.py), so the two stores differ only in SQL, never in a rule: the rules come from
 services.lifecycle / clocks / orders, called inside the store's transaction. The reads, orders,
 scenarios, the department assessment, the analysis, the daily briefing, quarantine upkeep, import jobs, accounts, the audit log, and the kiosk
-tokens with the identity map are parts of their own (queries.py, assessment.py, analysis.py, briefing.py, orders.py, scenarios.py,
+tokens with the identity map and the partners' API keys are parts of their own (queries.py, assessment.py, analysis.py, briefing.py, orders.py, scenarios.py,
 quarantine.py, accounts.py, audit.py,
-kiosk.py); here are the appeal actions, insert_appeals over a few per-store steps, the bulk load's frame
+kiosk.py, api_keys_sql.py); here are the appeal actions, insert_appeals over a few per-store steps, the bulk load's frame
 and the schema version."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from services.errors import Label, Labels, NotFound, ValidationError
 from services.lifecycle import ACTIONS, SYSTEM_ACTIONS, check_dispatch_unit, transition
 from services.store.accounts import SQLAccounts
 from services.store.analysis_summary import SQLAnalysisSummary
+from services.store.api_keys_sql import SQLApiKeys
 from services.store.assessment import SQLAssessment
 from services.store.audit import SQLAudit
 from services.store.base import PERSONAL_COLUMNS, BulkLoad, InsertResult, Store
@@ -42,7 +43,7 @@ from services.store.scenarios import SQLScenarios
 class SQLStore(SQLQueries, SQLAssessment, SQLBriefing, SQLAnalysisSummary, SQLReference, SQLOrders, SQLScenarios,
                SQLQuarantine,
                SQLImportJobs, SQLAccounts,
-               SQLAudit, SQLKiosk, Store):
+               SQLAudit, SQLApiKeys, SQLKiosk, Store):
     """The contract's actions written once over per-store SQL primitives."""
 
     @abc.abstractmethod
