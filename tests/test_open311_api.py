@@ -489,10 +489,9 @@ def test_mounted_in_streamlits_app(tmp_path, layers):
     """One process: the API as routes of Streamlit's st.App, beside the dashboard (README). Streamlit has
     one runtime per process, so this runs once, on a SQLite store of its own."""
     import streamlit as st
+    from streamlit.runtime import Runtime
 
     from services.open311api.app import streamlit_routes
-
-    from streamlit.runtime import Runtime
 
     store = SQLiteStore(tmp_path / "gm.sqlite3")
     s = seed(store, layers, tmp_path)
