@@ -55,7 +55,7 @@ from services.intake.schema import (
 from services.intake.sniffing import FileRefused, refuse_non_text
 from services.intake.xlsx_reader import xlsx_chunks
 from services.service_map import ServiceMap, ServiceMapError, load_service_map
-from services.store.base import BulkLoad, Store
+from services.store.base import BulkLoad, InsertResult, Store
 
 
 @dataclass
@@ -281,10 +281,21 @@ class Intake:
             self.store.quarantine(new.reset_index(drop=True))
 
     # -- one chunk -----------------------------------------------------------------------------------
+    def write_checked(self, appeals: pd.DataFrame, quarantine: pd.DataFrame, file: str,
+                      events: pd.DataFrame | None = None) -> tuple[Summary, InsertResult]:
+        """Write what ``check`` returned for rows that did not come from a file (an Open311 POST, see
+        services/open311api): the appeals (a duplicate (source, external_id) counted, not stored) and the
+        quarantine rows under ``file``. Returns the summary and the store's InsertResult (new ids)."""
+        summary = Summary(file, self.source, "open311")
+        summary.rows = len(appeals) + len(quarantine)
+        result = self._store(appeals, quarantine, file, summary, events)
+        return summary, result
+
     def _store(self, appeals: pd.DataFrame, quarantine: pd.DataFrame, file: str, summary: Summary,
-               events: pd.DataFrame | None = None) -> None:
+               events: pd.DataFrame | None = None) -> InsertResult:
         """Write one checked chunk: new appeals with their events (None: the store's report events;
         duplicates counted by the store) and new quarantine rows."""
+        result = InsertResult()
         if len(appeals):
             actor = f"intake:{self.source}"
             result = (self._load.add(appeals, events, actor=actor) if self._load is not None
@@ -300,6 +311,7 @@ class Intake:
             summary.already_quarantined += len(quarantine) - len(new)
             if len(new):
                 (self._load or self.store).quarantine(new.reset_index(drop=True))
+        return result
 
     def _new_quarantine(self, q: pd.DataFrame) -> pd.DataFrame:
         """Rows not already quarantined for this source (same file name, line and verbatim text)."""
