@@ -119,6 +119,19 @@ def test_summary_follows_the_writes(filled):
     assert refreshed["rebuilt"] == 0 and refreshed["days"] >= 30   # the backdated day spreads a window on
     after = store.analysis_areas("district", *_span("2026-10-01", "2026-11-01"), NOW).iloc[0]["repeat_appeals"]
     assert after > before
+    # An appeal an hour before an open one of the last days, on its building and category: the open one
+    # (read live, its repeat flag from analysis_repeat) becomes a repeat.
+    live = store.query_appeals(statuses=["dispatched", "feedback", "resolved", "reported", "accepted"],
+                               since=datetime(2026, 11, 28, tzinfo=TZ))
+    live = live[live.building_code.notna() & live.category.notna()].sort_values("id").iloc[0]
+    week = custom("2026-11-25", "2026-12-02")
+    live_before = store.analysis_areas("district", week.since, week.until, NOW).iloc[0]["repeat_appeals"]
+    row = live.to_frame().T.drop(columns=["id"]).copy()
+    row["source"], row["external_id"] = "test-backdated", "B-2"
+    row["reported_at"] = live.reported_at - timedelta(hours=1)
+    store.insert_appeals(row.infer_objects())
+    assert store.refresh_analysis_summary(NOW)["days"] >= 1
+    assert store.analysis_areas("district", week.since, week.until, NOW).iloc[0]["repeat_appeals"] >= live_before + 1
     _same(store, NOW)
 
 

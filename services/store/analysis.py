@@ -68,8 +68,19 @@ class SQLAnalysis(SQLDialect):
     def _count(self, cond: str) -> str:
         return f"COALESCE({self.COUNT_IF.format(cond)}, 0)"
 
-    def _cohort_columns(self, repeat_days: int) -> list[str]:
-        """``expr AS code`` for every cohort count over the appeal rows ``a``."""
+    def repeat_sql(self, repeat_days: int) -> str:
+        """The condition "appeal ``a`` is a repeat": an earlier appeal on the same building and category
+        within ``repeat_days`` days before it (the earlier of two at the same moment by id)."""
+        plus = self.PLUS_MINUTES.format
+        return (f"a.building_code IS NOT NULL AND a.category IS NOT NULL AND "
+                f"EXISTS (SELECT 1 FROM appeal b WHERE b.building_code = a.building_code "
+                f"AND b.category = a.category "
+                f"AND b.reported_at >= {plus('a.reported_at', -1440 * int(repeat_days))} "
+                "AND (b.reported_at < a.reported_at OR (b.reported_at = a.reported_at AND b.id < a.id)))")
+
+    def _cohort_columns(self, repeat_days: int, repeat: str | None = None) -> list[str]:
+        """``expr AS code`` for every cohort count over the appeal rows ``a`` (``repeat``: the repeat
+        condition, when it is read from elsewhere than ``repeat_sql``)."""
         c = clock_rules()
         now = self.NAMED.format("now")
         plus = self.PLUS_MINUTES.format
@@ -87,10 +98,6 @@ class SQLAnalysis(SQLDialect):
             f"a.confirmed_at > {plus('a.resolved_at', 60 * int(c['confirm_hours']))}",
             f"a.feedback_at > {plus('a.confirmed_at', 60 * int(c['feedback_hours']))}",
         ))
-        earlier = (f"EXISTS (SELECT 1 FROM appeal b WHERE b.building_code = a.building_code "
-                   f"AND b.category = a.category "
-                   f"AND b.reported_at >= {plus('a.reported_at', -1440 * int(repeat_days))} "
-                   "AND (b.reported_at < a.reported_at OR (b.reported_at = a.reported_at AND b.id < a.id)))")
         n = self._count
         exprs = {
             "received": "COUNT(*)",
@@ -112,7 +119,7 @@ class SQLAnalysis(SQLDialect):
             "basically_satisfied": n("a.satisfaction = 'basically_satisfied'"),
             "not_satisfied": n("a.satisfaction = 'not_satisfied'"),
             "gatherings": "COUNT(DISTINCT a.gathering_id)",
-            "repeat_appeals": n(f"a.building_code IS NOT NULL AND a.category IS NOT NULL AND {earlier}"),
+            "repeat_appeals": n(repeat or self.repeat_sql(repeat_days)),
         }
         return [f"{exprs[k]} AS {k}" for k in COHORT_COUNTS]
 

@@ -39,6 +39,11 @@ AREA_COLUMNS = ("subdistrict_code", "community_code", "grid_code")
 # The summary's tables: per grid, and per community (the same counts added up: what the district,
 # subdistrict and community levels read, a thirtieth of the rows).
 TABLES = ("analysis_day", "analysis_day_community")
+# Every appeal's repeat flag, kept with the summary: the counts read it instead of looking for an earlier
+# appeal on the same building and category for each appeal (what took most of a read's time).
+REPEATS = "analysis_repeat"
+REPEAT_JOIN = f"LEFT JOIN {REPEATS} r ON r.appeal_id = a.id"
+REPEAT_READ = "r.is_repeat = 1"
 # Bumped when a measure's SQL changes, so that stored summaries are counted again.
 SUMMARY_VERSION = 1
 # The appeal columns the cohort measures read (the live part selects only these).
@@ -102,8 +107,9 @@ class SQLAnalysisSummary(SQLAnalysis):
             state = self._summary_state(cx)
             marks = self._fetch(cx, f"DELETE FROM analysis_dirty RETURNING {self.LOCAL_DAY.format('day')}, spread", ())
             if state is None or state[1] != key or state[0] is None:
-                for table in TABLES:
+                for table in (*TABLES, REPEATS):
                     cx.execute(f"DELETE FROM {table}")
+                self._count_repeats(cx, None, None)
                 self._count_days(cx, None, until, until)
                 self._set_state(cx, until, key)
                 return {"days": 0, "rebuilt": 1}
@@ -111,6 +117,9 @@ class SQLAnalysisSummary(SQLAnalysis):
             spread_days = summary_rules()["repeat_days"] + 1
             ranges = [(date.fromisoformat(d), int(s)) for d, s in marks]
             spans = [(_midnight(d), _midnight(d + timedelta(days=spread_days if s else 1))) for d, s in ranges]
+            # Repeat flags: every day a new, deleted or moved appeal reaches (whatever the summary covers).
+            for lo, hi in _merge([span for span, (_, s) in zip(spans, ranges, strict=True) if s]):
+                self._count_repeats(cx, lo, hi)
             spans = [(lo, min(hi, state[0])) for lo, hi in spans if lo < state[0]]
             if until > state[0]:
                 spans.append((state[0], until))
@@ -121,6 +130,23 @@ class SQLAnalysisSummary(SQLAnalysis):
                 counted += (hi - lo).days
             self._set_state(cx, covered, key)
         return {"days": counted, "rebuilt": 0}
+
+    def _count_repeats(self, cx: Any, lo: datetime | None, hi: datetime | None) -> None:
+        """The repeat flag (``repeat_sql``) of every appeal reported in [lo, hi) (None: unbounded) into
+        analysis_repeat, replacing the flags of those days (and of an appeal moved from another day)."""
+        p, where, params = self.P, [], []
+        for op, bound in ((">=", lo), ("<", hi)):
+            if bound is not None:
+                where.append(f"{{col}} {op} {p}")
+                params.append(self._param_ts(bound))
+        cond = " AND ".join(where)
+        cx.execute(f"DELETE FROM {REPEATS}" + (f" WHERE {cond.format(col='day')}" if cond else ""), params)
+        flag = f"CASE WHEN {self.repeat_sql(summary_rules()['repeat_days'])} THEN 1 ELSE 0 END"
+        cx.execute(f"INSERT INTO {REPEATS} (appeal_id, day, is_repeat) "
+                   f"SELECT a.id, {self.DAY_START.format('a.reported_at')}, {flag} FROM appeal a "
+                   f"WHERE {cond.format(col='a.reported_at') if cond else 'true'} "
+                   "ON CONFLICT (appeal_id) DO UPDATE SET day = excluded.day, is_repeat = excluded.is_repeat",
+                   params)
 
     def _summary_state(self, cx: Any) -> tuple[datetime | None, str] | None:
         rows = self._fetch(cx, f"SELECT {self.LOCAL_DAY.format('covered_until')}, rules_key FROM analysis_summary", ())
@@ -146,14 +172,14 @@ class SQLAnalysisSummary(SQLAnalysis):
         r = summary_rules()
         params = {"hi": self._param_ts(hi), "lo": self._param_ts(lo),
                   "now": self._param_ts(covered + timedelta(days=1, minutes=max(r["respond"], r["accept"])))}
-        cols = [c for c in self._cohort_columns(r["repeat_days"]) if not c.endswith(" AS gatherings")]
+        cols = [c for c in self._cohort_columns(r["repeat_days"], REPEAT_READ) if not c.endswith(" AS gatherings")]
         day = self.DAY_START.format("a.reported_at")
         areas = ", ".join(f"a.{c}" for c in AREA_COLUMNS)
         low = f" AND a.reported_at >= {self.NAMED.format('lo')}" if lo is not None else ""
         if lo is None:
             params.pop("lo")
         cx.execute(f"INSERT INTO analysis_day (day, {', '.join(AREA_COLUMNS)}, {', '.join(SUMMED)}) "
-                   f"SELECT {day}, {areas}, {', '.join(cols)} FROM appeal a "
+                   f"SELECT {day}, {areas}, {', '.join(cols)} FROM appeal a {REPEAT_JOIN} "
                    f"WHERE a.status = 'closed' AND a.reported_at < {self.NAMED.format('hi')}{low} "
                    f"GROUP BY {day}, {areas}", params)
         coarse = ", ".join(AREA_COLUMNS[:2])
@@ -198,11 +224,11 @@ class SQLAnalysisSummary(SQLAnalysis):
         live_rows = (f"SELECT {cols} FROM appeal WHERE status <> 'closed' AND {period} UNION ALL "
                      f"SELECT {cols} FROM appeal WHERE status = 'closed' AND reported_at >= {n('s_end')} "
                      f"AND reported_at < {n('until')}")
-        live_cols = [c for c in self._cohort_columns(repeat_days) if not c.endswith(" AS gatherings")]
+        live_cols = [c for c in self._cohort_columns(repeat_days, REPEAT_READ) if not c.endswith(" AS gatherings")]
         by_live = f" GROUP BY {key('a.reported_at')}" if group else ""
         by_day = f" GROUP BY {key('a.day')}" if group else ""
         where = area.removeprefix(" AND ")
-        live = (f"SELECT {key('a.reported_at')} AS k, {', '.join(live_cols)} FROM ({live_rows}) a"
+        live = (f"SELECT {key('a.reported_at')} AS k, {', '.join(live_cols)} FROM ({live_rows}) a {REPEAT_JOIN}"
                 f"{' WHERE ' + where if where else ''}{by_live}")
         summary = (f"SELECT {key('a.day')} AS k, {', '.join(f'SUM(a.{c}) AS {c}' for c in SUMMED)} "
                    f"FROM {TABLES[0] if fine else TABLES[1]} a WHERE a.day >= {n('since')} AND a.day < {n('s_end')}{area}{by_day}")

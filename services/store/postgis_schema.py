@@ -23,7 +23,7 @@ from services.vocabulary import JUDICIAL_RESULTS, SETTLEMENTS, STATUSES
 
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
-          "import_job", "analysis_day", "analysis_day_community", "analysis_dirty", "analysis_summary", "api_key")
+          "import_job", "analysis_day", "analysis_day_community", "analysis_repeat", "analysis_dirty", "analysis_summary", "api_key")
 _GEOM = ("geom geometry(Point, 4326) GENERATED ALWAYS AS "
          "(ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED")
 
@@ -230,7 +230,8 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
     12: ["CREATE INDEX appeal_building_category ON appeal (building_code, category, reported_at)"],
     # Analysis summary (issue 14 §5, services/store/analysis_summary.py): the cohort counts of closed
     # appeals per local report day (its midnight) and grid, and the same per community (what the levels
-    # above the grid add up); the report days the writes changed, noted by
+    # above the grid add up); every appeal's repeat flag (read by the counts instead of looking for an
+    # earlier appeal each time); the report days the writes changed, noted by
     # statement triggers over the transition tables (one row per day and statement, no key: concurrent
     # writers never wait on each other; spread 1: later appeals' repeat flag may change too); what the
     # summary covers and the rules it was counted with. Indexes for what stays live: open appeals and
@@ -278,6 +279,10 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
     repeat_appeals bigint NOT NULL
 )""",
         "CREATE INDEX analysis_day_community_day ON analysis_day_community (day)",
+        """CREATE TABLE analysis_repeat (
+    appeal_id bigint PRIMARY KEY, day timestamptz NOT NULL, is_repeat smallint NOT NULL CHECK (is_repeat IN (0, 1))
+)""",
+        "CREATE INDEX analysis_repeat_day ON analysis_repeat (day)",
         "CREATE TABLE analysis_dirty (day timestamptz NOT NULL, spread smallint NOT NULL CHECK (spread IN (0, 1)))",
         """CREATE TABLE analysis_summary (
     one integer PRIMARY KEY CHECK (one = 1), covered_until timestamptz, rules_key text NOT NULL

@@ -27,7 +27,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TABLES = ("order_department", "appeal_order", "appeal_event", "appeal", "department", "station", "building",
           "quarantine", "planning_scenario", "account", "audit_log", "audit_head", "kiosk_token", "identity_role",
-          "import_job", "analysis_day", "analysis_day_community", "analysis_dirty", "analysis_summary", "api_key",
+          "import_job", "analysis_day", "analysis_day_community", "analysis_repeat", "analysis_dirty", "analysis_summary", "api_key",
           "schema_version")
 # Tables that refuse UPDATE and DELETE with triggers named <table>_no_update / <table>_no_delete.
 APPEND_ONLY = ("appeal_event", "audit_log")
@@ -241,7 +241,8 @@ CREATE INDEX appeal_building_category ON appeal (building_code, category, report
 """,
     # Analysis summary (issue 14 §5, services/store/analysis_summary.py): the cohort counts of closed
     # appeals per local report day (its midnight) and grid, and the same per community (what the levels
-    # above the grid add up); the report days the writes changed, noted by
+    # above the grid add up); every appeal's repeat flag (read by the counts instead of looking for an
+    # earlier appeal each time); the report days the writes changed, noted by
     # triggers (spread 1: later appeals' repeat flag may change too); what the summary covers and the
     # rules it was counted with. Indexes for what stays live: open appeals and gathering members by report
     # time.
@@ -289,6 +290,10 @@ CREATE TABLE analysis_day_community (
     repeat_appeals INTEGER NOT NULL
 );
 CREATE INDEX analysis_day_community_day ON analysis_day_community (day);
+CREATE TABLE analysis_repeat (
+    appeal_id INTEGER PRIMARY KEY, day INTEGER NOT NULL, is_repeat INTEGER NOT NULL CHECK (is_repeat IN (0, 1))
+);
+CREATE INDEX analysis_repeat_day ON analysis_repeat (day);
 CREATE TABLE analysis_dirty (
     day INTEGER NOT NULL, spread INTEGER NOT NULL CHECK (spread IN (0, 1)), PRIMARY KEY (day, spread)
 ) WITHOUT ROWID;
