@@ -195,3 +195,27 @@ def test_an_admin_makes_one_now_on_the_page_in_english(page_env, hand_url):
     assert not at.exception, at.exception
     assert any(f"briefing-{C3}-{D.isoformat()}-en.pdf" in s.value for s in at.success), [s.value for s in at.success]
     assert (out / f"briefing-{C3}-{D.isoformat()}-en.pdf").is_file()
+
+
+def test_the_page_in_english_shows_no_chinese(page_env, hand_url):
+    """Every element of /briefing in English (the table's cells, the failures' line, the runs) is free of
+    CJK characters, except the language switch's "中文"."""
+    from google.protobuf import text_format
+
+    from tests.test_pages import CJK, _elements
+
+    _, out = page_env
+    at = _page("admin", None, hand_url, out, lang="en")
+    found = []
+    for node in _elements(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is None:
+            continue
+        text = text_format.MessageToString(proto, as_utf8=True)
+        if getattr(node, "key", None) == "lang_switch":
+            text = text.replace(t("app.lang_zh", "en"), "")
+        found += [(type(node).__name__, m) for m in CJK.findall(text)]
+    for frame in at.dataframe:
+        found += [("dataframe", m) for v in frame.value.astype(str).to_numpy().ravel() for m in CJK.findall(v)]
+    assert not found, found[:20]
+    assert at.title[0].value == t("briefing_page.title", "en")
