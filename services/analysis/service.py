@@ -127,21 +127,24 @@ def scope(who: access.Principal, level: str, code: str | None) -> tuple[str, str
 def _complete(rows: pd.DataFrame, level: str, parent: tuple[str, str] | None, lang: str,
               cfg: dict[str, Any] | None) -> pd.DataFrame:
     """The store's rows on every area of the level inside ``parent`` (zeros and no rates where it has
-    none), named and flagged, in code order."""
-    rows = rows.copy()
-    if level == "district":
-        rows["code"] = next(iter(district.names("district", "zh")))
+    none), named and flagged, in code order (built with numpy: a few thousand grids, three times a step)."""
+    got = [next(iter(district.names("district", "zh")))] * len(rows) if level == "district" else list(rows["code"])
     known = areas_in(level, parent)
-    extra = sorted(set(rows["code"]) - set(known))
-    out = pd.DataFrame({"code": known + extra}).merge(rows, on="code", how="left")
-    for c in COUNTS:
-        out[c] = out[c].fillna(0).astype("int64")
-    for c in RATES:
-        out[c] = out[c].astype("float64")
+    codes = known + sorted(set(got) - set(known))
+    at = {c: i for i, c in enumerate(codes)}
+    where = np.array([at[c] for c in got], dtype=np.int64)
     names = district.names(level, lang)
-    out.insert(1, "name", [names.get(c, c) for c in out["code"]])
-    out["flagged"] = [flagged(r, cfg) for r in out[list(RATES)].to_dict("records")]
-    return out[["code", "name", *CODES, "flagged"]]
+    data: dict[str, Any] = {"code": codes, "name": [names.get(c, c) for c in codes]}
+    for c in CODES:
+        if c in RATES:
+            col = np.full(len(codes), np.nan)
+            col[where] = rows[c].to_numpy(dtype="float64")
+        else:
+            col = np.zeros(len(codes), dtype="int64")
+            col[where] = rows[c].to_numpy(dtype="int64")
+        data[c] = col
+    data["flagged"] = [flagged({r: data[r][i] for r in RATES}, cfg) for i in range(len(codes))]
+    return pd.DataFrame(data)
 
 
 def area_figures(store: Store, level: str, parent: tuple[str, str] | None, period: Period, now: datetime,
