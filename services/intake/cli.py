@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m services.intake",
         description="Load appeals from CSV, JSON Lines, GeoJSON or Open311 GeoReport v2 JSON into the store "
-                    "(DATABASE_URL). Every row is stored, counted as a duplicate, or quarantined with a reason.",
+                    "(DATABASE_URL). Every row is stored, counted as a duplicate, or quarantined with a reason. "
+                    "(The other way: python -m services.intake export --help.)",
         epilog="Timestamps without a zone are Asia/Shanghai. Exit status: 0 every row accounted for (stored, "
                "a duplicate or quarantined; a file that is not what it claims gets one whole-file quarantine "
                "record); 1 a file that cannot be opened; 2 bad arguments. Field names and the Open311 mapping: docs/intake.md.")
