@@ -132,16 +132,20 @@ class Intake:
                  default_channel: str | None = None, chunk_size: int = DEFAULT_CHUNK,
                  future_tolerance: timedelta | None = None,
                  service_map: str | os.PathLike[str] | ServiceMap | None = None,
-                 date_order: str | None = None) -> None:
+                 date_order: str | None = None, keep_reported: bool = False) -> None:
         """``service_map``: the foreign service codes of each source (a file, default
         config/open311_services.toml); an invalid file raises IntakeError naming the entry.
         ``date_order``: how the file writes dates with the year last, "dmy" (03/04/2024 is 3 April) or
-        "mdy"; without it such a date is quarantined as ambiguous unless a day above 12 settles it."""
+        "mdy"; without it such a date is quarantined as ambiguous unless a day above 12 settles it.
+        ``keep_reported``: an old open request keeps its requested time instead of being imported
+        backlog (clocks from now): for moving or restoring our own appeals (an Open311 export, see
+        docs/open311.md "Export and round trip"), not for another system's backlog."""
         if crs.lower() not in SOURCE_SYSTEMS:
             raise ValueError(f"unknown --crs {crs!r}; choose one of {', '.join(SOURCE_SYSTEMS)}")
         if date_order is not None and date_order not in DATE_ORDERS:
             raise ValueError(f"unknown --date-format {date_order!r}; choose one of {', '.join(DATE_ORDERS)}")
         self.date_order = date_order
+        self.keep_reported = keep_reported
         if isinstance(service_map, ServiceMap):
             self.service_map = service_map
         else:
@@ -334,6 +338,8 @@ class Intake:
         r = run_checks(Rows(chunk, source=self.source, crs=self.crs, default_channel=self.default_channel,
                             service_map=self.service_map, now=now, future_tolerance=self.future_tolerance,
                             seen=self._seen, date_order=self.date_order))
+        if self.keep_reported:
+            r.backlog = np.zeros(r.n, bool)
         rec, checks = r.rec, r.checks
         good = ~checks.failed
         valid = object_frame({

@@ -26,6 +26,7 @@ from services.intake.schema import (
     bilingual,
     pair,
 )
+from services.vocabulary import CATEGORY_SERVICE
 
 # json's error messages (their start) -> what it expected there (config/strings/intake.toml [intake.json]).
 _EXPECTED = (("Expecting value", "value"), ("Expecting ',' delimiter", "comma"), ("Expecting ':' delimiter", "colon"),
@@ -89,6 +90,11 @@ def _flatten(obj: Any, fmt: str) -> tuple[dict | None, str | None, str | None]:
             rec.setdefault(k, v)
     for k in [k for k in rec if k.startswith("attribute[") and k.endswith("]")]:
         rec.setdefault(k[10:-1], rec.pop(k))
+    if fmt == "open311" and "category" not in rec and rec.get("service_code") in CATEGORY_SERVICE:
+        # Our own service codes are categories (services/open311api): the category, and its service
+        # type unless the record names one (our export's ``service_type`` extension).
+        rec["category"] = rec["service_code"]
+        rec.setdefault("service_type", CATEGORY_SERVICE[rec["service_code"]])
     if ("first_name" in rec or "last_name" in rec) and "reporter_name" not in rec:
         rec["reporter_name"] = f"{rec.get('last_name') or ''}{rec.get('first_name') or ''}" or None
     return rec, None, None

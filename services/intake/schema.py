@@ -37,7 +37,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "reported_at": ("reported_at", "requested_datetime", "reported", "datetime", "time", "上报时间", "时间"),
     "reporter_name": ("reporter_name", "name", "上报人", "诉求人", "姓名"),
     "reporter_phone": ("reporter_phone", "phone", "联系电话", "电话", "手机"),
-    "building_code": ("building_code", "building", "楼栋编码", "楼栋编号"),
+    "building_code": ("building_code", "building", "address_id", "楼栋编码", "楼栋编号"),
     "address": ("address", "address_string", "地址"),
     "status": ("status", "状态", "办理状态"),
     "updated_at": ("updated_datetime", "updated_at", "办结时间"),

@@ -379,26 +379,15 @@ def create_app(store: Store | None = None, *, now: Callable[[], datetime] | None
                          detail={**detail, "status": 400, "reason": exc.key or str(exc)}, address=address)
             raise ApiError(400, describe(exc, lang)) from None
         duplicate = not result.ids
-        new_id = result.ids[0] if result.ids else _existing(source, external_id, rec)
+        new_id = result.ids[0] if result.ids else _existing(source, external_id)
         audit.record(store, actor, "open311.request", "appeal", new_id,
                      detail={**detail, "external_id": external_id, "duplicate": duplicate}, address=address)
         return [{"service_request_id": str(new_id), "service_notice": "", "account_id": None}]
 
-    def _existing(source: str, external_id: str, rec: dict[str, Any]) -> int | None:
-        """The id of the appeal already stored under (source, external_id): from the audit row of its
-        first POST, else by reading the source's appeals of that service (a row imported otherwise)."""
-        rows = store.audit_rows(actor=source, object_kind="appeal")
-        for d, oid in zip(rows.get("detail", []), rows.get("object_id", []), strict=False):
-            try:
-                info = json.loads(d) if isinstance(d, str) else (d or {})
-            except json.JSONDecodeError:
-                continue
-            if info.get("external_id") == external_id and oid is not None and not pd.isna(oid):
-                return int(oid)
-        cats = [rec["category"]] if rec.get("category") else None
-        frame = store.query_appeals(categories=cats, columns=["id", "source", "external_id"])
-        hit = frame[(frame["source"] == source) & (frame["external_id"] == external_id)]
-        return int(hit["id"].iloc[0]) if len(hit) else None
+    def _existing(source: str, external_id: str) -> int | None:
+        """The id of the appeal already stored under (source, external_id): the store's lookup on that
+        unique key (a first POST, or a row imported otherwise under the same source)."""
+        return store.appeal_id_by_key(source, external_id)
 
     return app
 

@@ -232,6 +232,11 @@ class Store(ReportReads, ApiKeyStore, abc.ABC):
         """One appeal as a dict of APPEAL_COLUMNS; raises ``services.errors.NotFound``."""
 
     @abc.abstractmethod
+    def appeal_id_by_key(self, source: str, external_id: str) -> int | None:
+        """The id of the appeal stored under (``source``, ``external_id``) (the unique key of intake's
+        idempotence), or None; one indexed query."""
+
+    @abc.abstractmethod
     def events(self, appeal_id: int) -> pd.DataFrame:
         """The appeal's events in order (EVENT_COLUMNS; by time, then insertion)."""
 

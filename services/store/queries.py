@@ -33,6 +33,12 @@ class SQLQueries(SQLDialect):
                                    "ORDER BY at, id", (int(appeal_id),))
         return self._local_times(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)), ["at"])
 
+    def appeal_id_by_key(self, source: str, external_id: str) -> int | None:
+        with self._read() as cx:
+            rows = self._fetch(cx, f"SELECT id FROM appeal WHERE source = {self.P} AND external_id = {self.P}",
+                               (str(source), str(external_id)))
+        return int(rows[0][0]) if rows else None
+
     def event_count(self) -> int:
         with self._read() as cx:
             return int(self._fetch(cx, "SELECT COUNT(*) FROM appeal_event", ())[0][0])
