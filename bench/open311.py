@@ -14,7 +14,10 @@ one httpx client (keep-alive), as a partner system would call it:
   district, so intake stores them); --posts of them or --post-seconds, whichever ends first; posts/s.
 
 The baseline, in the same run and the same store: the raw ``store.query_appeals`` call each GET makes
-(same filters, columns and limit, no HTTP and no mapping); the ratio is GET p50 over raw-query p50.
+(same filters, columns and limit, no HTTP and no mapping), run in a second pass over the same queries,
+each followed by its GET again (``warm_*``: pages already read once); the ratio is that warm GET p50 over
+the raw-query p50 (the API's own cost). The headline p50/p99 are the first pass (pages read for the
+first time since the load).
 The rate limit of [open311] is lifted for the run (the bench measures the API, not the limiter).
 Goals: GET p99 under 200 ms on both stores, at least 200 POSTs/s on SQLite.
 
@@ -25,6 +28,7 @@ Ends with one JSON line (headline figures are the slower store's; per-store figu
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import socket
 import sys
@@ -125,24 +129,49 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+class GcClock:
+    """Milliseconds spent in full (generation 2) garbage collections while ``on`` (any thread)."""
+
+    def __init__(self) -> None:
+        self.ms, self._t0, self.on = 0.0, 0.0, False
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2 or not self.on:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms += (time.perf_counter() - self._t0) * 1000
+
+
+GC = GcClock()
+
+
 def time_gets(http: Any, root: str, store: Store, params: list[dict[str, str]]) -> dict[str, float]:
     """GET each parameter set over HTTP, then the same raw store queries; p50/p99 of each and full-page share."""
     for p in params[:5]:  # warm-up: connection, caches, page cache of the store
         http.get(f"{root}/requests.json", params=p).raise_for_status()
         raw_query(store, p)
     http_ms, raw_ms, full = [], [], 0
+    GC.ms, GC.on = 0.0, True
     for p in params:
         t0 = time.perf_counter()
         r = http.get(f"{root}/requests.json", params=p)
         http_ms.append((time.perf_counter() - t0) * 1000)
         r.raise_for_status()
         full += len(r.json()) == PAGE
-    for p in params:
+    warm_ms = []
+    for p in params:  # the same queries again: raw (the baseline) and over HTTP, each now on warm pages
         t0 = time.perf_counter()
         raw_query(store, p)
         raw_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        http.get(f"{root}/requests.json", params=p).raise_for_status()
+        warm_ms.append((time.perf_counter() - t0) * 1000)
     return {"get_p50_ms": pct(http_ms, 50), "get_p99_ms": pct(http_ms, 99), "raw_p50_ms": pct(raw_ms, 50),
-            "raw_p99_ms": pct(raw_ms, 99), "full_pages": full / len(params)}
+            "raw_p99_ms": pct(raw_ms, 99), "warm_p50_ms": pct(warm_ms, 50), "warm_p99_ms": pct(warm_ms, 99),
+            "full_pages": full / len(params), "gc_ms": GC.ms}
 
 
 def post_bodies(frame: pd.DataFrame, n: int, key: str, seed: int) -> list[dict[str, str]]:
@@ -183,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--post-seconds", type=float, default=20.0, help="stop POSTing after this many seconds")
     p.add_argument("--seed", type=int, default=16)
     p.add_argument("--no-postgis", action="store_true", help="SQLite only")
+    p.add_argument("--no-sqlite", action="store_true", help="PostGIS only")
     a = p.parse_args(argv)
     import httpx
 
@@ -197,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gm-open311-") as tmp:
         from services.store.sqlite import SQLiteStore
 
-        stores: list[tuple[str, Callable[[], Store]]] = [("sqlite", lambda: SQLiteStore(Path(tmp) / "o311.sqlite3"))]
+        stores: list[tuple[str, Callable[[], Store]]] = []
+        if not a.no_sqlite:
+            stores.append(("sqlite", lambda: SQLiteStore(Path(tmp) / "o311.sqlite3")))
         if url:
             from services.store.postgis import PostGISStore
 
@@ -221,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
                     store.drop_schema()
                 else:
                     store.close()
-            figures["ratio_vs_raw"] = figures["get_p50_ms"] / figures["raw_p50_ms"]
+            figures["ratio_vs_raw"] = figures["warm_p50_ms"] / figures["raw_p50_ms"]
             result[name] = figures
             print(f"{name:8s}: {a.appeals:,} appeals loaded in {load_s:.0f} s; GET requests.json p50 "
                   f"{figures['get_p50_ms']:.1f} ms, p99 {figures['get_p99_ms']:.1f} ms (goal {GOAL_GET_P99_MS}), "
-                  f"{figures['full_pages']:.0%} full pages; raw query_appeals p50 {figures['raw_p50_ms']:.1f} ms "
-                  f"(p99 {figures['raw_p99_ms']:.1f}), GET/raw {figures['ratio_vs_raw']:.2f}; "
+                  f"{figures['full_pages']:.0%} full pages, {figures['gc_ms']:.0f} ms in full GCs; raw query_appeals p50 {figures['raw_p50_ms']:.1f} ms "
+                  f"(p99 {figures['raw_p99_ms']:.1f}), the same GETs again p50 {figures['warm_p50_ms']:.1f} ms, "
+                  f"p99 {figures['warm_p99_ms']:.1f} ms, GET/raw {figures['ratio_vs_raw']:.2f}; "
                   f"POST {figures['post_per_s']:.0f}/s over {figures['posts']:.0f} (p50 {figures['post_p50_ms']:.1f} ms, "
                   f"p99 {figures['post_p99_ms']:.1f} ms; goal {GOAL_POST_PER_S}/s on SQLite)", flush=True)
 
@@ -238,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                            "get_p99_ms": worst("get_p99_ms"), "post_per_s": worst("post_per_s", False),
                            "ratio_vs_raw": worst("ratio_vs_raw")}
     for name, f in result.items():
-        for k in ("get_p50_ms", "get_p99_ms", "raw_p50_ms", "post_per_s", "post_p99_ms", "ratio_vs_raw"):
+        for k in ("get_p50_ms", "get_p99_ms", "warm_p99_ms", "raw_p50_ms", "post_per_s", "post_p99_ms", "ratio_vs_raw"):
             out[f"{name}_{k}"] = round(f[k], 2)
     print(json.dumps(out))
     return 0
