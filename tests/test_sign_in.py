@@ -45,7 +45,7 @@ def test_local_sign_in_gives_a_session_of_the_account_with_its_address_and_an_id
     with pytest.raises(SignInFailed):
         sign_in.local(store, "zhang", "wrong password!", now=T0)
     assert _actions(store)[-3:] == ["sign_in", "sign_in", "sign_in_failed"]
-    assert sign_in.pages_for(s) == ("workbench", "register", "wall", "orders", "map") and sign_in.pages_for(None) == ()
+    assert sign_in.pages_for(s) == ("workbench", "register", "wall", "orders", "map", "briefing") and sign_in.pages_for(None) == ()
 
 
 def test_a_session_ends_after_the_idle_limit_and_activity_moves_it(store):
