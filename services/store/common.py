@@ -87,14 +87,6 @@ BRIEFING_INDEXES = (
     "CREATE INDEX appeal_resolved_at ON appeal (resolved_at)",
     "CREATE INDEX appeal_gathering_member ON appeal (gathering_id) WHERE gathering_id IS NOT NULL",
 )
-# Open311 GET requests.json (issue 16 §4): a partner's page of one subdistrict or community in a report-time
-# window, newest first. By area, then report time and id (the ORDER BY of "newest"), a LIMIT of 1,000 reads
-# 1,000 index entries instead of every appeal of the window across the district (a community's page at 1M
-# appeals visited some 30,000 rows through appeal_reported_at).
-AREA_INDEXES = (
-    "CREATE INDEX appeal_subdistrict_reported ON appeal (subdistrict_code, reported_at, id)",
-    "CREATE INDEX appeal_community_reported ON appeal (community_code, reported_at, id)",
-)
 # The tier rank of every row is 0, 1 or 2. Saying so in a query of open appeals in a time window lets both
 # planners read appeal_open_tier by report time within each tier (three short ranges) instead of the index
 # of all appeals by report time, which visits the closed ones as well.

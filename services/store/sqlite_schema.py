@@ -12,7 +12,6 @@ import pandas as pd
 
 from services.clocks import TZ, as_local
 from services.store.common import (
-    AREA_INDEXES,
     BRIEFING_INDEXES,
     IDENTITY_KINDS,
     IDENTITY_PROVIDERS,
@@ -333,8 +332,6 @@ CREATE TABLE api_key (
 );
 CREATE UNIQUE INDEX api_key_active ON api_key (partner) WHERE revoked_at IS NULL;
 """,
-    # Open311 GET requests.json by subdistrict or community and report time (issue 16 §4).
-    15: ";\n".join(AREA_INDEXES) + ";\n",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
