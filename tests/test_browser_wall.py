@@ -58,17 +58,19 @@ def _map_box(page) -> dict:
 
 
 def _hover_tooltip(page, x: float, y: float, tries: int = 3) -> str:
-    """The tooltip shown when the pointer rests on (x, y); moved away and back when a slow frame drew none
-    (as a person would), at most ``tries`` times."""
+    """The tooltip shown when the pointer rests on (x, y); moved away and back when a slow frame drew none,
+    and a pixel or two beside it (a point's rounded screen position), as a person would, at most ``tries``
+    times. The callers check whose tooltip it is."""
     text = ""
     for _ in range(tries):
-        page.mouse.move(0, 0)
-        page.wait_for_timeout(500)
-        page.mouse.move(x, y)
-        page.wait_for_timeout(2000)
-        text = _tooltip(page)
-        if text:
-            return text
+        for dx, dy in ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2)):
+            page.mouse.move(0, 0)
+            page.wait_for_timeout(300)
+            page.mouse.move(x + dx, y + dy)
+            page.wait_for_timeout(1200)
+            text = _tooltip(page)
+            if text:
+                return text
     return text
 
 
