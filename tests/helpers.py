@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +86,33 @@ def signed_in_app(role: str = "duty_officer", area: str | None = None, *, page: 
         at.run()
         at.switch_page(page)
     return at
+
+
+CJK = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef]")
+
+
+def _elements(node):
+    yield node
+    for child in (getattr(node, "children", None) or {}).values():
+        yield from _elements(child)
+
+
+def chinese_in(at) -> list[tuple[str, str]]:
+    """Every CJK character an AppTest run shows (element protos and dataframe cells), with where: what an
+    English page must not have. The language switch's own "中文" is left out."""
+    from google.protobuf import text_format
+
+    from services.i18n import t
+
+    found = []
+    for node in _elements(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is None:
+            continue
+        text = text_format.MessageToString(proto, as_utf8=True)
+        if getattr(node, "key", None) == "lang_switch":
+            text = text.replace(t("app.lang_zh", "en"), "")
+        found += [(type(node).__name__, m) for m in CJK.findall(text)]
+    for frame in at.dataframe:
+        found += [("dataframe", m) for v in frame.value.astype(str).to_numpy().ravel() for m in CJK.findall(v)]
+    return found

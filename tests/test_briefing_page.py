@@ -20,7 +20,7 @@ from services.briefing import jobs, library
 from services.errors import NotFound, describe
 from services.i18n import t
 from services.store.sqlite import SQLiteStore
-from tests.helpers import APP, signed_in_app
+from tests.helpers import APP, chinese_in, signed_in_app
 from tests.test_briefing_content import C1, C3, S1, D
 from tests.test_briefing_content import make as make_hand_store
 from tests.test_briefing_render import pdf_text
@@ -200,22 +200,8 @@ def test_an_admin_makes_one_now_on_the_page_in_english(page_env, hand_url):
 def test_the_page_in_english_shows_no_chinese(page_env, hand_url):
     """Every element of /briefing in English (the table's cells, the failures' line, the runs) is free of
     CJK characters, except the language switch's "中文"."""
-    from google.protobuf import text_format
-
-    from tests.test_pages import CJK, _elements
-
     _, out = page_env
     at = _page("admin", None, hand_url, out, lang="en")
-    found = []
-    for node in _elements(at._tree):
-        proto = getattr(node, "proto", None)
-        if proto is None:
-            continue
-        text = text_format.MessageToString(proto, as_utf8=True)
-        if getattr(node, "key", None) == "lang_switch":
-            text = text.replace(t("app.lang_zh", "en"), "")
-        found += [(type(node).__name__, m) for m in CJK.findall(text)]
-    for frame in at.dataframe:
-        found += [("dataframe", m) for v in frame.value.astype(str).to_numpy().ravel() for m in CJK.findall(v)]
+    found = chinese_in(at)
     assert not found, found[:20]
     assert at.title[0].value == t("briefing_page.title", "en")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
-from google.protobuf import text_format
 
 from services.i18n import t
-from tests.helpers import signed_in_app
+from tests.helpers import chinese_in, signed_in_app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 MAP = "pages/district_map.py"
@@ -72,15 +70,6 @@ def test_url_parameter_chooses_english(layers):
     assert at.title[0].value == t("map.title", "en")
 
 
-CJK = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef]")
-
-
-def _elements(node):
-    yield node
-    for child in (getattr(node, "children", None) or {}).values():
-        yield from _elements(child)
-
-
 def test_map_in_english_shows_no_chinese(layers):
     """Every element of /map in English, the map's names and tooltips and the table's cells included, is free
     of CJK characters, except the language switch's "中文"."""
@@ -90,17 +79,7 @@ def test_map_in_english_shows_no_chinese(layers):
     for cb in at.sidebar.checkbox:  # every layer on, so every layer's names are in the payload
         cb.check()
     at.run()
-    found = []
-    for node in _elements(at._tree):
-        proto = getattr(node, "proto", None)
-        if proto is None:
-            continue
-        text = text_format.MessageToString(proto, as_utf8=True)
-        if getattr(node, "key", None) == "lang_switch":
-            text = text.replace(t("app.lang_zh", "en"), "")
-        found += [(type(node).__name__, m) for m in CJK.findall(text)]
-    for frame in at.dataframe:
-        found += [("dataframe", m) for v in frame.value.astype(str).to_numpy().ravel() for m in CJK.findall(v)]
+    found = chinese_in(at)
     assert not found, found[:20]
     names = sorted(at.dataframe[0].value[t("map.col_name", "en")])
     assert names == sorted(["Guangming", "Gongming", "Xinhu", "Fenghuang", "Yutang", "Matian"])
