@@ -31,9 +31,11 @@ from typing import Any
 from services.clocks import TZ, clock_rules
 from services.config import rules
 from services.store.analysis import COHORT_COUNTS, SQLAnalysis
+from services.store.common import SUMMARY_COUNTS
 
 # What the summary holds per (day, subdistrict, community, grid): the cohort counts that add up.
 SUMMED = tuple(c for c in COHORT_COUNTS if c != "gatherings")
+assert SUMMED == SUMMARY_COUNTS, "the summary tables' columns (services/store/common.py) must follow the measures"
 # The area columns of a summary row (as on appeal, so the area conditions are the same SQL).
 AREA_COLUMNS = ("subdistrict_code", "community_code", "grid_code")
 # The summary's tables: per grid, and per community (the same counts added up: what the district,

@@ -75,6 +75,19 @@ ORDER_SQL = {"newest": "reported_at DESC, id DESC", "oldest": "reported_at, id",
 # points in wall order (red, yellow, blue, then newest) so that a LIMIT reads only that many rows, and,
 # carrying grid_code, tier and status, answers the open counts per grid from the index alone. One index,
 # not one per wall query: every new appeal enters it, and each index costs bulk inserts about a tenth.
+# The counts the analysis summary keeps per day and area (both schemas' analysis_day and
+# analysis_day_community; services/store/analysis_summary.py SUMMED, the cohort counts that add up).
+SUMMARY_COUNTS = ("received", "accepted", "resolved", "same_day_settled", "same_day_due",
+                  "class1_responded_on_time", "class1_respond_due", "class1_accepted_on_time", "class1_accept_due",
+                  "major_resolved_in_time", "major_due", "overdue_in_period", "reopened", "satisfied",
+                  "basically_satisfied", "not_satisfied", "repeat_appeals")
+
+
+def count_columns(sql_type: str) -> str:
+    """The summary's count columns as DDL (``name TYPE NOT NULL``, one per line)."""
+    return ",\n    ".join(f"{c} {sql_type} NOT NULL" for c in SUMMARY_COUNTS)
+
+
 WALL_INDEXES = (
     f"CREATE INDEX appeal_open_tier ON appeal (({TIER_RANK_SQL}), reported_at DESC, id DESC, grid_code, tier, "
     f"status) WHERE {OPEN_SQL}",

@@ -16,6 +16,7 @@ from services.store.common import (
     IMPORT_JOB_STATUSES,
     QUARANTINE_RESOLUTIONS,
     WALL_INDEXES,
+    count_columns,
     sql_in,
 )
 from services.tiers import CLASSES, TIERS
@@ -236,47 +237,15 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
     # writers never wait on each other; spread 1: later appeals' repeat flag may change too); what the
     # summary covers and the rules it was counted with. Indexes for what stays live: open appeals and
     # gathering members by report time.
-    13: ["""CREATE TABLE analysis_day (
+    13: [f"""CREATE TABLE analysis_day (
     day timestamptz NOT NULL, subdistrict_code text, community_code text, grid_code text,
-    received bigint NOT NULL,
-    accepted bigint NOT NULL,
-    resolved bigint NOT NULL,
-    same_day_settled bigint NOT NULL,
-    same_day_due bigint NOT NULL,
-    class1_responded_on_time bigint NOT NULL,
-    class1_respond_due bigint NOT NULL,
-    class1_accepted_on_time bigint NOT NULL,
-    class1_accept_due bigint NOT NULL,
-    major_resolved_in_time bigint NOT NULL,
-    major_due bigint NOT NULL,
-    overdue_in_period bigint NOT NULL,
-    reopened bigint NOT NULL,
-    satisfied bigint NOT NULL,
-    basically_satisfied bigint NOT NULL,
-    not_satisfied bigint NOT NULL,
-    repeat_appeals bigint NOT NULL
+    {count_columns("bigint")}
 )""",
         "CREATE INDEX analysis_day_day ON analysis_day (day)",
         "CREATE INDEX analysis_day_by_community ON analysis_day (community_code, day)",
-        """CREATE TABLE analysis_day_community (
+        f"""CREATE TABLE analysis_day_community (
     day timestamptz NOT NULL, subdistrict_code text, community_code text,
-    received bigint NOT NULL,
-    accepted bigint NOT NULL,
-    resolved bigint NOT NULL,
-    same_day_settled bigint NOT NULL,
-    same_day_due bigint NOT NULL,
-    class1_responded_on_time bigint NOT NULL,
-    class1_respond_due bigint NOT NULL,
-    class1_accepted_on_time bigint NOT NULL,
-    class1_accept_due bigint NOT NULL,
-    major_resolved_in_time bigint NOT NULL,
-    major_due bigint NOT NULL,
-    overdue_in_period bigint NOT NULL,
-    reopened bigint NOT NULL,
-    satisfied bigint NOT NULL,
-    basically_satisfied bigint NOT NULL,
-    not_satisfied bigint NOT NULL,
-    repeat_appeals bigint NOT NULL
+    {count_columns("bigint")}
 )""",
         "CREATE INDEX analysis_day_community_day ON analysis_day_community (day)",
         """CREATE TABLE analysis_repeat (

@@ -18,6 +18,7 @@ from services.store.common import (
     IMPORT_JOB_STATUSES,
     QUARANTINE_RESOLUTIONS,
     WALL_INDEXES,
+    count_columns,
     sql_in,
 )
 from services.tiers import CLASSES, TIERS
@@ -246,48 +247,16 @@ CREATE INDEX appeal_building_category ON appeal (building_code, category, report
     # triggers (spread 1: later appeals' repeat flag may change too); what the summary covers and the
     # rules it was counted with. Indexes for what stays live: open appeals and gathering members by report
     # time.
-    12: """
+    12: f"""
 CREATE TABLE analysis_day (
     day INTEGER NOT NULL, subdistrict_code TEXT, community_code TEXT, grid_code TEXT,
-    received INTEGER NOT NULL,
-    accepted INTEGER NOT NULL,
-    resolved INTEGER NOT NULL,
-    same_day_settled INTEGER NOT NULL,
-    same_day_due INTEGER NOT NULL,
-    class1_responded_on_time INTEGER NOT NULL,
-    class1_respond_due INTEGER NOT NULL,
-    class1_accepted_on_time INTEGER NOT NULL,
-    class1_accept_due INTEGER NOT NULL,
-    major_resolved_in_time INTEGER NOT NULL,
-    major_due INTEGER NOT NULL,
-    overdue_in_period INTEGER NOT NULL,
-    reopened INTEGER NOT NULL,
-    satisfied INTEGER NOT NULL,
-    basically_satisfied INTEGER NOT NULL,
-    not_satisfied INTEGER NOT NULL,
-    repeat_appeals INTEGER NOT NULL
+    {count_columns("INTEGER")}
 );
 CREATE INDEX analysis_day_day ON analysis_day (day);
 CREATE INDEX analysis_day_by_community ON analysis_day (community_code, day);
 CREATE TABLE analysis_day_community (
     day INTEGER NOT NULL, subdistrict_code TEXT, community_code TEXT,
-    received INTEGER NOT NULL,
-    accepted INTEGER NOT NULL,
-    resolved INTEGER NOT NULL,
-    same_day_settled INTEGER NOT NULL,
-    same_day_due INTEGER NOT NULL,
-    class1_responded_on_time INTEGER NOT NULL,
-    class1_respond_due INTEGER NOT NULL,
-    class1_accepted_on_time INTEGER NOT NULL,
-    class1_accept_due INTEGER NOT NULL,
-    major_resolved_in_time INTEGER NOT NULL,
-    major_due INTEGER NOT NULL,
-    overdue_in_period INTEGER NOT NULL,
-    reopened INTEGER NOT NULL,
-    satisfied INTEGER NOT NULL,
-    basically_satisfied INTEGER NOT NULL,
-    not_satisfied INTEGER NOT NULL,
-    repeat_appeals INTEGER NOT NULL
+    {count_columns("INTEGER")}
 );
 CREATE INDEX analysis_day_community_day ON analysis_day_community (day);
 CREATE TABLE analysis_repeat (
