@@ -51,6 +51,7 @@ from services.analysis import service  # noqa: E402
 from services.analysis.periods import period  # noqa: E402
 from services.clocks import TZ  # noqa: E402
 from services.seed import seed_reference  # noqa: E402
+from services.store.analysis_summary import without_summary  # noqa: E402
 from services.store.base import Store  # noqa: E402
 
 GOAL_MS = 300
@@ -134,12 +135,7 @@ def steps(store: Store, report: date, now: datetime, repeat: int) -> dict[str, f
 def plain_ms(store: Store, report: date, now: datetime) -> float:
     """The baseline: the quarter's district step once with the summary switched off (the plain grouped
     queries over every appeal of the three periods), as a store without the summary would answer it."""
-    class Plain(type(store)):  # the same store and connections, the summary's read path disabled
-        def _summary_end(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    plain = object.__new__(Plain)
-    plain.__dict__ = store.__dict__
+    plain = without_summary(store)
     t0 = time.perf_counter()
     service.figures(plain, LEADER, "district", None, period("quarter", report), now=now)
     return (time.perf_counter() - t0) * 1000

@@ -15,7 +15,7 @@ import pytest
 from services import seed
 from services.analysis.periods import custom, period
 from services.store.analysis import LEVELS
-from services.store.analysis_summary import SummaryBusy, horizon
+from services.store.analysis_summary import SummaryBusy, horizon, without_summary
 from services.store.sqlite import SQLiteStore
 from tests.test_analysis_contract import _departments
 
@@ -28,12 +28,7 @@ PERIODS = [period("day", "2026-11-30"), period("week", "2026-11-30"), period("mo
 
 def _plain(store):
     """The same store with the summary switched off."""
-    class Plain(type(store)):
-        def _summary_end(self, *args, **kwargs):
-            return None
-    plain = object.__new__(Plain)
-    plain.__dict__ = store.__dict__
-    return plain
+    return without_summary(store)
 
 
 def _same(store, now, periods=PERIODS, levels=LEVELS) -> None:

@@ -243,6 +243,18 @@ class SQLAnalysisSummary(SQLAnalysis):
                 f"LEFT JOIN ({gathered}) g ON g.k = t.k")
 
 
+def without_summary(store: Any) -> Any:
+    """The same store (its connections and state) with the summary's read path switched off: every
+    analysis read counts plainly. What the summary is checked and measured against (tests, bench)."""
+    class Plain(type(store)):
+        def _summary_end(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    plain = object.__new__(Plain)
+    plain.__dict__ = store.__dict__
+    return plain
+
+
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     """Overlapping or touching [lo, hi) spans joined, in order; empty ones left out."""
     out: list[list[datetime]] = []
