@@ -352,7 +352,7 @@ def test_wall_page_in_english_shows_no_chinese(hand_store, monkeypatch, mode):
     only the language switch's "中文" and the resident's own words (the summary) stay as written."""
     from google.protobuf import text_format
 
-    from tests.test_pages import CJK, _elements
+    from tests.helpers import CJK, _elements
 
     url, store, ids = hand_store
     store.act(ids["E"], "accept", "duty_officer")
