@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -201,7 +200,7 @@ def _edit_station(who: Principal, store: Store, view: pd.DataFrame, lang: str) -
         lang, lambda: reference_data.set_services(store, who, code, list(ss.get(f"dref_sv_{code}") or [])),
         lambda _: t("data_ref.st_services_saved", lang, code=code)))
     st.text_input(t("data_ref.close_reason", lang), key="dref_close_reason")
-    st.date_input(t("data_ref.close_on", lang), value=date.today(), max_value=date.today(), key="dref_close_on")
+    st.date_input(t("data_ref.close_on", lang), value=reference_data.today(), max_value=reference_data.today(), key="dref_close_on")
     st.button(t("data_ref.close", lang), key="dref_close", on_click=lambda: _act(
         lang, lambda: reference_data.close_station(store, who, code, ss.get("dref_close_reason", ""),
                                                    ss.get("dref_close_on")),

@@ -222,13 +222,19 @@ def set_services(store: Store, who: access.Principal, code: str, offers: dict[st
     return _audited(store, who, "services", "station", code, {"offers": offers}, step)
 
 
+def today() -> date:
+    """The local (Asia/Shanghai) date: the latest day a station may be closed from. The machine's own date
+    is a day behind for the first eight hours of every Shanghai day on a UTC server."""
+    return datetime.now(TZ).date()
+
+
 def close_station(store: Store, who: access.Principal, code: str, reason: str, on: date | None = None
                   ) -> dict[str, Any]:
     """Close an open station from ``on`` (today by default, never a later day) for ``reason``: it stays in
     the register, and no screen counts it from now on."""
     _may(who)
-    today = datetime.now(TZ).date()
-    day = on or today
+    latest = today()
+    day = on or latest
 
     def step() -> dict[str, Any]:
         text = " ".join(str(reason or "").split())
@@ -236,7 +242,7 @@ def close_station(store: Store, who: access.Principal, code: str, reason: str, o
             raise ValidationError("error.station_close_needs_reason")
         if len(text) > MAX_REASON:
             raise ValidationError("error.reference_name_too_long", field=Label("data_field", "reason"), n=MAX_REASON)
-        if day > today:
+        if day > latest:
             raise ValidationError("error.station_close_in_future", day=day.isoformat())
         _open_station(store, code)
         store.update_station(str(code), {"closed_at": datetime.combine(day, time(), TZ), "closed_by": who.name,

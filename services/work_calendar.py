@@ -26,7 +26,7 @@ import os
 import tomllib
 import warnings
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -395,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{cal.path}: {len(official.years)} year(s) entered {sorted(official.years) or ''}".rstrip())
     if args.check:
         return 0
-    this_year = date.today().year
+    from services.clocks import TZ  # clocks imports this module
+
+    this_year = datetime.now(TZ).year
     for year in args.years or [this_year, this_year + 1]:
         print(f"\n{year}: {cal.basis(year)}")
         with warnings.catch_warnings():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import shutil
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 
 import geopandas as gpd
 import pandas as pd
@@ -70,7 +70,7 @@ def test_a_station_is_added_moved_closed_and_reopened(store, places):
     reference_data.set_services(store, DUTY, "ST-N-01", {"appeal": True, "legal": False})
     assert base.base_stations(store=store).code.tolist() == ["ST-N-01"]
 
-    closed = reference_data.close_station(store, DUTY, "ST-N-01", "楼宇拆除", date.today() - timedelta(days=1))
+    closed = reference_data.close_station(store, DUTY, "ST-N-01", "楼宇拆除", reference_data.today() - timedelta(days=1))
     assert closed["close_reason"] == "楼宇拆除" and closed["closed_by"] == "duty"
     assert _stations(store) == []                                   # no screen counts it
     assert len(base.base_stations(store=store).code) == 0          # coverage and planning neither
@@ -100,7 +100,7 @@ def test_bad_stations_are_refused_and_nothing_is_stored(store, places):
     with refused("station_outside_district"):
         reference_data.move_station(store, DUTY, "A", 113.70, 22.70)
     with refused("station_close_in_future"):
-        reference_data.close_station(store, DUTY, "A", "原因", date.today() + timedelta(days=1))
+        reference_data.close_station(store, DUTY, "A", "原因", reference_data.today() + timedelta(days=1))
     with refused("station_close_needs_reason"):
         reference_data.close_station(store, DUTY, "A", "  ")
     with pytest.raises(NotFound):

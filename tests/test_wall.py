@@ -10,6 +10,10 @@ The hand-made store holds six appeals reported today whose KPIs can be counted b
 so: received 6, accepted 3 (A, B, C), resolved 1 (A), resolution rate 1/3, class-1 total 2,
 responded on time 1, accepted on time 1. Personal data: every appeal carries a reporter name and phone
 that must never reach the page in wall mode.
+
+"Today" must hold all of that, so every test here runs with the clock set to 14:00 local time of the
+real local date, ticking on (time-machine): run at 00:20 in Shanghai, #D could not be both reported
+today and two hours ago.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import time_machine
 from streamlit.testing.v1 import AppTest
 
 from pages.ui import SESSION_KEY
@@ -33,6 +38,14 @@ TZ = ZoneInfo("Asia/Shanghai")
 APP = Path(__file__).resolve().parent.parent / "app.py"
 NAMES = ["欧阳明华", "司马青云", "诸葛春燕", "上官秋月", "东方晓红", "皇甫建国"]
 PHONES = ["13900001111", "13900002222", "13900003333", "13900004444", "13900005555", "13900006666"]
+
+
+@pytest.fixture(autouse=True)
+def _afternoon():
+    """The clock at 14:00 Shanghai time of today's local date (see the module's docstring)."""
+    at = datetime.now(TZ).replace(hour=14, minute=0, second=0, microsecond=0)
+    with time_machine.travel(at, tick=True):
+        yield
 
 
 def _now() -> datetime:
