@@ -52,7 +52,7 @@ def _table(frame: pd.DataFrame, columns: dict[str, str], lang: str) -> None:
         st.info(t("data_ref.empty", lang))
         return
     shown = frame.reindex(columns=list(columns))
-    text = shown.select_dtypes(include="object").columns
+    text = shown.select_dtypes(include=["object", "str"]).columns
     shown[text] = shown[text].fillna("")                # a blank cell, not "None"
     st.dataframe(shown.rename(columns={c: t(k, lang) for c, k in columns.items()}), hide_index=True, width="stretch")
 
