@@ -15,7 +15,8 @@ from services.store.rows import Rows, prepare_appeals, rekey, report_event_rows
 # appeal_geom). Primary keys and the unique (source, external_id) stay: duplicates and ids rely on them.
 REBUILD_INDEXES = ("appeal_geom", "appeal_reported_at", "appeal_open_deadline", "appeal_open_tier",
                    "appeal_event_appeal", "appeal_building_category", "appeal_open_reported", "appeal_gathering",
-                   "appeal_resolving", "appeal_resolved_at", "appeal_gathering_member")
+                   "appeal_resolving", "appeal_resolved_at", "appeal_gathering_member",
+                   "appeal_subdistrict_reported", "appeal_community_reported")
 # Loads smaller than this keep every index: dropping and building costs more than it saves.
 REBUILD_MIN_ROWS = 20_000
 

@@ -71,10 +71,6 @@ OPEN_SQL = "status <> 'closed'"
 TIER_RANK_SQL = "CASE tier WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END"
 ORDER_SQL = {"newest": "reported_at DESC, id DESC", "oldest": "reported_at, id",
              "tier": f"{TIER_RANK_SQL}, reported_at DESC, id DESC"}
-# The partial index of open appeals for the wall display (schema version 2 in both stores). It gives the
-# points in wall order (red, yellow, blue, then newest) so that a LIMIT reads only that many rows, and,
-# carrying grid_code, tier and status, answers the open counts per grid from the index alone. One index,
-# not one per wall query: every new appeal enters it, and each index costs bulk inserts about a tenth.
 # The counts the analysis summary keeps per day and area (both schemas' analysis_day and
 # analysis_day_community; services/store/analysis_summary.py SUMMED, the cohort counts that add up).
 SUMMARY_COUNTS = ("received", "accepted", "resolved", "same_day_settled", "same_day_due",
@@ -88,6 +84,10 @@ def count_columns(sql_type: str) -> str:
     return ",\n    ".join(f"{c} {sql_type} NOT NULL" for c in SUMMARY_COUNTS)
 
 
+# The partial index of open appeals for the wall display (schema version 2 in both stores). It gives the
+# points in wall order (red, yellow, blue, then newest) so that a LIMIT reads only that many rows, and,
+# carrying grid_code, tier and status, answers the open counts per grid from the index alone. One index,
+# not one per wall query: every new appeal enters it, and each index costs bulk inserts about a tenth.
 WALL_INDEXES = (
     f"CREATE INDEX appeal_open_tier ON appeal (({TIER_RANK_SQL}), reported_at DESC, id DESC, grid_code, tier, "
     f"status) WHERE {OPEN_SQL}",
@@ -100,6 +100,26 @@ BRIEFING_INDEXES = (
     "CREATE INDEX appeal_resolved_at ON appeal (resolved_at)",
     "CREATE INDEX appeal_gathering_member ON appeal (gathering_id) WHERE gathering_id IS NOT NULL",
 )
+# A page of one subdistrict's or community's appeals in a report-time window, newest or oldest first (the
+# Open311 GET requests.json, issue 16 §4): by area, then report time and id (the ORDER BY), a LIMIT of 1,000
+# reads 1,000 index entries instead of every appeal of the window across the district. The indexes are on
+# the expression ``area_page_sql``, which only such a page writes (queries.py): a planner uses an expression
+# index only for that same expression, so the analysis's GROUP BY area and the wall's scoped counts never
+# walk them (a plain (subdistrict_code, reported_at) index made SQLite, without statistics, walk it in full
+# to group a month by subdistrict: 120 ms became 11.6 s at 1M appeals). Codes are never '', so the
+# coalesce changes no answer.
+AREA_PAGE_LEVELS = ("subdistrict", "community")
+
+
+def area_page_sql(level: str) -> str:
+    """The indexed expression of an area page's filter (see AREA_INDEXES); level is one of AREA_PAGE_LEVELS."""
+    if level not in AREA_PAGE_LEVELS:
+        raise ValidationError(f"no area page index for level {level!r}; expected {', '.join(AREA_PAGE_LEVELS)}")
+    return f"coalesce({level}_code, '')"
+
+
+AREA_INDEXES = tuple(f"CREATE INDEX appeal_{level}_reported ON appeal (({area_page_sql(level)}), reported_at, id)"
+                     for level in AREA_PAGE_LEVELS)
 # The tier rank of every row is 0, 1 or 2. Saying so in a query of open appeals in a time window lets both
 # planners read appeal_open_tier by report time within each tier (three short ranges) instead of the index
 # of all appeals by report time, which visits the closed ones as well.

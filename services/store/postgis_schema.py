@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import psycopg
 
 from services.store.common import (
+    AREA_INDEXES,
     BRIEFING_INDEXES,
     IDENTITY_KINDS,
     IDENTITY_PROVIDERS,
@@ -302,6 +303,8 @@ NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_change
     CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
 )""",
          "CREATE UNIQUE INDEX api_key_active ON api_key (partner) WHERE revoked_at IS NULL"],
+    # Pages of one subdistrict or community by report time (the Open311 GET, issue 16 §4).
+    16: [*AREA_INDEXES, "ANALYZE appeal"],
 }
 # What the database role the app connects as may do to the audit log ({role}: that role, quoted as an
 # identifier): read and append, never UPDATE, DELETE or TRUNCATE (the trigger refuses UPDATE and DELETE

@@ -10,9 +10,11 @@ import pandas as pd
 
 from services.store.base import EVENT_COLUMNS, TIMESTAMP_COLUMNS, AppealQuery
 from services.store.common import (
+    AREA_PAGE_LEVELS,
     OPEN_SQL,
     OPEN_WINDOW_SQL,
     QUARANTINE_READ_COLUMNS,
+    area_page_sql,
     columns_for,
     level_column,
     order_sql,
@@ -61,7 +63,8 @@ class SQLQueries(SQLDialect):
                 where.append(cond)
                 params.append(param)
         if q.area is not None:
-            where.append(f"{level_column(q.area[0])} = {self.P}")
+            page = q.statuses is None and q.order in ("newest", "oldest") and q.area[0] in AREA_PAGE_LEVELS
+            where.append(f"{area_page_sql(q.area[0]) if page else level_column(q.area[0])} = {self.P}")
             params.append(q.area[1])
         cols = columns_for(q.include_personal, q.columns)
         sql = f"SELECT {', '.join(cols)} FROM appeal"

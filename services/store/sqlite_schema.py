@@ -12,6 +12,7 @@ import pandas as pd
 
 from services.clocks import TZ, as_local
 from services.store.common import (
+    AREA_INDEXES,
     BRIEFING_INDEXES,
     IDENTITY_KINDS,
     IDENTITY_PROVIDERS,
@@ -301,6 +302,8 @@ CREATE TABLE api_key (
 );
 CREATE UNIQUE INDEX api_key_active ON api_key (partner) WHERE revoked_at IS NULL;
 """,
+    # Pages of one subdistrict or community by report time (the Open311 GET, issue 16 §4).
+    15: ";\n".join(AREA_INDEXES) + ";\n",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
