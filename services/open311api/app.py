@@ -34,13 +34,13 @@ from services.access import Forbidden
 from services.config import rules
 from services.errors import DomainError, NotFound, describe
 from services.i18n import MissingString, t
-from services.intake import Intake
-from services.intake.json_records import json_chunk
+from services.intake.batches import Batches
 from services.open311api import mapping
 from services.store.base import OPEN_STATUSES, Store
 
 PREFIX = "/open311/v2"
-DEFAULTS = {"rate_per_minute": 600, "max_body_bytes": 65536, "max_page_size": 1000, "get_requires_key": False}
+DEFAULTS = {"rate_per_minute": 600, "max_body_bytes": 65536, "max_page_size": 1000, "get_requires_key": False,
+            "post_batch_rows": 200}
 DEFAULT_DAYS = 90
 QUARANTINE_FILE = "open311-api"  # the quarantine's ``file`` of a refused POST
 
@@ -156,6 +156,8 @@ def create_app(store: Store | None = None, *, now: Callable[[], datetime] | None
                   description="Open311 GeoReport v2 for the Guangming command center; see docs/open311.md.")
     app.state.store = store
     app.state.bucket = bucket
+    batches = Batches(store, file=QUARANTINE_FILE, now=clock, max_rows=int(cfg["post_batch_rows"]))
+    app.state.batches = batches
 
     # -- errors as the spec's array ---------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -358,38 +360,27 @@ def create_app(store: Store | None = None, *, now: Callable[[], datetime] | None
         external_id = partner_id or f"o311-{uuid.uuid4().hex}"
         rec = mapping.record(body, external_id)
         raw = json.dumps(rec, ensure_ascii=False, sort_keys=True)
-        intake = Intake(store, source=source, now=clock())
-        appeals, quarantine, events = intake.check(json_chunk([(1, raw, rec, None)], "open311", 1))
-        if len(quarantine):
-            intake.write_checked(appeals.iloc[0:0], quarantine, QUARANTINE_FILE)
-            code = str(quarantine["reason_code"].iloc[0])
-            message = str(quarantine["reason"].iloc[0])
-            audit.record(store, actor, "open311.request.refused", "appeal", None,
-                         detail={**detail, "status": 400, "reason": code}, address=address)
-            raise ApiError(400, f"{code}: {message}")
+        service = rec.get("category") or rec.get("service_type") or ""
         try:
-            keys.check_scope(partner, rec.get("category") or rec.get("service_type") or "",
-                             appeals.iloc[0].to_dict())
-        except Forbidden as exc:
-            audit.record(store, actor, "open311.request.refused", "appeal", None,
-                         detail={**detail, "status": 403, "reason": exc.key or str(exc)}, address=address)
-            raise ApiError(403, describe(exc, lang)) from None
-        try:
-            summary, result = intake.write_checked(appeals, quarantine, QUARANTINE_FILE, events)
+            outcome = batches.submit(source, rec, raw, gate=lambda appeal: keys.check_scope(partner, service, appeal))
         except DomainError as exc:
             audit.record(store, actor, "open311.request.refused", "appeal", None,
                          detail={**detail, "status": 400, "reason": exc.key or str(exc)}, address=address)
             raise ApiError(400, describe(exc, lang)) from None
-        duplicate = not result.ids
-        new_id = result.ids[0] if result.ids else _existing(source, external_id)
-        audit.record(store, actor, "open311.request", "appeal", new_id,
-                     detail={**detail, "external_id": external_id, "duplicate": duplicate}, address=address)
-        return [{"service_request_id": str(new_id), "service_notice": "", "account_id": None}]
-
-    def _existing(source: str, external_id: str) -> int | None:
-        """The id of the appeal already stored under (source, external_id): the store's lookup on that
-        unique key (a first POST, or a row imported otherwise under the same source)."""
-        return store.appeal_id_by_key(source, external_id)
+        if outcome.reason_code is not None:
+            audit.record(store, actor, "open311.request.refused", "appeal", None,
+                         detail={**detail, "status": 400, "reason": outcome.reason_code}, address=address)
+            raise ApiError(400, f"{outcome.reason_code}: {outcome.reason}")
+        if isinstance(outcome.refused, Forbidden):
+            exc = outcome.refused
+            audit.record(store, actor, "open311.request.refused", "appeal", None,
+                         detail={**detail, "status": 403, "reason": exc.key or str(exc)}, address=address)
+            raise ApiError(403, describe(exc, lang)) from None
+        if outcome.refused is not None:
+            raise outcome.refused
+        audit.record(store, actor, "open311.request", "appeal", outcome.appeal_id,
+                     detail={**detail, "external_id": external_id, "duplicate": outcome.duplicate}, address=address)
+        return [{"service_request_id": str(outcome.appeal_id), "service_notice": "", "account_id": None}]
 
     return app
 

@@ -1,0 +1,151 @@
+"""Single records from many callers (the Open311 API's POSTs) checked and stored in groups.
+
+Intake's checks are written for columns (services.intake.checks): one record costs about what a
+hundred do, some 40 ms of fixed cost. A POST that ran them alone would cap a partner API at ~20 a
+second. ``Batches`` runs one worker thread. Callers hand it a record and wait. The worker takes the
+first record waiting and every other record already waiting (at most ``max_rows``) and checks each
+source's records as one chunk. It stores the good ones in one insert and hands each caller its own
+outcome. Nothing waits on purpose: a lone caller is checked at once, and records pile up only while
+the worker is busy, so the batch grows with the load (group commit).
+
+Each caller still gets its own answer: stored (with its id, or the id it already had), quarantined (the
+reason code and message, the row kept under ``file`` as for any source), or refused by its ``gate``, a
+check the caller adds (a partner key's scope, which needs the place intake assigned). Two records with
+the same (source, external_id) never share a batch: the later waits for the next one, so it finds the
+first stored and is answered as its duplicate, as if the two had come one after the other.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.intake.importer import Intake
+from services.intake.json_records import json_chunk
+from services.store.base import Store
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one record: ``appeal_id`` (new, or the one already stored under its key when
+    ``duplicate``), or ``reason_code`` and ``reason`` (quarantined), or ``refused`` (its gate's exception)."""
+
+    appeal_id: int | None = None
+    duplicate: bool = False
+    reason_code: str | None = None
+    reason: str | None = None
+    refused: Exception | None = None
+
+
+@dataclass
+class _Item:
+    source: str
+    record: dict[str, Any]
+    raw: str
+    gate: Callable[[dict[str, Any]], None] | None
+    future: Future
+
+
+class Batches:
+    """The worker and its queue for one store (see the module docstring). ``now`` is the clock intake
+    checks against; ``file`` names the quarantine rows of refused records."""
+
+    def __init__(self, store: Store, *, file: str, now: Callable[[], datetime], max_rows: int = 200) -> None:
+        self.store, self.file, self.now = store, file, now
+        self.max_rows = max(1, int(max_rows))
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._carry: list[_Item] = []  # records put off to the next batch (a key already in this one)
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self.batches = 0  # batches run (tests and benchmarks read it)
+
+    def submit(self, source: str, record: dict[str, Any], raw: str,
+               gate: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+        """Check and store one record of ``source`` (its JSON text ``raw``) and wait for its outcome.
+        ``gate(appeal)`` runs on the checked appeal (a dict of the appeal's columns) before it is
+        stored; whatever it raises refuses that record alone. Other errors reach every caller of the
+        batch they broke."""
+        item = _Item(source, record, raw, gate, Future())
+        self._start()
+        self._queue.put(item)
+        return item.future.result()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="gm-intake-batches", daemon=True)
+                self._worker.start()
+
+    def _take(self) -> list[_Item]:
+        """The next batch: what was put off last time, then what is waiting, at most one per key."""
+        items, self._carry = self._carry, []
+        if not items:
+            items.append(self._queue.get())
+        while len(items) < self.max_rows:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        batch, keys = [], set()
+        for item in items:
+            key = (item.source, str(item.record.get("external_id")))
+            (self._carry if key in keys else batch).append(item)
+            keys.add(key)
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            self.batches += 1
+            by_source: dict[str, list[_Item]] = {}
+            for item in batch:
+                by_source.setdefault(item.source, []).append(item)
+            for source, items in by_source.items():
+                try:
+                    outcomes = self._group(source, items)
+                except BaseException as exc:  # noqa: BLE001 - handed to each waiting caller
+                    for item in items:
+                        item.future.set_exception(exc)
+                    continue
+                for item, outcome in zip(items, outcomes, strict=True):
+                    item.future.set_result(outcome)
+
+    def _group(self, source: str, items: list[_Item]) -> list[Outcome]:
+        """Check ``items`` (one source) as one chunk, gate the good ones, store them in one insert."""
+        intake = Intake(self.store, source=source, now=self.now())
+        chunk = json_chunk([(i + 1, it.raw, it.record, None) for i, it in enumerate(items)], "open311", 1)
+        appeals, quarantine, events = intake.check(chunk)
+        outcomes: list[Outcome | None] = [None] * len(items)
+        for line, code, reason in zip(quarantine["line"], quarantine["reason_code"], quarantine["reason"],
+                                      strict=True):
+            outcomes[int(line) - 1] = Outcome(reason_code=str(code), reason=str(reason))
+        good = [i for i, o in enumerate(outcomes) if o is None]
+        if len(good) != len(appeals):
+            raise RuntimeError(f"intake returned {len(appeals)} appeals for {len(good)} good records")
+        keep = []
+        for pos, i in enumerate(good):
+            gate = items[i].gate
+            try:
+                if gate is not None:
+                    gate(appeals.iloc[pos].to_dict())
+                keep.append(pos)
+            except Exception as exc:  # noqa: BLE001 - the gate's refusal is this record's answer
+                outcomes[i] = Outcome(refused=exc)
+        kept = appeals.iloc[keep].reset_index(drop=True)
+        if events is not None:
+            events = events[events["appeal_id"].isin(kept["id"])].reset_index(drop=True)
+        # One POST is one "line": the same refused body posted again is recognised as already kept.
+        quarantine = quarantine.assign(line=1)
+        _, result = intake.write_checked(kept, quarantine, self.file, events if len(kept) else None)
+        new = set(result.ids)
+        for pos in keep:
+            i = good[pos]
+            appeal_id = self.store.appeal_id_by_key(source, str(appeals["external_id"].iloc[pos]))
+            outcomes[i] = Outcome(appeal_id=appeal_id, duplicate=appeal_id not in new)
+        return [o if o is not None else Outcome() for o in outcomes]
+
