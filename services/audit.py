@@ -56,6 +56,12 @@ def record(store: Store, actor: str, action: str, object_kind: str | None = None
                               object_id=object_id, detail=detail_text(detail))
 
 
+def record_many(store: Store, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``record`` for each of ``entries`` (dicts of its arguments, ``detail`` any JSON-able value) in one
+    transaction, in order; returns the rows."""
+    return store.append_audit_many([{**e, "detail": detail_text(e.get("detail"))} for e in entries])
+
+
 def audited(store: Store, actor: str, action: str, object_kind: str, object_id: Any, detail: Any,
             step: Callable[[], T], address: str | None = None) -> T:
     """Run ``step`` (one action on an appeal or an order) and record it: ``action`` when it was done,

@@ -60,6 +60,20 @@ def test_rows_chain_and_an_untouched_log_verifies(store):
     assert store.audit_head() == {"last_id": 5, "row_count": 5, "hash": rows["hash"].iloc[-1]}
 
 
+def test_many_rows_in_one_call_chain_on_and_a_bad_one_writes_none(store):
+    audit.record(store, "zhang", "first")
+    entries = [{"actor": "open311:hotline", "action": "open311.request", "object_kind": "appeal", "object_id": i,
+                "detail": {"n": i}, "address": "127.0.0.1", "at": T0 + timedelta(seconds=i)} for i in range(3)]
+    rows = audit.record_many(store, entries)
+    assert [r["id"] for r in rows] == [2, 3, 4] and rows[0]["prev_hash"] == store.audit_rows()["hash"].iloc[0]
+    assert [r["object_id"] for r in rows] == ["0", "1", "2"] and audit.verify(store) == (True, None)
+    assert store.audit_head()["last_id"] == 4 and audit.record_many(store, []) == []
+    with pytest.raises(ValueError):
+        audit.record_many(store, [entries[0], {"actor": "", "action": "x"}])
+    assert len(store.audit_rows()) == 4 and audit.verify(store) == (True, None)
+    assert audit.record(store, "zhang", "after")["id"] == 5
+
+
 def test_rows_filter_by_actor_object_and_period(store):
     _five(store)
     audit.record(store, "li", "sign_in", "account", "li", at=T0 + timedelta(hours=1))

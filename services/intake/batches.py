@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services import audit
 from services.intake.importer import Intake
 from services.intake.json_records import json_chunk
 from services.store.base import Store
@@ -48,6 +49,7 @@ class _Item:
     record: dict[str, Any]
     raw: str
     gate: Callable[[dict[str, Any]], None] | None
+    audit: Callable[[Outcome], dict[str, Any] | None] | None
     future: Future
 
 
@@ -65,12 +67,15 @@ class Batches:
         self.batches = 0  # batches run (tests and benchmarks read it)
 
     def submit(self, source: str, record: dict[str, Any], raw: str,
-               gate: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+               gate: Callable[[dict[str, Any]], None] | None = None,
+               audit: Callable[[Outcome], dict[str, Any] | None] | None = None) -> Outcome:
         """Check and store one record of ``source`` (its JSON text ``raw``) and wait for its outcome.
         ``gate(appeal)`` runs on the checked appeal (a dict of the appeal's columns) before it is
-        stored; whatever it raises refuses that record alone. Other errors reach every caller of the
-        batch they broke."""
-        item = _Item(source, record, raw, gate, Future())
+        stored; whatever it raises refuses that record alone. ``audit(outcome)`` gives the caller's audit
+        row (services.audit.record's arguments, or None): the worker writes the rows of a batch in one
+        transaction once its appeals are stored, so callers never wait on each other for the audit
+        log's lock. Other errors reach every caller of the batch they broke."""
+        item = _Item(source, record, raw, gate, audit, Future())
         self._start()
         self._queue.put(item)
         return item.future.result()
@@ -108,6 +113,9 @@ class Batches:
             for source, items in by_source.items():
                 try:
                     outcomes = self._group(source, items)
+                    entries = [e for it, o in zip(items, outcomes, strict=True)
+                               if it.audit is not None and (e := it.audit(o)) is not None]
+                    audit.record_many(self.store, entries)
                 except BaseException as exc:  # noqa: BLE001 - handed to each waiting caller
                     for item in items:
                         item.future.set_exception(exc)

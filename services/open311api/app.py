@@ -361,25 +361,31 @@ def create_app(store: Store | None = None, *, now: Callable[[], datetime] | None
         rec = mapping.record(body, external_id)
         raw = json.dumps(rec, ensure_ascii=False, sort_keys=True)
         service = rec.get("category") or rec.get("service_type") or ""
+
+        def audit_entry(outcome: Any) -> dict[str, Any]:
+            if outcome.appeal_id is not None:
+                return {"actor": actor, "action": "open311.request", "object_kind": "appeal",
+                        "object_id": outcome.appeal_id, "address": address,
+                        "detail": {**detail, "external_id": external_id, "duplicate": outcome.duplicate}}
+            refused = outcome.refused
+            status, reason = ((400, outcome.reason_code) if outcome.reason_code is not None else
+                              (403, getattr(refused, "key", None) or str(refused)))
+            return {"actor": actor, "action": "open311.request.refused", "object_kind": "appeal", "object_id": None,
+                    "address": address, "detail": {**detail, "status": status, "reason": reason}}
+
         try:
-            outcome = batches.submit(source, rec, raw, gate=lambda appeal: keys.check_scope(partner, service, appeal))
+            outcome = batches.submit(source, rec, raw, gate=lambda appeal: keys.check_scope(partner, service, appeal),
+                                     audit=audit_entry)
         except DomainError as exc:
             audit.record(store, actor, "open311.request.refused", "appeal", None,
                          detail={**detail, "status": 400, "reason": exc.key or str(exc)}, address=address)
             raise ApiError(400, describe(exc, lang)) from None
         if outcome.reason_code is not None:
-            audit.record(store, actor, "open311.request.refused", "appeal", None,
-                         detail={**detail, "status": 400, "reason": outcome.reason_code}, address=address)
             raise ApiError(400, f"{outcome.reason_code}: {outcome.reason}")
         if isinstance(outcome.refused, Forbidden):
-            exc = outcome.refused
-            audit.record(store, actor, "open311.request.refused", "appeal", None,
-                         detail={**detail, "status": 403, "reason": exc.key or str(exc)}, address=address)
-            raise ApiError(403, describe(exc, lang)) from None
+            raise ApiError(403, describe(outcome.refused, lang)) from None
         if outcome.refused is not None:
             raise outcome.refused
-        audit.record(store, actor, "open311.request", "appeal", outcome.appeal_id,
-                     detail={**detail, "external_id": external_id, "duplicate": outcome.duplicate}, address=address)
         return [{"service_request_id": str(outcome.appeal_id), "service_notice": "", "account_id": None}]
 
     return app

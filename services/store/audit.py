@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,28 +59,41 @@ class SQLAudit(SQLDialect):
     def append_audit(self, actor: str, action: str, *, at: datetime | None = None, address: str | None = None,
                      object_kind: str | None = None, object_id: Any = None,
                      detail: str | None = None) -> dict[str, Any]:
-        actor, action = str(actor or "").strip(), str(action or "").strip()
-        if not actor or not action:
-            raise ValidationError("error.audit_needs_actor")
-        if detail is not None:
-            json.loads(detail)  # JSON text, or a ValueError before anything is written
-        row: dict[str, Any] = {"at": as_local(at) if at is not None else now(), "actor": actor,
-                               "address": _text(address), "action": action, "object_kind": _text(object_kind),
-                               "object_id": _text(object_id), "detail": detail}
+        return self.append_audit_many([{"actor": actor, "action": action, "at": at, "address": address,
+                                        "object_kind": object_kind, "object_id": object_id, "detail": detail}])[0]
+
+    def append_audit_many(self, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        rows = []
+        for e in entries:  # every row checked before anything is written
+            actor, action = str(e.get("actor") or "").strip(), str(e.get("action") or "").strip()
+            if not actor or not action:
+                raise ValidationError("error.audit_needs_actor")
+            detail = e.get("detail")
+            if detail is not None:
+                json.loads(detail)  # JSON text, or a ValueError before anything is written
+            at = e.get("at")
+            rows.append({"at": as_local(at) if at is not None else now(), "actor": actor,
+                         "address": _text(e.get("address")), "action": action,
+                         "object_kind": _text(e.get("object_kind")), "object_id": _text(e.get("object_id")),
+                         "detail": detail})
+        if not rows:
+            return []
         p = self.P
         with self._tx() as cx:
             self._audit_lock(cx)
             head = self._fetch(cx, "SELECT last_id, row_count, hash FROM audit_head WHERE one = 1", ())
             last_id, count, prev = (int(head[0][0]), int(head[0][1]), head[0][2]) if head else (0, 0, GENESIS)
-            row["id"], row["prev_hash"] = last_id + 1, prev
-            row["hash"] = row_hash(prev, row)
-            cx.execute(f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) "
-                       f"VALUES ({', '.join([p] * len(AUDIT_COLUMNS))})",
-                       tuple(self._param_ts(row[c]) if c == "at" else row[c] for c in AUDIT_COLUMNS))
+            for row in rows:
+                last_id, count = last_id + 1, count + 1
+                row["id"], row["prev_hash"] = last_id, prev
+                row["hash"] = prev = row_hash(prev, row)
+            self._executemany(cx, f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) "
+                                  f"VALUES ({', '.join([p] * len(AUDIT_COLUMNS))})",
+                              [tuple(self._param_ts(r[c]) if c == "at" else r[c] for c in AUDIT_COLUMNS) for r in rows])
             cx.execute(f"INSERT INTO audit_head (one, last_id, row_count, hash) VALUES (1, {p}, {p}, {p}) "
                        "ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, row_count = excluded.row_count, "
-                       "hash = excluded.hash", (row["id"], count + 1, row["hash"]))
-        return {c: row[c] for c in AUDIT_COLUMNS}
+                       "hash = excluded.hash", (last_id, count, prev))
+        return [{c: r[c] for c in AUDIT_COLUMNS} for r in rows]
 
     def audit_rows(self, *, actor: str | None = None, object_kind: str | None = None, object_id: Any = None,
                    since: datetime | None = None, until: datetime | None = None, after_id: int | None = None,

@@ -521,6 +521,12 @@ class Store(ReportReads, ApiKeyStore, abc.ABC):
         other audit writer (two writers never fork the chain). Returns the row (AUDIT_COLUMNS)."""
 
     @abc.abstractmethod
+    def append_audit_many(self, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``append_audit`` for each of ``entries`` (dicts of its arguments: actor, action, and optionally
+        at, address, object_kind, object_id, detail) in that order, in one transaction: all or none are
+        written. A batch of POSTs (services/intake/batches.py) records its calls at the cost of one."""
+
+    @abc.abstractmethod
     def audit_rows(self, *, actor: str | None = None, object_kind: str | None = None, object_id: Any = None,
                    since: datetime | None = None, until: datetime | None = None, after_id: int | None = None,
                    limit: int | None = None) -> pd.DataFrame:

@@ -52,6 +52,10 @@ class SQLDialect(abc.ABC):
         """``df`` with its timestamp ``columns`` (as the driver returned them) in Asia/Shanghai."""
 
     @abc.abstractmethod
+    def _local_time(self, value: Any) -> datetime | None:
+        """One timestamp (as the driver returned it) in Asia/Shanghai; None stays None."""
+
+    @abc.abstractmethod
     def _json_param(self) -> str:
         """The placeholder of a parameter holding JSON text, as the column that keeps JSON takes it."""
 

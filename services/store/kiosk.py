@@ -44,9 +44,9 @@ class SQLKiosk(SQLDialect):
         """The first row as a dict of Python values (datetimes in Asia/Shanghai, None where empty)."""
         if not rows:
             return None
-        out = self._frame(rows[:1], columns, times).iloc[0].to_dict()
+        out = dict(zip(columns, tuple(rows[0]), strict=True))  # no frame for one row: a key check is on every POST
         for c in times:
-            out[c] = None if pd.isna(out[c]) else out[c].to_pydatetime()
+            out[c] = self._local_time(out[c])
         out["id"] = int(out["id"])
         return out
 

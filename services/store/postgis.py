@@ -237,6 +237,9 @@ class PostGISStore(SQLStore):
     def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         return local_frame(df, columns)
 
+    def _local_time(self, value: Any) -> datetime | None:
+        return None if value is None else as_local(value)
+
     def _json_param(self) -> str:
         return "CAST(%s AS jsonb)"
 
@@ -321,8 +324,7 @@ class PostGISStore(SQLStore):
             return None
         out = dict(zip(APPEAL_COLUMNS, row, strict=True))
         for c in TIMESTAMP_COLUMNS:
-            if out[c] is not None:
-                out[c] = as_local(out[c])
+            out[c] = self._local_time(out[c])
         return out
 
     # -- aggregates ----------------------------------------------------------------------------------

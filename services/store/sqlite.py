@@ -213,6 +213,9 @@ class SQLiteStore(SQLStore):
     def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         return ts_frame(df, columns)
 
+    def _local_time(self, value: Any) -> datetime | None:
+        return from_us(value)
+
     def _json_param(self) -> str:
         return "json(?)"
 
@@ -242,7 +245,7 @@ class SQLiteStore(SQLStore):
             return None
         out = dict(zip(APPEAL_COLUMNS, row, strict=True))
         for c in TIMESTAMP_COLUMNS:
-            out[c] = from_us(out[c])
+            out[c] = self._local_time(out[c])
         return out
 
     # -- aggregates ----------------------------------------------------------------------------------
