@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from services.intake import batches as batch_module
 from services.intake.batches import Batches
 from services.open311api import mapping
 from tests.helpers import STORES, fresh_store
@@ -75,9 +76,10 @@ def _submit_all(batches: Batches, jobs: list[tuple[str, dict, str, object]]) -> 
     return out
 
 
-def test_each_caller_gets_its_own_answer_from_one_batch(store, layers):
+@pytest.mark.parametrize("in_process", [False, True], ids=["checked-here", "checked-in-child"])
+def test_each_caller_gets_its_own_answer_from_one_batch(store, layers, in_process):
     now = datetime.now(TZ)
-    batches = Batches(store, file=FILE, now=lambda: now)
+    batches = Batches(store, file=FILE, now=lambda: now, in_process=in_process)
     (x1, y1, g1), (x2, y2, g2), (x3, y3, _) = _inside(layers, 3)
 
     def no_second_grid(appeal):
@@ -124,3 +126,19 @@ def test_a_batch_that_breaks_answers_its_callers_and_the_next_batch_runs(store, 
     after = batches.submit("p1", *_record("kept", x, y))
     assert after.appeal_id is not None and not after.duplicate
     assert store.query_appeals(columns=["external_id"])["external_id"].tolist() == ["kept"]
+
+
+def test_a_dead_checking_process_is_replaced_and_nothing_is_lost(store, layers):
+    now = datetime.now(TZ)
+    batches = Batches(store, file=FILE, now=lambda: now, in_process=True)
+    (x, y, _), = _inside(layers, 1)
+    assert batches.submit("p1", *_record("one", x, y)).appeal_id is not None
+    pool = batch_module._pool()
+    for proc in list(pool._processes.values()):  # the child dies between two batches
+        proc.kill()
+        proc.join(10)
+    two = batches.submit("p1", *_record("two", x, y))      # checked in the worker thread this time
+    three = batches.submit("p1", *_record("three", x, y))  # and in a new child again
+    assert two.appeal_id is not None and three.appeal_id is not None
+    assert batch_module._pool() is not pool
+    assert sorted(store.query_appeals(columns=["external_id"])["external_id"]) == ["one", "three", "two"]

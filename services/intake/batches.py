@@ -13,22 +13,60 @@ reason code and message, the row kept under ``file`` as for any source), or refu
 check the caller adds (a partner key's scope, which needs the place intake assigned). Two records with
 the same (source, external_id) never share a batch: the later waits for the next one, so it finds the
 first stored and is answered as its duplicate, as if the two had come one after the other.
+
+With ``in_process`` the checks run in a child process (one per server process, shared by every
+``Batches``, started with the first batch): they are nearly all Python, and beside the API's own
+threads they would share one interpreter lock. The parent only stores what the child returns.
+A child that dies is replaced, and that batch is checked in the worker thread.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
 from services import audit
-from services.intake.importer import Intake
+from services.intake.importer import Intake, warm_up
 from services.intake.json_records import json_chunk
 from services.store.base import Store
+
+LOG = logging.getLogger(__name__)
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def check_records(source: str, now: datetime, records: list[tuple[str, dict[str, Any]]]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Intake's checks of ``records`` ((raw JSON text, record) each, lines 1..n) from ``source`` at
+    ``now``: what ``Intake.check`` returns. Runs in the child process too: the checks read nothing from
+    the store (the district's layers come from its files)."""
+    chunk = json_chunk([(i + 1, raw, rec, None) for i, (raw, rec) in enumerate(records)], "open311", 1)
+    return Intake(None, source=source, now=now).check(chunk)  # type: ignore[arg-type]
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
+        return _POOL
+
+
+def _drop_pool(broken: ProcessPoolExecutor) -> None:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is broken:
+            _POOL = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +95,10 @@ class Batches:
     """The worker and its queue for one store (see the module docstring). ``now`` is the clock intake
     checks against; ``file`` names the quarantine rows of refused records."""
 
-    def __init__(self, store: Store, *, file: str, now: Callable[[], datetime], max_rows: int = 200) -> None:
+    def __init__(self, store: Store, *, file: str, now: Callable[[], datetime], max_rows: int = 200,
+                 in_process: bool = False) -> None:
         self.store, self.file, self.now = store, file, now
+        self.in_process = in_process
         self.max_rows = max(1, int(max_rows))
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._carry: list[_Item] = []  # records put off to the next batch (a key already in this one)
@@ -123,11 +163,22 @@ class Batches:
                 for item, outcome in zip(items, outcomes, strict=True):
                     item.future.set_result(outcome)
 
+    def _check(self, source: str, now: datetime, records: list[tuple[str, dict[str, Any]]]
+               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        if self.in_process:
+            pool = _pool()
+            try:
+                return pool.submit(check_records, source, now, records).result()
+            except BrokenProcessPool:
+                LOG.warning("the intake checking process died; a new one is started, this batch is checked here")
+                _drop_pool(pool)
+        return check_records(source, now, records)
+
     def _group(self, source: str, items: list[_Item]) -> list[Outcome]:
         """Check ``items`` (one source) as one chunk, gate the good ones, store them in one insert."""
-        intake = Intake(self.store, source=source, now=self.now())
-        chunk = json_chunk([(i + 1, it.raw, it.record, None) for i, it in enumerate(items)], "open311", 1)
-        appeals, quarantine, events = intake.check(chunk)
+        now = self.now()
+        appeals, quarantine, events = self._check(source, now, [(it.raw, it.record) for it in items])
+        intake = Intake(self.store, source=source, now=now)
         outcomes: list[Outcome | None] = [None] * len(items)
         for line, code, reason in zip(quarantine["line"], quarantine["reason_code"], quarantine["reason"],
                                       strict=True):

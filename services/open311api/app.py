@@ -40,7 +40,7 @@ from services.store.base import OPEN_STATUSES, Store
 
 PREFIX = "/open311/v2"
 DEFAULTS = {"rate_per_minute": 600, "max_body_bytes": 65536, "max_page_size": 1000, "get_requires_key": False,
-            "post_batch_rows": 200}
+            "post_batch_rows": 200, "post_check_process": True}
 DEFAULT_DAYS = 90
 QUARANTINE_FILE = "open311-api"  # the quarantine's ``file`` of a refused POST
 
@@ -156,7 +156,8 @@ def create_app(store: Store | None = None, *, now: Callable[[], datetime] | None
                   description="Open311 GeoReport v2 for the Guangming command center; see docs/open311.md.")
     app.state.store = store
     app.state.bucket = bucket
-    batches = Batches(store, file=QUARANTINE_FILE, now=clock, max_rows=int(cfg["post_batch_rows"]))
+    batches = Batches(store, file=QUARANTINE_FILE, now=clock, max_rows=int(cfg["post_batch_rows"]),
+                      in_process=bool(cfg["post_check_process"]))
     app.state.batches = batches
 
     # -- errors as the spec's array ---------------------------------------------------------------
