@@ -11,7 +11,11 @@ one httpx client (keep-alive), as a partner system would call it:
   wide enough that each answers the spec's page of 1,000 requests; p50 and p99 in ms.
 - ``POST requests.json``: single appeals (one per request, form-encoded as FixMyStreet sends them) with a
   partner's api_key, each a distinct partner id, at points and categories of real appeals (inside the
-  district, so intake stores them); --posts of them or --post-seconds, whichever ends first; posts/s.
+  district, so intake stores them): first from one client (each POST waits for the one before), then
+  from --post-clients clients at once (partner systems posting in parallel; the API checks and stores
+  POSTs that arrive together as one batch, services/intake/batches.py); --posts of them or
+  --post-seconds, whichever ends first; posts/s and the latency of one POST. The headline ``post_per_s``
+  is the many clients' figure; ``*_post_one_client_per_s`` the lone client's.
 
 The baseline, in the same run and the same store: the raw ``store.query_appeals`` call each GET makes
 (same filters, columns and limit, no HTTP and no mapping), run in a second pass over the same queries,
