@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -96,9 +97,11 @@ class Batches:
     checks against; ``file`` names the quarantine rows of refused records."""
 
     def __init__(self, store: Store, *, file: str, now: Callable[[], datetime], max_rows: int = 200,
-                 in_process: bool = False) -> None:
+                 in_process: bool = False, linger_ms: float = 0.0) -> None:
         self.store, self.file, self.now = store, file, now
         self.in_process = in_process
+        self.linger = max(0.0, float(linger_ms)) / 1000.0
+        self._last_size = 0
         self.max_rows = max(1, int(max_rows))
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._carry: list[_Item] = []  # records put off to the next batch (a key already in this one)
@@ -131,11 +134,21 @@ class Batches:
         items, self._carry = self._carry, []
         if not items:
             items.append(self._queue.get())
+        # Under load (the last batch held more than one record), wait up to ``linger`` for the callers
+        # just answered to post again: else every other batch would hold only half of them.
+        deadline = time.monotonic() + (self.linger if self._last_size > 1 else 0.0)
         while len(items) < self.max_rows:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
-                break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    items.append(self._queue.get(timeout=left))
+                except queue.Empty:
+                    break
+        self._last_size = len(items)
         batch, keys = [], set()
         for item in items:
             key = (item.source, str(item.record.get("external_id")))
