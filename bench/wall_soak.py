@@ -23,7 +23,6 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,11 +30,10 @@ import numpy as np  # noqa: E402
 
 from geo import mapview  # noqa: E402
 from services import district, wall  # noqa: E402
+from services.clocks import TZ  # noqa: E402
 from services.seed import ensure_seeded  # noqa: E402
 from services.simulate import Simulator  # noqa: E402
 from services.store import create_store  # noqa: E402
-
-TZ = ZoneInfo("Asia/Shanghai")
 
 
 def rss_mb() -> float:

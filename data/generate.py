@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -30,6 +29,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geo.crs import METRIC_CRS, STORAGE_CRS, geometry_to_lonlat, metric_to_lonlat
+from services.clocks import TZ
 from services.i18n import label
 from services.lifecycle import STAMP
 from services.tiers import appeal_classes, compute_tiers
@@ -44,7 +44,6 @@ from services.vocabulary import (
 
 GENERATOR_VERSION = 4
 DEFAULT_SEED = 20191
-TZ = ZoneInfo("Asia/Shanghai")
 HERE = Path(__file__).resolve().parent
 OUTLINE_PATH = HERE / "source" / "guangming_outline.geojson"
 DEFAULT_OUT = HERE / "sample"

@@ -15,15 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from services import access, orders
-from services.clocks import as_local
+from services.clocks import TZ, as_local
 from services.store.base import Store
 
-TZ = ZoneInfo("Asia/Shanghai")
 # The state of one department's part of an order, in the order the list shows them.
 STATES = ("overdue", "open", "late", "on_time", "reported")
 # The appeal's facts each row carries (no personal column, ever).

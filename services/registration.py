@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS, to_wgs84
 from services import access, audit, facts, reference
+from services.clocks import TZ
 from services.errors import DomainError, Label, Labels, ValidationError
 from services.gathering import gathering_rules
 from services.intake.appeals import assign, build_appeals
@@ -35,7 +35,6 @@ from services.store.base import OPEN_STATUSES, Store
 from services.tiers import appeal_class, compute_tier
 from services.vocabulary import CATEGORIES, CATEGORY_SERVICE, CHANNELS, SERVICE_TYPES
 
-TZ = ZoneInfo("Asia/Shanghai")
 AREA_COLUMNS = ("subdistrict_code", "community_code", "grid_code", "subgrid_code", "happiness_unit_code")
 # Channels a hall or a phone line registers; a hotline call is stored under source ``hotline``, every
 # other registration under ``walk_in`` (the source keys the external id, see ``_external_id``).

@@ -17,16 +17,14 @@ import argparse
 import re
 import sys
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from data import sample
 from services import reference
+from services.clocks import TZ
 from services.seed_today import seed_today
 from services.store.base import Store
-
-TZ = ZoneInfo("Asia/Shanghai")
 
 
 def is_empty(store: Store) -> bool:

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from services.clocks import TZ
 from services.config import rules
 from services.intake import build_appeals
 from services.simulate import Simulator
@@ -46,7 +46,6 @@ from services.simulate.plans import settlement_params
 from services.store.base import Store
 from services.vocabulary import CHANNELS_NOTE
 
-TZ = ZoneInfo("Asia/Shanghai")
 SOURCE = "sample"  # the bundled sample district's data, like the history it completes
 # The happy path of the loop; an appeal of each open status has taken the first len(PATH[status]) steps.
 PATH = {"reported": (), "accepted": ("accept",), "dispatched": ("accept", "dispatch"),

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -24,13 +23,13 @@ import pydeck as pdk
 
 from geo import mapview
 from services import access, audit, district, lifecycle
+from services.clocks import TZ
 from services.config import rules
 from services.errors import DomainError, IllegalTransition, Label, Labels, ValidationError
 from services.gathering import gathering_rules, marked_clusters
 from services.i18n import label, t
 from services.store.base import APPEAL_COLUMNS, OPEN_STATUSES, PERSONAL_COLUMNS, Store
 
-TZ = ZoneInfo("Asia/Shanghai")
 LEVELS = ("red", "yellow", "blue")
 LEVEL_FILL = {"red": [230, 40, 40, 120], "yellow": [245, 190, 30, 105], "blue": [40, 120, 230, 80]}
 NO_LEVEL_FILL = [0, 0, 0, 0]

@@ -16,6 +16,7 @@ function per check, in order), ``appeals`` (store-ready rows), ``importer`` (the
 ``cli`` (``__main__``). This module re-exports the names other code imports.
 """
 
+from services.clocks import TZ
 from services.intake.appeals import (
     CLOSED_STAMPS,
     assign,
@@ -37,7 +38,6 @@ from services.intake.schema import (
     FORMATS,
     REASONS,
     REQUIRED,
-    TZ,
     IntakeError,
 )
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from geo.assign import OUTSIDE, PolygonIndex, assign_points
+from services.clocks import TZ
 from services.intake.schema import (
-    TZ,
     bilingual,
     limit,
 )

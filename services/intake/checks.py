@@ -19,6 +19,7 @@ import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS, to_wgs84
 from services import facts
+from services.clocks import TZ
 from services.i18n import label, t
 from services.intake.appeals import backlog_age, inside_district
 from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
@@ -29,7 +30,6 @@ from services.intake.schema import (
     FIELDS,
     REASONS,
     STATUS_LOOKUP,
-    TZ,
     earliest,
     limit,
     message,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS
 from services import reference
+from services.clocks import TZ
 from services.intake.appeals import (
     assign,
     build_appeals,
@@ -44,7 +45,6 @@ from services.intake.schema import (
     DEFAULT_CHUNK,
     FORMATS,
     REASONS,
-    TZ,
     IntakeError,
     bilingual,
     pair,

@@ -12,9 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from services.intake.schema import (
-    TZ,
-)
+from services.clocks import TZ
 
 
 def clean_text(s: pd.Series) -> pd.Series:

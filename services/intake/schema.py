@@ -7,14 +7,12 @@ Why one module: every reader, check and message refers to the same field names a
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from services.config import rules
 from services.i18n import t
 
-TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_CHUNK = 10_000
 FORMATS = ("csv", "jsonl", "geojson", "open311", "xlsx")
 OPEN311_DEFAULT_CHANNEL = "hotline"

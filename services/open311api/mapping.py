@@ -12,17 +12,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from geo.coords import wgs84_to_gcj02
 from services import access, facts
+from services.clocks import TZ
 from services.i18n import label, t
 from services.vocabulary import CATEGORIES, CATEGORY_SERVICE, SERVICE_TYPES
 
-TZ = ZoneInfo("Asia/Shanghai")
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 # The columns GET reads (reporter_name only to mask the description; never written out).
 READ_COLUMNS = ("id", "service_type", "category", "description", "lon", "lat", "tier", "appeal_class",

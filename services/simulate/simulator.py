@@ -10,11 +10,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from services.clocks import TZ
 from services.errors import DomainError
 from services.intake import build_appeals
 from services.simulate.appeals import Buildings, random_appeal
@@ -29,7 +29,6 @@ from services.simulate.plans import (
 )
 from services.store.base import OPEN_STATUSES, Store
 
-TZ = ZoneInfo("Asia/Shanghai")
 SOURCE = "simulator"
 ACTOR = "simulator"  # an actor code, labelled through the string table ([actor] in vocabulary.toml)
 ORDER_ISSUER = "simulator_party"  # the simulator issuing orders as a community Party committee
