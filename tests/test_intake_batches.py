@@ -2,8 +2,8 @@
 and stored in groups, and each caller gets its own answer (stored with its id, quarantined with the
 reason, refused by its gate, or the duplicate of a record with the same key, even in the same batch).
 
-The worker's first batch is held open by a gate that waits until the other callers have queued their
-records, so the second batch holds all of them and the number of batches is known.
+The first batch's check is held until the other callers have queued their records, so the second
+batch holds all of them and the number of batches is known.
 """
 
 from __future__ import annotations
@@ -47,18 +47,29 @@ def _record(pid: str, lon: float, lat: float, **extra) -> tuple[dict, str]:
     return rec, json.dumps(rec, ensure_ascii=False, sort_keys=True)
 
 
-def _submit_all(batches: Batches, jobs: list[tuple[str, dict, str, object]]) -> list:
-    """Submit ``jobs`` (source, record, raw, gate) from one thread each, the first alone: its gate waits
+class Held(Batches):
+    """Batches whose first check waits until ``release`` is set."""
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        self.release = threading.Event()
+        self.held = False
+
+    def _check(self, *a, **k):
+        if not self.held:
+            self.held = True
+            assert self.release.wait(10)
+        return super()._check(*a, **k)
+
+
+def _submit_all(batches: Held, jobs: list[tuple[str, dict, str, object]]) -> list:
+    """Submit ``jobs`` (source, record, raw, gate) from one thread each, the first alone: its check waits
     until all the others are queued. Returns the outcomes in job order."""
     out: list = [None] * len(jobs)
-    queued = threading.Event()
-
-    def hold(appeal):
-        assert queued.wait(10)
 
     def run(i: int) -> None:
         source, rec, raw, gate = jobs[i]
-        out[i] = batches.submit(source, rec, raw, gate=hold if i == 0 else gate)
+        out[i] = batches.submit(source, rec, raw, gate=gate)
 
     first = threading.Thread(target=run, args=(0,))
     first.start()
@@ -70,7 +81,7 @@ def _submit_all(batches: Batches, jobs: list[tuple[str, dict, str, object]]) -> 
     deadline = time.monotonic() + 10
     while batches._queue.qsize() < len(rest) and time.monotonic() < deadline:
         time.sleep(0.005)
-    queued.set()
+    batches.release.set()
     for t in [first, *rest]:
         t.join(20)
     return out
@@ -79,7 +90,7 @@ def _submit_all(batches: Batches, jobs: list[tuple[str, dict, str, object]]) -> 
 @pytest.mark.parametrize("in_process", [False, True], ids=["checked-here", "checked-in-child"])
 def test_each_caller_gets_its_own_answer_from_one_batch(store, layers, in_process):
     now = datetime.now(TZ)
-    batches = Batches(store, file=FILE, now=lambda: now, in_process=in_process)
+    batches = Held(store, file=FILE, now=lambda: now, in_process=in_process)
     (x1, y1, g1), (x2, y2, g2), (x3, y3, _) = _inside(layers, 3)
 
     def no_second_grid(appeal):
@@ -87,7 +98,7 @@ def test_each_caller_gets_its_own_answer_from_one_batch(store, layers, in_proces
             raise PermissionError("not your area")
 
     jobs = [
-        ("p1", *_record("first", x1, y1), None),          # the batch of its own (held open)
+        ("p1", *_record("first", x1, y1), None),          # the batch of its own (its check held)
         ("p1", *_record("good", x1, y1), None),
         ("p1", *_record("bad", 113.2, 23.5), None),       # outside the district: quarantined
         ("p1", *_record("gated", x2, y2), no_second_grid),  # refused by its gate, nothing stored

@@ -2,11 +2,12 @@
 
 Intake's checks are written for columns (services.intake.checks): one record costs about what a
 hundred do, some 40 ms of fixed cost. A POST that ran them alone would cap a partner API at ~20 a
-second. ``Batches`` runs one worker thread. Callers hand it a record and wait. The worker takes the
-first record waiting and every other record already waiting (at most ``max_rows``) and checks each
-source's records as one chunk. It stores the good ones in one insert and hands each caller its own
-outcome. Nothing waits on purpose: a lone caller is checked at once, and records pile up only while
-the worker is busy, so the batch grows with the load (group commit).
+second. Callers hand ``Batches`` a record and wait. Its checker thread takes the first record waiting
+and every other record already waiting (at most ``max_rows``), and checks each source's records as one
+chunk. Its writer thread stores the good ones in one insert and hands each caller its own outcome,
+while the checker already checks the next batch. A lone caller is checked at once. Records pile up
+only while the checker is busy, so the batch grows with the load (group commit). Under load a batch
+also waits up to ``linger_ms`` for the callers just answered to post again.
 
 Each caller still gets its own answer: stored (with its id, or the id it already had), quarantined (the
 reason code and message, the row kept under ``file`` as for any source), or refused by its ``gate``, a
@@ -17,7 +18,7 @@ first stored and is answered as its duplicate, as if the two had come one after 
 With ``in_process`` the checks run in a child process (one per server process, shared by every
 ``Batches``, started with the first batch): they are nearly all Python, and beside the API's own
 threads they would share one interpreter lock. The parent only stores what the child returns.
-A child that dies is replaced, and that batch is checked in the worker thread.
+A child that dies is replaced, and that batch is checked in the checker thread.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class _Item:
 
 
 class Batches:
-    """The worker and its queue for one store (see the module docstring). ``now`` is the clock intake
+    """The checker, the writer and their queues for one store (see the module docstring). ``now`` is the clock intake
     checks against; ``file`` names the quarantine rows of refused records."""
 
     def __init__(self, store: Store, *, file: str, now: Callable[[], datetime], max_rows: int = 200,
@@ -106,7 +107,10 @@ class Batches:
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._carry: list[_Item] = []  # records put off to the next batch (a key already in this one)
         self._lock = threading.Lock()
-        self._worker: threading.Thread | None = None
+        # Checked batches on their way to the writer: one waits while another is written, so the checker
+        # does not run ahead and batches keep forming from what arrives meanwhile.
+        self._checked: queue.Queue[tuple[str, list[_Item], datetime, Any]] = queue.Queue(maxsize=1)
+        self._workers: list[threading.Thread] = []
         self.batches = 0  # batches run (tests and benchmarks read it)
 
     def submit(self, source: str, record: dict[str, Any], raw: str,
@@ -115,7 +119,7 @@ class Batches:
         """Check and store one record of ``source`` (its JSON text ``raw``) and wait for its outcome.
         ``gate(appeal)`` runs on the checked appeal (a dict of the appeal's columns) before it is
         stored; whatever it raises refuses that record alone. ``audit(outcome)`` gives the caller's audit
-        row (services.audit.record's arguments, or None): the worker writes the rows of a batch in one
+        row (services.audit.record's arguments, or None): the writer puts the rows of a batch in one
         transaction once its appeals are stored, so callers never wait on each other for the audit
         log's lock. Other errors reach every caller of the batch they broke."""
         item = _Item(source, record, raw, gate, audit, Future())
@@ -125,9 +129,11 @@ class Batches:
 
     def _start(self) -> None:
         with self._lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._run, name="gm-intake-batches", daemon=True)
-                self._worker.start()
+            if not self._workers:
+                self._workers = [threading.Thread(target=self._run, name="gm-intake-check", daemon=True),
+                                 threading.Thread(target=self._write, name="gm-intake-write", daemon=True)]
+                for worker in self._workers:
+                    worker.start()
 
     def _take(self) -> list[_Item]:
         """The next batch: what was put off last time, then what is waiting, at most one per key."""
@@ -157,6 +163,9 @@ class Batches:
         return batch
 
     def _run(self) -> None:
+        """The checker: takes each batch, checks it (in the child, or here), and hands it to the writer.
+        It takes the next batch as soon as the writer has this one, so that the next check runs while
+        this batch is written and answered."""
         while True:
             batch = self._take()
             self.batches += 1
@@ -164,17 +173,32 @@ class Batches:
             for item in batch:
                 by_source.setdefault(item.source, []).append(item)
             for source, items in by_source.items():
+                now = self.now()
                 try:
-                    outcomes = self._group(source, items)
-                    entries = [e for it, o in zip(items, outcomes, strict=True)
-                               if it.audit is not None and (e := it.audit(o)) is not None]
-                    audit.record_many(self.store, entries)
-                except BaseException as exc:  # noqa: BLE001 - handed to each waiting caller
-                    for item in items:
-                        item.future.set_exception(exc)
-                    continue
-                for item, outcome in zip(items, outcomes, strict=True):
-                    item.future.set_result(outcome)
+                    checked: Any = self._check(source, now, [(it.raw, it.record) for it in items])
+                except BaseException as exc:  # noqa: BLE001 - handed to each waiting caller by the writer
+                    checked = exc
+                self._checked.put((source, items, now, checked))
+
+    def _write(self) -> None:
+        """The writer: stores each checked batch, in the order checked, writes its audit rows and
+        answers its callers (a key checked twice in two batches is stored by the first, so the second
+        finds it: a duplicate)."""
+        while True:
+            source, items, now, checked = self._checked.get()
+            try:
+                if isinstance(checked, BaseException):
+                    raise checked
+                outcomes = self._store_checked(source, items, now, *checked)
+                entries = [e for it, o in zip(items, outcomes, strict=True)
+                           if it.audit is not None and (e := it.audit(o)) is not None]
+                audit.record_many(self.store, entries)
+            except BaseException as exc:  # noqa: BLE001 - handed to each waiting caller
+                for item in items:
+                    item.future.set_exception(exc)
+                continue
+            for item, outcome in zip(items, outcomes, strict=True):
+                item.future.set_result(outcome)
 
     def _check(self, source: str, now: datetime, records: list[tuple[str, dict[str, Any]]]
                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
@@ -187,10 +211,10 @@ class Batches:
                 _drop_pool(pool)
         return check_records(source, now, records)
 
-    def _group(self, source: str, items: list[_Item]) -> list[Outcome]:
-        """Check ``items`` (one source) as one chunk, gate the good ones, store them in one insert."""
-        now = self.now()
-        appeals, quarantine, events = self._check(source, now, [(it.raw, it.record) for it in items])
+    def _store_checked(self, source: str, items: list[_Item], now: datetime, appeals: pd.DataFrame,
+                       quarantine: pd.DataFrame, events: pd.DataFrame | None) -> list[Outcome]:
+        """Gate the good ones of ``items`` (one source, checked as one chunk), store them in one insert
+        with the quarantine rows, and give each item its outcome."""
         intake = Intake(self.store, source=source, now=now)
         outcomes: list[Outcome | None] = [None] * len(items)
         for line, code, reason in zip(quarantine["line"], quarantine["reason_code"], quarantine["reason"],
