@@ -22,9 +22,6 @@ from services.store.base import Store
 NOTICE = "admin_notice"
 
 
-def _when(v: Any) -> str:
-    return "" if v is None or pd.isna(v) else f"{v:%Y-%m-%d %H:%M}"
-
 
 def act(lang: str, request: Callable[[], Any], done: Callable[[Any], tuple[str, str | None]]) -> None:
     """Run ``request``; keep ``done(result)`` (a message and a secret to show once, or None) or the
@@ -162,7 +159,7 @@ def identities_tab(store: Store, who: Principal, lang: str) -> None:
             t("admin.id_value", lang): [r["value"] for r in rows],
             t("admin.acc_role", lang): [label("role", r["role"], lang) for r in rows],
             t("admin.acc_area", lang): [_area_name(store, r["role"], r["area_code"], lang) for r in rows],
-            t("admin.id_created_at", lang): [_when(r["created_at"]) for r in rows],
+            t("admin.id_created_at", lang): [ui.when(r["created_at"]) for r in rows],
             t("admin.id_created_by", lang): [r["created_by"] for r in rows],
         })
         st.dataframe(view, hide_index=True, width="stretch")

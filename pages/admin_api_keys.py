@@ -6,20 +6,15 @@ services/admin.py, which checks ``manage_accounts`` and audits through services/
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
+from pages import ui
 from pages.admin_accounts import act
 from services import admin
 from services.access import Principal
 from services.i18n import t
 from services.store.base import Store
-
-
-def _when(v: Any) -> str:
-    return "" if v is None or pd.isna(v) else f"{v:%Y-%m-%d %H:%M}"
 
 
 def _on_issue(store: Store, who: Principal, lang: str) -> None:
@@ -52,10 +47,10 @@ def api_keys_tab(store: Store, who: Principal, lang: str) -> None:
             t("admin.ak_area", lang): [areas.get(r["area_code"], r["area_code"]) if r["area_code"]
                                        else t("admin.ak_whole_district", lang) for r in rows],
             t("admin.ak_created_by", lang): [r["created_by"] for r in rows],
-            t("admin.ak_created_at", lang): [_when(r["created_at"]) for r in rows],
-            t("admin.ak_last_used", lang): [_when(r["last_used_at"]) for r in rows],
+            t("admin.ak_created_at", lang): [ui.when(r["created_at"]) for r in rows],
+            t("admin.ak_last_used", lang): [ui.when(r["last_used_at"]) for r in rows],
             t("admin.ak_state", lang): [t("admin.active" if r["active"] else "admin.revoked", lang) for r in rows],
-            t("admin.ak_revoked_at", lang): [_when(r["revoked_at"]) for r in rows],
+            t("admin.ak_revoked_at", lang): [ui.when(r["revoked_at"]) for r in rows],
         }), hide_index=True, width="stretch")
     else:
         st.caption(t("admin.empty", lang))

@@ -8,21 +8,17 @@ config/rules.toml ``[admin] audit_page_rows``); its CSV and Excel downloads are 
 from __future__ import annotations
 
 import functools
-from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
 import streamlit as st
 
+from pages import ui
 from pages.admin_accounts import act
 from services import admin, kiosk
 from services.access import Principal
 from services.i18n import t
 from services.store.base import Store
-
-
-def _when(v: Any) -> str:
-    return "" if v is None or pd.isna(v) else f"{v:%Y-%m-%d %H:%M}"
 
 
 def browser_base_url() -> str:
@@ -59,10 +55,10 @@ def kiosks_tab(store: Store, who: Principal, lang: str) -> None:
         st.dataframe(pd.DataFrame({
             t("admin.k_screen", lang): [r["screen"] for r in rows],
             t("admin.k_created_by", lang): [r["created_by"] for r in rows],
-            t("admin.k_created_at", lang): [_when(r["created_at"]) for r in rows],
-            t("admin.k_last_seen", lang): [_when(r["last_seen_at"]) for r in rows],
+            t("admin.k_created_at", lang): [ui.when(r["created_at"]) for r in rows],
+            t("admin.k_last_seen", lang): [ui.when(r["last_seen_at"]) for r in rows],
             t("admin.k_state", lang): [t("admin.active" if r["active"] else "admin.revoked", lang) for r in rows],
-            t("admin.k_revoked_at", lang): [_when(r["revoked_at"]) for r in rows],
+            t("admin.k_revoked_at", lang): [ui.when(r["revoked_at"]) for r in rows],
         }), hide_index=True, width="stretch")
     else:
         st.caption(t("admin.empty", lang))

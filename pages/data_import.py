@@ -12,7 +12,6 @@ from geo.coords import SOURCE_SYSTEMS
 from pages import ui
 from services import import_jobs
 from services.access import Principal
-from services.clocks import TZ
 from services.errors import DomainError, describe
 from services.i18n import label, t
 from services.intake.schema import FORMATS
@@ -20,9 +19,6 @@ from services.store.base import Store
 
 REFRESH_S = 2
 
-
-def _when(v: Any) -> str:
-    return "" if v is None or pd.isna(v) else f"{pd.Timestamp(v).tz_convert(TZ):%Y-%m-%d %H:%M:%S}"
 
 
 def _count(summary: Any, key: str) -> str:
@@ -111,8 +107,8 @@ def draw(who: Principal, store: Store, lang: str) -> None:
             t("data.col_crs", lang): history["crs"].str.upper(),
             t("data.col_actor", lang): history["actor"],
             t("data.col_status", lang): [label("import_status", s, lang) for s in history["status"]],
-            t("data.col_started", lang): [_when(v) for v in history["started_at"]],
-            t("data.col_finished", lang): [_when(v) for v in history["finished_at"]],
+            t("data.col_started", lang): [ui.when(v, "%Y-%m-%d %H:%M:%S") for v in history["started_at"]],
+            t("data.col_finished", lang): [ui.when(v, "%Y-%m-%d %H:%M:%S") for v in history["finished_at"]],
             t("data.col_stored", lang): [_count(s, "stored") for s in history["summary"]],
             t("data.col_duplicates", lang): [_count(s, "duplicates") for s in history["summary"]],
             t("data.col_quarantined", lang): [_count(s, "quarantined") for s in history["summary"]],

@@ -43,9 +43,6 @@ def _show_notice(lang: str) -> None:
             st.code(kept[2], language=None)
 
 
-def _when(v: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return "" if v is None or pd.isna(v) else f"{v:{fmt}}"
-
 
 def _table(frame: pd.DataFrame, columns: dict[str, str], lang: str) -> None:
     if frame.empty:
@@ -61,7 +58,7 @@ def _table(frame: pd.DataFrame, columns: dict[str, str], lang: str) -> None:
 def _departments(who: Principal, store: Store, lang: str) -> None:
     ss = st.session_state
     reg = reference_data.departments(store, who)
-    reg = reg.assign(edited_at=[_when(v) for v in reg["edited_at"]])
+    reg = reg.assign(edited_at=[ui.when(v) for v in reg["edited_at"]])
     _table(reg, {"code": "data_ref.col_code", "name": "data_ref.col_name", "name_en": "data_ref.col_name_en",
                  "orders": "data_ref.col_orders", "edited_at": "data_ref.col_edited_at",
                  "edited_by": "data_ref.col_edited_by"}, lang)
@@ -182,7 +179,7 @@ def _edit_station(who: Principal, store: Store, view: pd.DataFrame, lang: str) -
                         format_func=lambda c: f"{names.get(c) or c} ({c})")
     row = view[view["code"] == code].iloc[0]
     if row["state"] == "closed":
-        st.warning(t("data_ref.st_is_closed", lang, day=_when(row["closed_at"], "%Y-%m-%d"),
+        st.warning(t("data_ref.st_is_closed", lang, day=ui.when(row["closed_at"], "%Y-%m-%d"),
                      reason=row["close_reason"] or ""))
         st.button(t("data_ref.reopen", lang), key="dref_reopen", on_click=lambda: _act(
             lang, lambda: reference_data.reopen_station(store, who, code),
@@ -212,8 +209,8 @@ def _stations(who: Principal, store: Store, lang: str) -> None:
     shown = view.assign(level=[label("station_level", v, lang) for v in view["level"]],
                         site_type=[label("site_type", v, lang) if isinstance(v, str) else "" for v in view["site_type"]],
                         state=[label("station_state", v, lang) for v in view["state"]],
-                        closed_at=[_when(v, "%Y-%m-%d") for v in view["closed_at"]],
-                        edited_at=[_when(v) for v in view["edited_at"]])
+                        closed_at=[ui.when(v, "%Y-%m-%d") for v in view["closed_at"]],
+                        edited_at=[ui.when(v) for v in view["edited_at"]])
     _table(shown, {"code": "data_ref.col_code", "shown_name": "data_ref.col_station", "level": "data_ref.col_level",
                    "site_type": "data_ref.col_site_type", "services": "data_ref.col_services",
                    "community": "data_ref.col_community", "state": "data_ref.col_state",

@@ -34,9 +34,6 @@ st.caption(t("orders.intro_department", lang, department=dept_names.get(who.area
            else t("orders.intro_issuer", lang))
 
 
-def _when(v: object) -> str:
-    return "" if v is None or pd.isna(v) else f"{pd.Timestamp(v):%m-%d %H:%M}"
-
 
 def _flag(v: object) -> bool:
     return v is not None and not pd.isna(v) and bool(v)
@@ -60,14 +57,14 @@ def _list_frame(rows: pd.DataFrame) -> pd.DataFrame:
         t("orders.col_community", lang): [comm_names.get(c, c) for c in rows["community_code"]],
         t("orders.col_category", lang): [label("category", c, lang) for c in rows["category"]],
         t("orders.col_tier", lang): [label("tier", c, lang) for c in rows["tier"]],
-        t("orders.col_arrive_by", lang): [_when(v) for v in rows["arrive_by"]],
+        t("orders.col_arrive_by", lang): [ui.when(v, ui.SHORT_TIME) for v in rows["arrive_by"]],
         t("orders.col_clock", lang): [countdown(s, lang) if st_ in ("open", "overdue") else ""
                                       for s, st_ in zip(rows["seconds_left"], rows["state"], strict=True)],
         t("orders.col_state", lang): [label("order_state", s, lang) for s in rows["state"]],
         t("orders.col_required", lang): [t("orders.required", lang, leader=label("leader_level", lv, lang), people=p)
                                          for lv, p in zip(rows["leader_level"], rows["people_required"],
                                                           strict=True)],
-        t("orders.col_checked_in", lang): [_when(v) for v in rows["checked_in_at"]],
+        t("orders.col_checked_in", lang): [ui.when(v, ui.SHORT_TIME) for v in rows["checked_in_at"]],
         t("orders.col_came", lang): [_came(r) for _, r in rows.iterrows()],
         t("orders.col_outcome", lang): [label("outcome", o, lang) for o in rows["outcome"]],
     })
@@ -136,9 +133,9 @@ def _detail(rows: pd.DataFrame) -> None:
         t("orders.col_community", lang): comm_names.get(r["community_code"], r["community_code"]),
         t("orders.col_level", lang): label("handling_level", r["handling_level"], lang),
         t("orders.field_status", lang): label("status", r["status"], lang),
-        t("orders.field_issued", lang): _when(r["issued_at"]),
-        t("orders.col_arrive_by", lang): _when(r["arrive_by"]),
-        t("orders.field_resolve_by", lang): _when(r["resolve_by"]),
+        t("orders.field_issued", lang): ui.when(r["issued_at"], ui.SHORT_TIME),
+        t("orders.col_arrive_by", lang): ui.when(r["arrive_by"], ui.SHORT_TIME),
+        t("orders.field_resolve_by", lang): ui.when(r["resolve_by"], ui.SHORT_TIME),
         t("orders.col_required", lang): t("orders.required", lang, leader=label("leader_level", r["leader_level"], lang),
                                           people=int(r["people_required"])),
         t("orders.col_state", lang): label("order_state", r["state"], lang),

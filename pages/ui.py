@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from services import access, accounts, audit, sign_in
 from services.access import Principal, check_page
+from services.clocks import TZ
 from services.errors import DomainError, describe
 from services.i18n import DEFAULT_LANG, LANGS, label, normalise_lang, t
 from services.seed import ensure_seeded
@@ -281,3 +283,15 @@ def lang() -> str:
         PagesManager.uses_pages_directory = False  # what st.navigation in app.py would have set
         st.rerun()
     return normalise_lang(st.session_state.get("lang"))
+
+
+SHORT_TIME = "%m-%d %H:%M"  # this year's times in a busy table (orders, the workbench)
+
+
+def when(v: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time as the tables show it, in Asia/Shanghai (a naive time is taken as local); blank when
+    missing. One formatter for every page's time columns."""
+    if v is None or pd.isna(v):
+        return ""
+    ts = pd.Timestamp(v)
+    return f"{(ts.tz_convert(TZ) if ts.tzinfo is not None else ts):{fmt}}"

@@ -208,9 +208,6 @@ def _steps(page: workbench.AppealPage) -> None:
             st.markdown("\n".join(refused))
 
 
-def _when(v: object) -> str:
-    return "" if v is None or pd.isna(v) else f"{pd.Timestamp(v):%m-%d %H:%M}"
-
 
 def _settlement(a: dict) -> str:
     """人民调解 · 李四 · 120,000: how the appeal was settled, as far as it is."""
@@ -226,8 +223,8 @@ def _settlement(a: dict) -> str:
 def _judicial(a: dict) -> str:
     """Where the online judicial confirmation stands: asked (and when), or the court's answer."""
     if a.get("judicial_result"):
-        return f"{label('judicial_result', a['judicial_result'], lang)} {_when(a.get('judicial_recorded_at'))}"
-    requested = _when(a.get("judicial_requested_at"))
+        return f"{label('judicial_result', a['judicial_result'], lang)} {ui.when(a.get('judicial_recorded_at'), ui.SHORT_TIME)}"
+    requested = ui.when(a.get("judicial_requested_at"), ui.SHORT_TIME)
     return t("workbench.judicial_pending", lang, at=requested) if requested else ""
 
 
