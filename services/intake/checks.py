@@ -22,7 +22,14 @@ from services import facts
 from services.clocks import TZ
 from services.i18n import label, t
 from services.intake.appeals import backlog_age, inside_district
-from services.intake.parsing import clean_text, normalise_crs, parse_numbers, parse_timestamps, show
+from services.intake.parsing import (
+    SMALL_CHUNK,
+    clean_text,
+    normalise_crs,
+    parse_numbers,
+    parse_timestamps,
+    show,
+)
 from services.intake.reading import Chunk
 from services.intake.schema import (
     CONTROL,
@@ -146,11 +153,17 @@ def _fields_matching(r: Rows, pattern: str) -> tuple[np.ndarray, pd.Series]:
     row the fields that do."""
     if r.odd is None:  # once per chunk: the rows of each field that hold an odd character
         r.odd = {}
+        small = r.n < SMALL_CHUNK  # value by value (see parsing.SMALL_CHUNK)
+        odd = re.compile(_ODD)
         for f in FIELDS:
             col = r.rec[f]
             if col.isna().all():
                 continue
-            m = r.live & col.str.contains(_ODD, regex=True).fillna(False).to_numpy(bool)
+            if small:
+                found = np.array([isinstance(v, str) and odd.search(v) is not None for v in col], bool)
+            else:
+                found = col.str.contains(_ODD, regex=True).fillna(False).to_numpy(bool)
+            m = r.live & found
             if m.any():
                 r.odd[f] = np.flatnonzero(m)
     hit = np.zeros(r.n, bool)
@@ -444,10 +457,11 @@ def check_duplicates(r: Rows) -> None:
         idx = np.flatnonzero(ok_so_far)
         prior = pd.Series(ids[idx]).map(seen)
         within = pd.Series(ids[idx]).duplicated(keep="first").to_numpy()
-        first_in_chunk = pd.Series(chunk.line[idx]).groupby(pd.Series(ids[idx])).transform("first").to_numpy()
         d = prior.notna().to_numpy() | within
         dup[idx] = d
-        first_line[idx] = np.where(prior.notna(), prior.fillna(0).to_numpy(), first_in_chunk)
+        if d.any():  # the line each repeat first came on (a groupby: only when there is a repeat)
+            first_in_chunk = pd.Series(chunk.line[idx]).groupby(pd.Series(ids[idx])).transform("first").to_numpy()
+            first_line[idx] = np.where(prior.notna(), prior.fillna(0).to_numpy(), first_in_chunk)
         for i in idx[~d]:
             seen[ids[i]] = int(chunk.line[i])
     r.add("duplicate_in_file", dup,
