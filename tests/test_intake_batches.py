@@ -154,19 +154,3 @@ def test_a_dead_checking_process_is_replaced_and_nothing_is_lost(store, layers):
     assert batch_module._pool() is not pool
     assert sorted(store.query_appeals(columns=["external_id"])["external_id"]) == ["one", "three", "two"]
 
-
-def test_under_load_a_batch_waits_for_the_callers_just_answered_and_a_lone_one_never_waits(store, layers):
-    (x, y, _), = _inside(layers, 1)
-    batches = Batches(store, file=FILE, now=lambda: datetime.now(TZ), linger_ms=300)
-
-    def item(pid: str):
-        return batch_module._Item("p1", *_record(pid, x, y), None, None, None)
-
-    batches._queue.put(item("a"))
-    assert [i.record["external_id"] for i in batches._take()] == ["a"]  # the last batch held none: no wait
-    batches._last_size = 2                                               # under load
-    batches._queue.put(item("b"))
-    late = threading.Timer(0.05, lambda: batches._queue.put(item("c")))
-    late.start()
-    assert [i.record["external_id"] for i in batches._take()] == ["b", "c"]
-    late.join()

@@ -6,8 +6,7 @@ second. Callers hand ``Batches`` a record and wait. Its checker thread takes the
 and every other record already waiting (at most ``max_rows``), and checks each source's records as one
 chunk. Its writer thread stores the good ones in one insert and hands each caller its own outcome,
 while the checker already checks the next batch. A lone caller is checked at once. Records pile up
-only while the checker is busy, so the batch grows with the load (group commit). Under load a batch
-also waits up to ``linger_ms`` for the callers just answered to post again.
+only while the checker is busy, so the batch grows with the load (group commit).
 
 Each caller still gets its own answer: stored (with its id, or the id it already had), quarantined (the
 reason code and message, the row kept under ``file`` as for any source), or refused by its ``gate``, a
@@ -27,7 +26,6 @@ import logging
 import multiprocessing
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -98,11 +96,9 @@ class Batches:
     checks against; ``file`` names the quarantine rows of refused records."""
 
     def __init__(self, store: Store, *, file: str, now: Callable[[], datetime], max_rows: int = 200,
-                 in_process: bool = False, linger_ms: float = 0.0) -> None:
+                 in_process: bool = False) -> None:
         self.store, self.file, self.now = store, file, now
         self.in_process = in_process
-        self.linger = max(0.0, float(linger_ms)) / 1000.0
-        self._last_size = 0
         self.max_rows = max(1, int(max_rows))
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._carry: list[_Item] = []  # records put off to the next batch (a key already in this one)
@@ -140,21 +136,11 @@ class Batches:
         items, self._carry = self._carry, []
         if not items:
             items.append(self._queue.get())
-        # Under load (the last batch held more than one record), wait up to ``linger`` for the callers
-        # just answered to post again: else every other batch would hold only half of them.
-        deadline = time.monotonic() + (self.linger if self._last_size > 1 else 0.0)
         while len(items) < self.max_rows:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    items.append(self._queue.get(timeout=left))
-                except queue.Empty:
-                    break
-        self._last_size = len(items)
+                break
         batch, keys = [], set()
         for item in items:
             key = (item.source, str(item.record.get("external_id")))

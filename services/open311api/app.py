@@ -40,7 +40,7 @@ from services.store.base import OPEN_STATUSES, Store
 
 PREFIX = "/open311/v2"
 DEFAULTS = {"rate_per_minute": 600, "max_body_bytes": 65536, "max_page_size": 1000, "get_requires_key": False,
-            "post_batch_rows": 200, "post_check_process": True, "post_batch_linger_ms": 10}
+            "post_batch_rows": 200, "post_check_process": True}
 DEFAULT_DAYS = 90
 QUARANTINE_FILE = "open311-api"  # the quarantine's ``file`` of a refused POST
 
@@ -157,7 +157,7 @@ def create_app(store: Store | None = None, *, now: Callable[[], datetime] | None
     app.state.store = store
     app.state.bucket = bucket
     batches = Batches(store, file=QUARANTINE_FILE, now=clock, max_rows=int(cfg["post_batch_rows"]),
-                      in_process=bool(cfg["post_check_process"]), linger_ms=float(cfg["post_batch_linger_ms"]))
+                      in_process=bool(cfg["post_check_process"]))
     app.state.batches = batches
 
     # -- errors as the spec's array ---------------------------------------------------------------
