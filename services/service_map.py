@@ -21,6 +21,8 @@ Chinese names (services.vocabulary).
 
 from __future__ import annotations
 
+import stat
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,8 @@ from services.vocabulary import CATEGORIES, CATEGORY_LOOKUP, CATEGORY_SERVICE, S
 DEFAULT_SERVICE_MAP = REPO_ROOT / "config" / "open311_services.toml"
 FIELDS = ("service_code", "service_name")
 TARGET_KEYS = ("service_type", "category")
+_CACHE: dict[tuple[str, int, int], ServiceMap] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 class ServiceMapError(ValueError):
@@ -142,16 +146,30 @@ def parse_service_map(path: Path, data: dict) -> ServiceMap:
 
 def load_service_map(path: str | Path | None = None) -> ServiceMap:
     """The mapping in ``path`` (default config/open311_services.toml; a missing default file is an empty
-    mapping, a missing file named explicitly is an error)."""
+    mapping, a missing file named explicitly is an error). A file read before is not parsed again while
+    its modification time and size stay the same (every Open311 POST batch makes an Intake)."""
     chosen = Path(path) if path is not None else DEFAULT_SERVICE_MAP
-    if not chosen.is_file():
+    try:
+        st = chosen.stat()
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         if path is None:
             return ServiceMap(chosen)
         raise ServiceMapError(f"找不到服务映射文件 no such service mapping file: {chosen}")
+    key = (str(chosen), st.st_mtime_ns, st.st_size)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
     try:
         with open(chosen, "rb") as fh:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ServiceMapError(f"{chosen}：无法读取服务映射（{chosen}: cannot read the service mapping: {exc}）") \
             from None
-    return parse_service_map(chosen, data)
+    parsed = parse_service_map(chosen, data)
+    with _CACHE_LOCK:
+        _CACHE.clear()  # one file at a time in practice: keep only the newest reading
+        _CACHE[key] = parsed
+    return parsed

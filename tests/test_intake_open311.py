@@ -221,3 +221,17 @@ def test_an_invalid_mapping_is_refused_naming_the_file_and_entry(tmp_path, text,
 def test_the_bundled_mapping_file_is_valid():
     m = load_service_map()
     assert m.path.name == "open311_services.toml" and m.path.is_file()
+
+
+def test_a_mapping_file_is_read_again_when_it_changes(tmp_path):
+    path = tmp_path / "services.toml"
+    path.write_text('[city.service_code]\n"001" = { service_type = "complaint" }\n', encoding="utf-8")
+    first = load_service_map(path)
+    assert load_service_map(path) is first  # unchanged: not parsed again (every POST batch makes an Intake)
+    path.write_text('[city.service_code]\n"001" = { service_type = "complaint" }\n'
+                    '"002" = { service_type = "complaint" }\n', encoding="utf-8")
+    second = load_service_map(path)
+    assert second is not first and set(second.sources["city"].codes) == {"001", "002"}
+    path.unlink()
+    with pytest.raises(ServiceMapError):
+        load_service_map(path)

@@ -1,6 +1,6 @@
-"""The store's lookup by (source, external_id), ``appeal_id_by_key``, on both stores: the id of the appeal
-stored under that key, None for an unknown key, and the source and id together make the key (two
-sources may use the same external id)."""
+"""The store's lookup by (source, external_id), ``appeal_id_by_key`` and ``appeal_ids_by_key``, on both
+stores: the id of the appeal stored under that key, None for an unknown key, and the source and id
+together make the key (two sources may use the same external id)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,12 @@ def test_lookup_by_source_and_external_id(store):
     assert store.appeal_id_by_key("open311:partner", "HL-2") is None
     assert store.appeal_id_by_key("nobody", "HL-1") is None
     assert isinstance(store.appeal_id_by_key("hotline12345", "HL-1"), int)
+
+
+def test_lookup_of_many_keys_in_one_read(store):
+    a = store.insert_appeals(_appeals("hotline12345", ["HL-1", "HL-2", "HL-3"]))
+    store.insert_appeals(_appeals("open311:partner", ["HL-4"]))
+    got = store.appeal_ids_by_key("hotline12345", ["HL-3", "HL-1", "HL-4", "HL-1", "nope"])
+    assert got == {"HL-1": a.ids[0], "HL-3": a.ids[2]}  # HL-4 is another source's; repeats asked once
+    assert store.appeal_ids_by_key("hotline12345", []) == {}
+    assert all(isinstance(v, int) for v in got.values())

@@ -210,11 +210,12 @@ class Batches:
         if len(good) != len(appeals):
             raise RuntimeError(f"intake returned {len(appeals)} appeals for {len(good)} good records")
         keep = []
+        rows = appeals.to_dict("records") if any(items[i].gate is not None for i in good) else []
         for pos, i in enumerate(good):
             gate = items[i].gate
             try:
                 if gate is not None:
-                    gate(appeals.iloc[pos].to_dict())
+                    gate(rows[pos])
                 keep.append(pos)
             except Exception as exc:  # noqa: BLE001 - the gate's refusal is this record's answer
                 outcomes[i] = Outcome(refused=exc)
@@ -225,9 +226,10 @@ class Batches:
         quarantine = quarantine.assign(line=1)
         _, result = intake.write_checked(kept, quarantine, self.file, events if len(kept) else None)
         new = set(result.ids)
-        for pos in keep:
-            i = good[pos]
-            appeal_id = self.store.appeal_id_by_key(source, str(appeals["external_id"].iloc[pos]))
-            outcomes[i] = Outcome(appeal_id=appeal_id, duplicate=appeal_id not in new)
+        external = [str(x) for x in appeals["external_id"].iloc[keep]]
+        ids = self.store.appeal_ids_by_key(source, external)
+        for pos, key in zip(keep, external, strict=True):
+            appeal_id = ids.get(key)
+            outcomes[good[pos]] = Outcome(appeal_id=appeal_id, duplicate=appeal_id not in new)
         return [o if o is not None else Outcome() for o in outcomes]
 

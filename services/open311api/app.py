@@ -79,6 +79,19 @@ class TokenBucket:
             return True
 
 
+class _Limits:
+    """ASGI middleware that hands each HTTP request to ``check(scope, receive, send, app)``."""
+
+    def __init__(self, app: Any, check: Callable) -> None:
+        self.app, self.check = app, check
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        else:
+            await self.check(scope, receive, send, self.app)
+
+
 def settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """[open311] of config/rules.toml over DEFAULTS, then ``overrides``."""
     return {**DEFAULTS, **rules().get("open311", {}), **(overrides or {})}
@@ -174,20 +187,29 @@ def create_app(store: Store | None = None, *, now: Callable[[], datetime] | None
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(400, _error_text("bad_request", _lang(request), {}))
 
-    @app.middleware("http")
-    async def _limits(request: Request, call_next: Callable) -> Any:
+    # A plain ASGI middleware, not @app.middleware("http"): Starlette's BaseHTTPMiddleware runs each
+    # request through a task group and memory streams, about a millisecond a request at load.
+    async def _limits(scope: dict[str, Any], receive: Callable, send: Callable, call_next: Any) -> None:
+        request = Request(scope)
         lang = _lang(request)
+        refusal = None
         if len(request.url.query.encode()) > max_bytes:
-            return error_response(413, _error_text("too_large", lang, {"limit": max_bytes}))
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_bytes):
-            return error_response(413, _error_text("too_large", lang, {"limit": max_bytes}))
-        key = request.query_params.get("api_key") or request.headers.get("x-api-key")
-        who = f"key:{key}" if key else f"addr:{_client(request)}"
-        # A POST's key is in its body: that bucket is taken in _post, once the body is read.
-        if request.method != "POST" and not bucket.take(who):
-            return _too_many(lang)
-        return await call_next(request)
+            refusal = error_response(413, _error_text("too_large", lang, {"limit": max_bytes}))
+        else:
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > max_bytes):
+                refusal = error_response(413, _error_text("too_large", lang, {"limit": max_bytes}))
+            elif request.method != "POST":
+                # A POST's key is in its body: that bucket is taken in _post, once the body is read.
+                key = request.query_params.get("api_key") or request.headers.get("x-api-key")
+                if not bucket.take(f"key:{key}" if key else f"addr:{_client(request)}"):
+                    refusal = _too_many(lang)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+        else:
+            await call_next(scope, receive, send)
+
+    app.add_middleware(_Limits, check=_limits)
 
     def _too_many(lang: str) -> JSONResponse:
         resp = error_response(429, _error_text("rate_limited", lang, {"rate": int(cfg["rate_per_minute"])}))

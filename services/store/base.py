@@ -231,10 +231,15 @@ class Store(ReportReads, ApiKeyStore, abc.ABC):
     def get_appeal(self, appeal_id: int, *, include_personal: bool = True) -> dict[str, Any]:
         """One appeal as a dict of APPEAL_COLUMNS; raises ``services.errors.NotFound``."""
 
-    @abc.abstractmethod
     def appeal_id_by_key(self, source: str, external_id: str) -> int | None:
         """The id of the appeal stored under (``source``, ``external_id``) (the unique key of intake's
-        idempotence), or None; one indexed query."""
+        idempotence), or None."""
+        return self.appeal_ids_by_key(source, [external_id]).get(str(external_id))
+
+    @abc.abstractmethod
+    def appeal_ids_by_key(self, source: str, external_ids: Sequence[str]) -> dict[str, int]:
+        """The ids of the appeals stored under ``source`` and each of ``external_ids``, by external id
+        (ids not stored are left out); one indexed query."""
 
     @abc.abstractmethod
     def events(self, appeal_id: int) -> pd.DataFrame:

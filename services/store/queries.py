@@ -3,6 +3,7 @@ reference layers and quarantine."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,11 +36,14 @@ class SQLQueries(SQLDialect):
                                    "ORDER BY at, id", (int(appeal_id),))
         return self._local_times(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)), ["at"])
 
-    def appeal_id_by_key(self, source: str, external_id: str) -> int | None:
+    def appeal_ids_by_key(self, source: str, external_ids: Sequence[str]) -> dict[str, int]:
+        keys = sorted({str(x) for x in external_ids})
+        if not keys:
+            return {}
         with self._read() as cx:
-            rows = self._fetch(cx, f"SELECT id FROM appeal WHERE source = {self.P} AND external_id = {self.P}",
-                               (str(source), str(external_id)))
-        return int(rows[0][0]) if rows else None
+            rows = self._fetch(cx, f"SELECT external_id, id FROM appeal WHERE source = {self.P} AND external_id IN "
+                                   f"({', '.join([self.P] * len(keys))})", (str(source), *keys))
+        return {str(e): int(i) for e, i in rows}
 
     def event_count(self) -> int:
         with self._read() as cx:
