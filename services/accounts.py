@@ -18,7 +18,6 @@ keys' (services/api_keys.py: ``api-key | revoke-api-key | api-keys``) commands.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import re
 import secrets
@@ -287,13 +286,6 @@ def ensure_admin(store: Store, var_dir: str | os.PathLike[str]) -> str | None:
 
 
 # -- CLI: python -m services.access ----------------------------------------------------------------------
-def _cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _read_password(from_stdin: bool) -> str | None:
     if not from_stdin:
         return None
@@ -403,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     api_keys.add_parsers(sub)
     args = parser.parse_args(argv)
     store = create_store(database_url(args.store))
-    actor = _cli_actor()
+    actor = audit.cli_actor()
     try:
         if args.command == "add-user":
             acc, generated = add_user(store, args.name, args.role, area_code=args.area,

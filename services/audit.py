@@ -18,6 +18,7 @@ CLI: ``python -m services.audit verify | list | grant`` (``--help``).
 from __future__ import annotations
 
 import argparse
+import getpass
 import hashlib
 import json
 import os
@@ -96,6 +97,14 @@ def personal_data_viewed(store: Store, who: Any, object_kind: str, object_id: An
            who.address)
     _VIEWS_SEEN.add(key)
     return True
+
+
+def cli_actor() -> str:
+    """The actor of a command run from a shell: ``cli:<the system user>`` (``cli`` when it has no name)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def exported(store: Store, who: Any, what: str, detail: Any = None) -> None:
@@ -202,8 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ls.add_argument("--object", metavar="KIND[:ID]", help="e.g. account:zhang or appeal:42")
     ls.add_argument("--since", metavar="ISO", help="from this time (Asia/Shanghai if no offset)")
     ls.add_argument("--until", metavar="ISO", help="before this time")
-    gr = sub.add_parser("grant", help="PostGIS: let database ROLE only INSERT and SELECT on audit_log "
-                                      "(run as the tables' owner)")
+    gr = sub.add_parser("grant", help="PostGIS: let database ROLE read and write the data, and only INSERT "
+                                      "and SELECT on audit_log (run as the tables' owner)")
     gr.add_argument("role")
     args = parser.parse_args(argv)
     store = create_store(database_url(args.store))
@@ -220,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("grant applies to PostGIS only (SQLite has no database roles)", file=sys.stderr)
                 return 2
             store.grant_audit(args.role)
-            print(f"{args.role} may now only INSERT and SELECT on audit_log")
+            print(f"{args.role} may now read and write the data, and only INSERT and SELECT on audit_log")
             return 0
         kind, _, oid = (args.object or "").partition(":")
         rows = store.audit_rows(actor=args.actor, object_kind=kind or None, object_id=oid or None,
@@ -229,6 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\t".join("" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in
                             (r.id, f"{r.at:%Y-%m-%d %H:%M:%S}", r.actor, r.address, r.action, r.object_kind,
                              r.object_id, r.detail)))
+        # Reading the log out is an export like the admin page's (who read which rows).
+        record(store, cli_actor(), "export", "export", "audit.list",
+               {"actor": args.actor, "object": args.object, "since": args.since, "until": args.until,
+                "rows": len(rows)})
         return 0
     finally:
         store.close()

@@ -124,6 +124,9 @@ def test_cli_verify_and_list(store, capsys):
                        "--until", "2026-03-02T09:04"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in out] == ["3", "4"] and "10.0.0.5" in out[0]
+    read_out = store.audit_rows(object_kind="export")  # reading the log out is itself logged
+    assert list(read_out["object_id"]) == ["audit.list"] and read_out["actor"].iloc[0].startswith("cli")
+    assert '"rows":2' in read_out["detail"].iloc[0]
     _tamper(store, "DELETE FROM audit_log WHERE id = 2")
     assert audit.main(["--store", url, "verify"]) == 1
     assert "row 3" in capsys.readouterr().err
@@ -155,6 +158,58 @@ def test_the_apps_role_with_the_grants_may_append_and_read_but_never_change(pg_s
                 cx.execute(sql)
         assert audit.verify(pg_store) == (True, None)
     finally:
+        with pg_store._tx() as cx:
+            cx.execute(f"DROP OWNED BY {role}")
+            cx.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.postgis
+def test_the_app_runs_as_a_role_with_only_the_grants(pg_store, postgis_url):
+    """The README's deployment: the owner migrates and runs ``grant``; the app then connects as a login
+    role with only those rights. The store opens (no DDL once migrated), stores and acts on an appeal,
+    loads a batch announced as large (no index rebuild: that is the owner's), appends to the audit log
+    with its chain intact, and is refused changing or deleting a log row by the database."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import pandas as pd
+    import psycopg
+
+    from services.intake.appeals import build_appeals
+    from services.store.postgis import PostGISStore
+
+    pg_store.reset()
+    role, password = f"gm_app_{uuid.uuid4().hex[:8]}", secrets.token_hex(16)
+    with pg_store._tx() as cx:
+        cx.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        cx.execute(f"GRANT {role} TO current_user")
+    parts = urlsplit(postgis_url)
+    url = urlunsplit(parts._replace(netloc=f"{role}:{password}@{parts.hostname}:{parts.port or 5432}"))
+    app = None
+    try:
+        pg_store.grant_audit(role)
+        app = PostGISStore(url, schema=pg_store.schema, max_size=2)
+        assert app.schema_version() == pg_store.schema_version()
+        frame = build_appeals(pd.DataFrame({
+            "external_id": ["G-1", "G-2"], "channel": "hotline", "service_type": "dispute",
+            "category": "neighbour", "lon": 113.935, "lat": 22.748, "source_crs": "wgs84", "people_involved": 1,
+            "urgency": 1, "amount_involved": 0.0, "reported_at": pd.Timestamp(datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))}), "grants")
+        ids = app.insert_appeals(frame.iloc[:1]).ids
+        app.act(ids[0], "accept", "值班员", at=datetime(2026, 11, 2, 9, 5, tzinfo=ZoneInfo("Asia/Shanghai")))
+        with app.bulk_load(50_000) as load:
+            assert not load.rebuild
+            load.add(frame.iloc[1:])
+        assert app.appeal_id_by_key("grants", "G-2") is not None
+        audit.record(app, "值班员", "appeal.accept", "appeal", str(ids[0]))
+        audit.record(app, "值班员", "export", "appeals", None)
+        assert audit.verify(app) == (True, None)
+        for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log",
+                          "DROP TABLE appeal"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), app._tx() as cx:
+                cx.execute(statement)
+    finally:
+        if app is not None:
+            app.close()
         with pg_store._tx() as cx:
             cx.execute(f"DROP OWNED BY {role}")
             cx.execute(f"DROP ROLE {role}")

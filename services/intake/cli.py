@@ -4,7 +4,6 @@ services.intake export --format open311 …`` writes appeals as an Open311 file 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from datetime import date
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.coords import SOURCE_SYSTEMS
+from services import audit
 from services.intake.importer import Intake
 from services.intake.parsing import DATE_ORDERS
 from services.intake.schema import (
@@ -80,14 +80,6 @@ def _export_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cli_actor() -> str:
-    """``cli:<os user>``, the actor of what a command line does (as services.access's commands)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def export_main(argv: list[str]) -> int:
     """``python -m services.intake export …``: services.open311api.export over the store."""
     args = _export_parser().parse_args(argv)
@@ -99,7 +91,7 @@ def export_main(argv: list[str]) -> int:
     flt = ExportFilter(since=args.since, until=args.until, area=args.area, status=args.status, lang=args.lang)
     store = create_store(args.store)
     try:
-        n = export_file(store, args.out, flt, Principal(_cli_actor(), "admin"))
+        n = export_file(store, args.out, flt, Principal(audit.cli_actor(), "admin"))
     except (DomainError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -72,6 +72,10 @@ class SQLDialect(abc.ABC):
         """Every row of a query (``binary``: a hint that results are many and wide)."""
         return cx.execute(sql, params).fetchall()
 
+    @abc.abstractmethod
+    def _has_table(self, cx: Any, name: str) -> bool:
+        """Whether the store's schema has the table ``name``."""
+
     def _executemany(self, cx: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
         cx.executemany(sql, rows)
 

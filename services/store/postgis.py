@@ -62,6 +62,7 @@ from services.store.postgis_bulk import (
     stored_keys,
 )
 from services.store.postgis_schema import (
+    APP_GRANTS,
     AUDIT_GRANTS,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -112,7 +113,9 @@ class PostGISStore(SQLStore):
         if self.schema is None:
             return
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            # Only when missing: the app's own role may not create schemas (README "PostGIS grants").
+            if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
 
     def _configure(self, conn: psycopg.Connection) -> None:
         conn.execute("SET TIME ZONE 'UTC'")
@@ -194,11 +197,17 @@ class PostGISStore(SQLStore):
         self.repair_indexes()
 
     def grant_audit(self, role: str) -> None:
-        """Apply AUDIT_GRANTS to the database role ``role`` (run as the tables' owner): it may read and
-        append to audit_log, never change or delete a row."""
+        """Give the database role ``role`` what the app needs in this store's schema (run as the tables'
+        owner): APP_GRANTS (use the schema; read and write the data tables and their sequences; no DDL,
+        no TRUNCATE), then AUDIT_GRANTS (audit_log: read and append only, never change or delete a row)."""
+        schema = self.schema or self._current_schema()
         with self._tx() as conn:
-            for statement in AUDIT_GRANTS:
-                conn.execute(sql.SQL(statement).format(role=sql.Identifier(role)))
+            for statement in (*APP_GRANTS, *AUDIT_GRANTS):
+                conn.execute(sql.SQL(statement).format(role=sql.Identifier(role), schema=sql.Identifier(schema)))
+
+    def _current_schema(self) -> str:
+        with self._read() as conn:
+            return str(conn.execute("SELECT current_schema()").fetchone()[0])
 
     def reset(self) -> None:
         with self._tx() as conn:
@@ -236,6 +245,10 @@ class PostGISStore(SQLStore):
 
     def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         return local_frame(df, columns)
+
+    def _has_table(self, cx: Any, name: str) -> bool:
+        return cx.execute("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+                          "AND tablename = %s)", (name,)).fetchone()[0]
 
     def _local_time(self, value: Any) -> datetime | None:
         return None if value is None else as_local(value)

@@ -142,7 +142,11 @@ class PostGISBulkLoad(SQLBulkLoad):
             self._sequence, self._event_sequence = cx.execute(
                 "SELECT pg_get_serial_sequence('appeal', 'id'), pg_get_serial_sequence('appeal_event', 'id')").fetchone()
             stored = int(cx.execute("SELECT count(*) FROM appeal").fetchone()[0])
-            self.rebuild = plan_rebuild(expected_rows, stored)
+            # Dropping and rebuilding indexes is for the tables' owner; the app's own role (README "PostGIS
+            # grants") loads into the indexed tables.
+            self.rebuild = plan_rebuild(expected_rows, stored) and bool(cx.execute(
+                "SELECT pg_has_role(current_user, tableowner, 'USAGE') FROM pg_tables "
+                "WHERE schemaname = current_schema() AND tablename = 'appeal'").fetchone()[0])
             if self.rebuild:
                 with cx.cursor() as cur:
                     cur.execute("SELECT source, external_id FROM appeal")

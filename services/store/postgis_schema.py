@@ -311,6 +311,14 @@ NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION appeal_analysis_change
 # too, but its owner can drop it). The head is rewritten with each row. Apply them as the tables'
 # owner, to a role that does not own them (an owner may grant itself anything again):
 # ``PostGISStore.grant_audit(role)`` or ``python -m services.audit grant ROLE``.
+# What the app's own role gets in the store's schema (services/store/postgis.py grant_audit, README
+# "PostGIS grants"): the tables' owner migrates, the app reads and writes rows, and AUDIT_GRANTS then takes
+# back every right on the audit log but reading and appending.
+APP_GRANTS = (
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+)
 AUDIT_GRANTS = (
     "REVOKE ALL ON audit_log, audit_head FROM {role}",
     "GRANT SELECT, INSERT ON audit_log TO {role}",

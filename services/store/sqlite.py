@@ -213,6 +213,9 @@ class SQLiteStore(SQLStore):
     def _local_times(self, df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         return ts_frame(df, columns)
 
+    def _has_table(self, cx: Any, name: str) -> bool:
+        return cx.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
     def _local_time(self, value: Any) -> datetime | None:
         return from_us(value)
 

@@ -93,7 +93,10 @@ class SQLStore(SQLQueries, SQLAssessment, SQLBriefing, SQLAnalysisSummary, SQLRe
 
     def schema_version(self) -> int:
         with self._read() as cx:
-            cx.execute(self.VERSION_TABLE)
+            # CREATE only when missing: on PostGIS even CREATE TABLE IF NOT EXISTS needs the CREATE right
+            # on the schema, which the app's own role does not have (README "PostGIS grants").
+            if not self._has_table(cx, "schema_version"):
+                cx.execute(self.VERSION_TABLE)
             return int(cx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
     @contextmanager
