@@ -49,6 +49,11 @@ def page_rows() -> int:
     return int(rules()["admin"]["audit_page_rows"])
 
 
+def export_rows() -> int:
+    """How many audit rows an export of the page holds at most (``[admin] audit_export_rows``)."""
+    return int(rules()["admin"]["audit_export_rows"])
+
+
 # -- accounts -------------------------------------------------------------------------------------------
 def accounts(store: Store, who: access.Principal) -> pd.DataFrame:
     """Every local account by name (never a password hash)."""
@@ -214,6 +219,9 @@ def audit_log(store: Store, who: access.Principal, *, actor: str | None = None, 
     out.attrs["filters"] = {**filters, "since": start.isoformat() if start else None,
                             "until": end.isoformat() if end else None}
     out.attrs["truncated"] = truncated
+    # What an export of this view reads again: every row of the same filters up to the newest one read now.
+    out.attrs["query"] = {**filters, "since": since, "until": until}
+    out.attrs["upto_id"] = last
     return out
 
 
@@ -264,7 +272,8 @@ def audit_view(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def audit_export(store: Store, who: access.Principal, frame: pd.DataFrame, fmt: str, lang: str = "zh") -> bytes:
-    """The log rows of ``frame`` (from ``audit_log``) as ``csv`` (UTF-8 with a BOM) or ``xlsx`` bytes,
+    """The log rows of ``frame`` (from ``audit_log``; when the page showed only the newest of them, every row of
+    its filters up to the newest shown, at most ``export_rows()``) as ``csv`` (UTF-8 with a BOM) or ``xlsx`` bytes,
     headers in ``lang``, through the one export path (services/exports.py, ``heading=False``: the file
     starts with its header row); writes the ``export`` audit row (``audit.csv`` / ``audit.xlsx``, with the
     filters and the row count). The view's columns are its translated headers, none of them a personal
@@ -272,6 +281,11 @@ def audit_export(store: Store, who: access.Principal, frame: pd.DataFrame, fmt: 
     _may(who, "read_audit")
     from services import exports
 
+    if frame.attrs.get("truncated") and "query" in frame.attrs:  # the page shows the newest rows only
+        attrs = dict(frame.attrs)
+        whole = audit_log(store, who, **attrs["query"], limit=export_rows())
+        frame = whole[whole["id"] <= attrs["upto_id"]].reset_index(drop=True)
+        frame.attrs.update(attrs, truncated=False)
     view = audit_view(frame, lang)
     filters = frame.attrs.get("filters", {})
     period = " – ".join(str(filters[k]) for k in ("since", "until") if filters.get(k)) or None

@@ -144,6 +144,10 @@ def test_audit_log_filters_newest_first_with_a_cap(store):
     assert capped["object_id"].tolist() == ["a5", "a4"] and capped.attrs["truncated"]
     assert admin.audit_log(store, ADMIN, object_kind="account", object_id="a0")["actor"].tolist() == ["li"]
     assert admin.page_rows() == 1000
+    whole = admin.audit_export(store, ADMIN, capped, "csv").decode("utf-8-sig").splitlines()
+    assert len(whole) == 1 + 6  # the header and every row (a0..a5), not only the two shown
+    again = admin.audit_export(store, ADMIN, capped, "csv").decode("utf-8-sig").splitlines()
+    assert again == whole  # the first export's own audit row came after the view: not in it
 
 
 def test_audit_export_csv_has_a_bom_and_chinese_headers_and_writes_an_export_row(store):
