@@ -120,4 +120,4 @@ with tab_analysis:
     views.rising(store, who, view, lang, ctx)
 with tab_assessment:
     if access.may_do(who.role, "read_assessment"):
-        views.assessment_tab(store, who, view.period, lang, area_name)
+        views.assessment_tab(store, who, view.period, lang)

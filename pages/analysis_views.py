@@ -302,9 +302,15 @@ def _rank_change(v: float, lang: str) -> str:
     return t("analysis_page.rank_up" if v > 0 else "analysis_page.rank_down", lang, n=int(abs(v)))
 
 
-def assessment_tab(store: Store, who: access.Principal, p: Period, lang: str, area: str) -> None:
-    """The department ranking with its rank change, and the community view, each with its exports."""
+def assessment_tab(store: Store, who: access.Principal, p: Period, lang: str) -> None:
+    """The department ranking with its rank change, and the community view, each with its exports, for
+    the area the assessment covers for ``who`` (the district, or a scoped officer's own area), not the
+    area drilled into."""
+    covered = assessment.area_of(who)
+    area = (next(iter(district.names("district", lang).values())) if covered is None
+            else district.name_of(covered[0], covered[1], lang))
     ctx = {"period": p.label(lang), "area": area}
+    st.caption(t("analysis_page.showing", lang, area=area, period=p.label(lang)))
     ranking = assessment.departments(store, who, p)
     names = district.names("department", lang, store)
     ranking["name"] = [names.get(c, c) for c in ranking["department_code"]]    # in the page's language

@@ -95,6 +95,12 @@ def _scope(who: access.Principal) -> tuple[str, str] | None:
     return None if area is None or area[0] == "department" else area
 
 
+def area_of(who: access.Principal) -> tuple[str, str] | None:
+    """The area the assessment covers for ``who`` (``(level, code)``, None for the district): what an
+    export of it is named and headed by, whatever area the page around it is looking at."""
+    return _scope(who)
+
+
 def _ranked(store: Store, area: tuple[str, str] | None, p: Period, w: dict[str, float]) -> pd.DataFrame:
     table = store.department_assessment(p.since, p.until, area=area).rename(columns={"code": "department_code"})
     table.insert(2, "score", score(table, w))

@@ -195,3 +195,19 @@ def test_shading_steps_and_the_map_pick():
     event = {"selection": {"objects": {"other": [{"code": "x"}], "an-areas": [{"code": "440311001"}]}}}
     assert drill.pick(event, "an-areas", "code") == "440311001"
     assert drill.pick(None, "an-areas", "code") is None and drill.pick({"selection": {}}, "an-areas", "code") is None
+
+
+def test_the_assessment_is_named_by_the_area_it_covers_not_the_area_drilled_into(layers):
+    """A leader drilled into a subdistrict still sees (and exports) the district's ranking: its caption,
+    file name and first rows name the district; a subdistrict officer's names its own subdistrict."""
+    sub = _subdistricts()[0]
+    query = {"level": "subdistrict", "code": sub, "kind": "month", "date": "2026-11-15"}
+    label = period("month", date(2026, 11, 15)).label("zh")
+    whole = next(iter(district.names("district", "zh").values()))
+    at = _run(signed_in_app("leader", page=PAGE, query=query))
+    captions = [c.value for c in at.caption]
+    assert t("analysis_page.showing", "zh", area=district.name_of("subdistrict", sub, "zh"), period=label) in captions
+    assert t("analysis_page.showing", "zh", area=whole, period=label) in captions  # the assessment tab's
+    at = _run(signed_in_app("subdistrict_officer", area=sub, page=PAGE, query=query))
+    captions = [c.value for c in at.caption]
+    assert t("analysis_page.showing", "zh", area=whole, period=label) not in captions
